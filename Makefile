@@ -1,0 +1,67 @@
+# latent_geodesics — set-up, demo, tests and benchmarks.
+#   make demo   the main job on the embedded default (simulated Panda arm)
+#   make test   unit tests (pytest) and ROS integration tests (rostest)
+#   make bench  benchmarks, results under bench/results/
+# Every target does its own set-up, idempotently.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+ROOT := $(abspath .)
+VENV := $(ROOT)/.venv
+WS := $(ROOT)/.ws
+PY := $(VENV)/bin/python
+OUT := $(ROOT)/out
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian's own ROS 1 packages (used unless /opt/ros/noetic exists).
+ROS_DEBS := ros-core-python-dev catkin python3-rostest python3-actionlib \
+  python3-rosbag rosbash python3-roslaunch python3-rosmaster rosout \
+  ros-message-generation ros-message-runtime libstd-msgs-dev \
+  libactionlib-msgs-dev libtrajectory-msgs-dev libsensor-msgs-dev \
+  libgeometry-msgs-dev libnav-msgs-dev libvisualization-msgs-dev \
+  python3-std-srvs python3-venv python3-numpy python3-scipy \
+  python3-matplotlib python3-yaml
+
+# Shell prefix that puts the built workspace and the venv in front.
+ROS_SETUP := $(if $(wildcard /opt/ros/noetic/setup.bash),source /opt/ros/noetic/setup.bash &&,)
+ENV := $(ROS_SETUP) source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$PATH &&
+
+PKG_FILES := package.xml CMakeLists.txt setup.py $(wildcard msg/*.msg srv/*.srv action/*.action scripts/*)
+
+.PHONY: setup demo test unit rostest bench clean
+setup: $(VENV)/.ros-ok $(VENV)/.installed $(WS)/.built
+
+$(VENV)/.ros-ok:
+	@missing=$$(for p in $(ROS_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	    | grep -q 'ok installed' || echo $$p; done); \
+	if [ -f /opt/ros/noetic/setup.bash ]; then echo "using /opt/ros/noetic"; \
+	elif [ -n "$$missing" ]; then \
+	  echo "installing from Debian: $$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	@touch $@
+
+$(VENV)/.installed: requirements.txt $(VENV)/.ros-ok
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(WS)/.built: $(PKG_FILES) $(VENV)/.installed
+	@mkdir -p $(WS)/src && ln -sfn $(ROOT) $(WS)/src/latent_geodesics
+	$(ROS_SETUP) cd $(WS) && catkin_make -DPYTHON_EXECUTABLE=$(PY) -DCATKIN_ENABLE_TESTING=ON \
+	  -DCMAKE_BUILD_TYPE=Release > $(WS)/build.log 2>&1 || { tail -40 $(WS)/build.log; exit 1; }
+	@touch $@
+
+demo: setup
+	$(ENV) python scripts/demo --out $(OUT)
+
+test: setup
+	$(ENV) python -m pytest -q test
+	$(ENV) bash test/run_rostests.sh $(OUT)/test
+
+bench: setup
+	$(ENV) python bench/run_all.py
+
+clean:
+	rm -rf $(WS) $(OUT)

@@ -1,0 +1,119 @@
+"""Loading joint-configuration data sets: CSV, NPY, NPZ and rosbags.
+
+Every loader returns (data (N, D) float64, joint_names list of D strings).
+"""
+import csv
+import hashlib
+import os
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """Data that cannot be trained on; the message names the problem."""
+
+
+def default_names(d):
+    return ["joint_%d" % i for i in range(d)]
+
+
+def load_csv(path):
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise DataError("%s is empty" % path)
+    names = None
+    try:
+        [float(c) for c in rows[0]]
+    except ValueError:
+        names, rows = [c.strip() for c in rows[0]], rows[1:]
+    width = len(names) if names else len(rows[0]) if rows else 0
+    for i, r in enumerate(rows):
+        if len(r) != width:
+            raise DataError("%s: row %d has %d values, expected %d (ragged CSV)"
+                            % (path, i + 1 + bool(names), len(r), width))
+    try:
+        data = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
+    except ValueError as e:
+        raise DataError("%s: %s" % (path, e)) from None
+    return data.reshape(len(rows), width), names or default_names(width)
+
+
+def load_npy(path):
+    data = np.load(path, allow_pickle=False)
+    return np.asarray(data, dtype=np.float64), default_names(data.shape[-1] if data.ndim else 0)
+
+
+def load_npz(path):
+    with np.load(path, allow_pickle=False) as f:
+        key = "data" if "data" in f.files else f.files[0] if f.files else None
+        if key is None:
+            raise DataError("%s holds no arrays" % path)
+        data = np.asarray(f[key], dtype=np.float64)
+        names = [str(n) for n in f["joint_names"]] if "joint_names" in f.files else None
+    return data, names or default_names(data.shape[-1] if data.ndim else 0)
+
+
+def load_rosbag(path, topic="/joint_states"):
+    """sensor_msgs/JointState messages on `topic`; joint order from the first message."""
+    import rosbag  # only needed here; the core imports without ROS
+    names, rows = None, []
+    with rosbag.Bag(path) as bag:
+        topics = bag.get_type_and_topic_info().topics
+        if topic not in topics:
+            raise DataError("%s has no topic %s (topics: %s)"
+                            % (path, topic, ", ".join(sorted(topics)) or "none"))
+        for _, msg, _ in bag.read_messages(topics=[topic]):
+            if names is None:
+                names = list(msg.name)
+            order = {n: i for i, n in enumerate(msg.name)}
+            if set(order) != set(names):
+                raise DataError("%s: JointState messages on %s name different joints"
+                                % (path, topic))
+            rows.append([msg.position[order[n]] for n in names])
+    if not rows:
+        raise DataError("%s: no messages on %s" % (path, topic))
+    return np.asarray(rows, dtype=np.float64), names
+
+
+def load_data(path, topic="/joint_states"):
+    """Load a data file by its extension; DataError for anything unusable."""
+    if not os.path.isfile(path):
+        raise DataError("data file %s does not exist" % path)
+    ext = os.path.splitext(path)[1].lower()
+    loaders = {".csv": load_csv, ".txt": load_csv, ".npy": load_npy, ".npz": load_npz,
+               ".bag": lambda p: load_rosbag(p, topic)}
+    if ext not in loaders:
+        raise DataError("%s: unknown data format '%s' (csv, npy, npz, bag)" % (path, ext))
+    try:
+        data, names = loaders[ext](path)
+    except DataError:
+        raise
+    except Exception as e:  # a corrupt file: say which and why
+        raise DataError("%s could not be read: %s" % (path, e)) from None
+    return data, names
+
+
+def validate(data, joint_names, batch_size=1):
+    """Reject data that training would choke on, before training starts."""
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 2 or data.shape[0] == 0 or data.shape[1] == 0:
+        raise DataError("data must be a non-empty N x D table, got shape %s" % (data.shape,))
+    if len(joint_names) != data.shape[1]:
+        raise DataError("%d joint names for %d columns" % (len(joint_names), data.shape[1]))
+    if len(set(joint_names)) != len(joint_names):
+        raise DataError("joint names are not unique: %s" % joint_names)
+    bad = np.flatnonzero(~np.isfinite(data).all(axis=1))
+    if bad.size:
+        raise DataError("%d rows hold NaN or inf (first: row %d)" % (bad.size, bad[0]))
+    flat = np.flatnonzero(data.std(axis=0) < 1e-9)
+    if flat.size:
+        raise DataError("columns with zero variance: %s"
+                        % ", ".join(joint_names[i] for i in flat))
+    if data.shape[0] < batch_size:
+        raise DataError("%d rows, fewer than the batch size %d" % (data.shape[0], batch_size))
+    return data
+
+
+def data_hash(data):
+    return hashlib.sha256(np.ascontiguousarray(data, dtype=np.float64).tobytes()).hexdigest()

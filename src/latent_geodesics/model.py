@@ -1,0 +1,217 @@
+"""The importance-weighted autoencoder (IWAE) and its model directory.
+
+A model directory holds:
+    model.yaml    dimensions, architecture, normalisation, joint names,
+                  training data hash, training settings, file checksums
+    weights.pt    the state dict (loaded with weights_only=True)
+    latents.npy   posterior means of the training data (the graph's nodes)
+"""
+import hashlib
+import math
+import os
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+FORMAT_VERSION = 1
+ACTIVATIONS = {"tanh": nn.Tanh, "softplus": nn.Softplus, "elu": nn.ELU}
+MIN_LOGVAR = -12.0
+MAX_LOGVAR = 6.0
+
+
+class ModelError(ValueError):
+    """A model directory that cannot be used; the message names the problem."""
+
+
+def resolve_device(device="auto"):
+    """'auto' -> CUDA when present, else CPU; 'cuda' without CUDA is an error."""
+    device = str(device or "auto").lower()
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("device '%s' requested but CUDA is not available" % device)
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ModelError("device must be auto, cpu or cuda, not '%s'" % device)
+    return torch.device(device)
+
+
+def mlp(sizes, activation):
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+def gaussian_log_prob(x, mean, logvar):
+    """log N(x; mean, diag exp(logvar)), summed over the last axis."""
+    return -0.5 * (((x - mean) ** 2) / logvar.exp() + logvar + math.log(2 * math.pi)).sum(-1)
+
+
+class IWAE(nn.Module):
+    """Gaussian encoder q(z|x), Gaussian decoder p(x|z) with learned variance.
+
+    Internally x is normalised with the stored mean/std; `decode` and
+    `encode` speak the original units (radians).
+    """
+
+    def __init__(self, x_dim, z_dim, hidden=(128, 128), activation="tanh",
+                 x_mean=None, x_std=None, joint_names=None):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError("activation must be one of %s" % sorted(ACTIVATIONS))
+        self.x_dim, self.z_dim = int(x_dim), int(z_dim)
+        self.hidden, self.activation = tuple(int(h) for h in hidden), activation
+        self.joint_names = list(joint_names or ["joint_%d" % i for i in range(x_dim)])
+        self.encoder = mlp([x_dim, *self.hidden, 2 * z_dim], activation)
+        self.decoder_net = mlp([z_dim, *self.hidden[::-1], 2 * x_dim], activation)
+        self.register_buffer("x_mean", torch.zeros(x_dim) if x_mean is None
+                             else torch.as_tensor(x_mean, dtype=torch.float32))
+        self.register_buffer("x_std", torch.ones(x_dim) if x_std is None
+                             else torch.as_tensor(x_std, dtype=torch.float32))
+        self.latents = None  # posterior means of the training data, set by training/loading
+
+    @property
+    def device(self):
+        return self.x_mean.device
+
+    # --- distributions in normalised units -------------------------------
+    def posterior(self, x_norm):
+        mean, logvar = self.encoder(x_norm).chunk(2, dim=-1)
+        return mean, logvar.clamp(MIN_LOGVAR, MAX_LOGVAR)
+
+    def likelihood(self, z):
+        mean, logvar = self.decoder_net(z).chunk(2, dim=-1)
+        return mean, logvar.clamp(MIN_LOGVAR, MAX_LOGVAR)
+
+    def normalise(self, x):
+        return (x - self.x_mean) / self.x_std
+
+    def iwae_bound(self, x_norm, k=10):
+        """Per-datum IWAE bound L_K (normalised units), shape (B,)."""
+        mu, logvar = self.posterior(x_norm)
+        eps = torch.randn((k,) + mu.shape, device=mu.device, dtype=mu.dtype)
+        z = mu + eps * (0.5 * logvar).exp()                       # (K, B, Nz)
+        x_mean, x_logvar = self.likelihood(z)
+        log_px_z = gaussian_log_prob(x_norm, x_mean, x_logvar)
+        log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_qz_x = gaussian_log_prob(z, mu, logvar)
+        log_w = log_px_z + log_pz - log_qz_x                      # (K, B)
+        return torch.logsumexp(log_w, dim=0) - math.log(k)
+
+    # --- the public callables, original units ----------------------------
+    def decode(self, z):
+        """Decoder mean f(z): (B, Nz) -> (B, Nx) in the data's units."""
+        return self.likelihood(z)[0] * self.x_std + self.x_mean
+
+    def decode_std(self, z):
+        """Decoder standard deviation (data uncertainty), (B, Nx), data units."""
+        return (0.5 * self.likelihood(z)[1]).exp() * self.x_std
+
+    def encode(self, x):
+        """Posterior means mu(x): (B, Nx) data units -> (B, Nz)."""
+        return self.posterior(self.normalise(x))[0]
+
+    def forward(self, z):
+        return self.decode(z)
+
+    def config(self):
+        return {"x_dim": self.x_dim, "z_dim": self.z_dim, "hidden": list(self.hidden),
+                "activation": self.activation, "joint_names": self.joint_names,
+                "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist()}
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model(model, directory, extra=None):
+    """Write a complete model directory; files appear atomically (tmp + rename)."""
+    os.makedirs(directory, exist_ok=True)
+    if model.latents is None:
+        raise ModelError("model has no latent means of its training data; encode them first")
+    files = {"weights.pt": lambda p: torch.save(
+                 {k: v.detach().cpu() for k, v in model.state_dict().items()}, p),
+             "latents.npy": lambda p: np.save(p, np.asarray(model.latents, dtype=np.float32))}
+    checksums = {}
+    for name, write in files.items():
+        tmp = os.path.join(directory, name + ".tmp")
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, os.path.join(directory, name))
+        checksums[name] = sha256_file(os.path.join(directory, name))
+    meta = {"format_version": FORMAT_VERSION, **model.config(), "files": checksums,
+            **(extra or {})}
+    tmp = os.path.join(directory, "model.yaml.tmp")
+    with open(tmp, "w") as f:
+        yaml.safe_dump(meta, f, sort_keys=False)
+    os.replace(tmp, os.path.join(directory, "model.yaml"))
+
+
+def read_model_yaml(directory):
+    if not os.path.isdir(directory):
+        raise ModelError("model directory '%s' does not exist" % directory)
+    path = os.path.join(directory, "model.yaml")
+    if not os.path.isfile(path):
+        raise ModelError("'%s' is not a model directory: model.yaml is missing" % directory)
+    try:
+        with open(path) as f:
+            meta = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ModelError("model.yaml in '%s' is not valid YAML: %s" % (directory, e)) from None
+    required = ("format_version", "x_dim", "z_dim", "hidden", "activation",
+                "joint_names", "x_mean", "x_std", "files")
+    missing = [k for k in required if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise ModelError("model.yaml in '%s' lacks %s" % (directory, ", ".join(missing)))
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ModelError("model.yaml format_version %r, this code reads %d"
+                         % (meta["format_version"], FORMAT_VERSION))
+    if len(meta["joint_names"]) != meta["x_dim"] or len(meta["x_mean"]) != meta["x_dim"]:
+        raise ModelError("model.yaml in '%s' is inconsistent: x_dim %d but %d joint names"
+                         % (directory, meta["x_dim"], len(meta["joint_names"])))
+    return meta
+
+
+def _checked_file(directory, meta, name):
+    path = os.path.join(directory, name)
+    if not os.path.isfile(path):
+        raise ModelError("model directory '%s' lacks %s" % (directory, name))
+    expected = meta["files"].get(name)
+    if expected and sha256_file(path) != expected:
+        raise ModelError("%s in '%s' is truncated or corrupt (checksum mismatch)"
+                         % (name, directory))
+    return path
+
+
+def load_model(directory, device="auto"):
+    """Load a model directory onto `device`; ModelError names any problem."""
+    meta = read_model_yaml(directory)
+    device = resolve_device(device)
+    model = IWAE(meta["x_dim"], meta["z_dim"], meta["hidden"], meta["activation"],
+                 meta["x_mean"], meta["x_std"], meta["joint_names"])
+    weights = _checked_file(directory, meta, "weights.pt")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as e:  # torch raises many types for a bad file
+        raise ModelError("weights.pt in '%s' does not fit model.yaml: %s"
+                         % (directory, str(e).splitlines()[0])) from None
+    try:
+        latents = np.load(_checked_file(directory, meta, "latents.npy"), allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise ModelError("latents.npy in '%s' is unreadable: %s" % (directory, e)) from None
+    if latents.ndim != 2 or latents.shape[1] != meta["z_dim"] or len(latents) == 0:
+        raise ModelError("latents.npy in '%s' has shape %s, expected (N, %d)"
+                         % (directory, latents.shape, meta["z_dim"]))
+    model.latents = latents
+    model.meta = meta
+    model.directory = os.path.abspath(directory)
+    return model.to(device).eval().requires_grad_(False)

@@ -1,0 +1,138 @@
+"""Training an IWAE on joint configurations; also the `train_iwae` command.
+
+    python -m latent_geodesics.training --data poses.csv --out model_dir
+"""
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .data.loaders import DataError, data_hash, load_data, validate
+from .model import IWAE, ModelError, resolve_device, save_model
+
+DEFAULTS = dict(latent_dim=2, k=10, epochs=300, batch_size=128, hidden=(128, 128),
+                activation="tanh", lr=2e-3, val_fraction=0.1, seed=0, device="auto")
+
+
+def split(n, val_fraction, rng):
+    order = rng.permutation(n)
+    n_val = max(1, int(round(n * val_fraction))) if val_fraction > 0 else 0
+    return order[n_val:], order[:n_val]
+
+
+@torch.no_grad()
+def evaluate(model, x, k=10, seed=0):
+    """Held-out IWAE bound (nats per datum, normalised units) and RMSE in data units."""
+    if len(x) == 0:
+        return {"iwae_bound": float("nan"), "rmse": float("nan")}
+    torch.manual_seed(seed)
+    x = torch.as_tensor(x, dtype=torch.float32, device=model.device)
+    bound = model.iwae_bound(model.normalise(x), k=k).mean().item()
+    recon = model.decode(model.encode(x))
+    rmse = ((recon - x) ** 2).mean().sqrt().item()
+    max_err = (recon - x).abs().max().item()
+    return {"iwae_bound": bound, "rmse": rmse, "max_abs_error": max_err}
+
+
+def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=300, batch_size=128,
+               hidden=(128, 128), activation="tanh", lr=2e-3, val_fraction=0.1, seed=0,
+               device="auto", init=None, progress=True):
+    """Train an IWAE; returns (model with .latents set, report dict).
+
+    `init` is an existing model to fine-tune (same dimensions), e.g. after new
+    demonstrations arrived; its normalisation is kept so the latent space stays.
+    """
+    joint_names = list(joint_names or ["joint_%d" % i for i in range(np.shape(data)[-1])])
+    data = validate(data, joint_names, batch_size)
+    device = resolve_device(device)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    train_idx, val_idx = split(len(data), val_fraction, rng)
+    if len(train_idx) < batch_size:
+        raise DataError("%d training rows after the held-out split, fewer than the batch "
+                        "size %d" % (len(train_idx), batch_size))
+    if init is not None:
+        if init.x_dim != data.shape[1] or init.z_dim != latent_dim:
+            raise ModelError("cannot fine-tune a %d->%d model on %d-column data with latent "
+                             "dim %d" % (init.x_dim, init.z_dim, data.shape[1], latent_dim))
+        model = IWAE(init.x_dim, init.z_dim, init.hidden, init.activation,
+                     init.x_mean.cpu(), init.x_std.cpu(), joint_names)
+        model.load_state_dict({k_: v.cpu() for k_, v in init.state_dict().items()})
+    else:
+        model = IWAE(data.shape[1], latent_dim, hidden, activation,
+                     data[train_idx].mean(0), data[train_idx].std(0) + 1e-6, joint_names)
+    model.to(device).train()
+    x_all = torch.as_tensor(data, dtype=torch.float32, device=device)
+    x_train = model.normalise(x_all[train_idx])
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs), eta_min=lr / 20)
+    gen = torch.Generator().manual_seed(seed)
+    bar = tqdm(range(epochs), desc="IWAE", disable=not progress, file=sys.stderr)
+    start = time.time()
+    for _ in bar:
+        perm = torch.randperm(len(x_train), generator=gen).to(device)
+        total = 0.0
+        for i in range(0, len(perm) - batch_size + 1, batch_size):
+            loss = -model.iwae_bound(x_train[perm[i:i + batch_size]], k=k).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        sched.step()
+        bar.set_postfix(bound="%.3f" % (-total / max(1, len(perm) // batch_size)))
+    model.eval().requires_grad_(False)
+    with torch.no_grad():
+        model.latents = model.encode(x_all).cpu().numpy()
+    report = {"held_out": evaluate(model, data[val_idx], k=k, seed=seed),
+              "train": evaluate(model, data[train_idx], k=k, seed=seed),
+              "n_train": int(len(train_idx)), "n_held_out": int(len(val_idx)),
+              "train_seconds": round(time.time() - start, 2)}
+    model.meta = {"data_sha256": data_hash(data),
+                  "training": dict(latent_dim=latent_dim, k=k, epochs=epochs,
+                                   batch_size=batch_size, lr=lr, val_fraction=val_fraction,
+                                   seed=seed, device=str(device),
+                                   fine_tuned=init is not None),
+                  "report": report}
+    return model, report
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="train_iwae", description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="CSV, NPY, NPZ or rosbag (.bag)")
+    p.add_argument("--topic", default="/joint_states", help="JointState topic in a bag")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--latent-dim", type=int, default=DEFAULTS["latent_dim"])
+    p.add_argument("--k", type=int, default=DEFAULTS["k"], help="importance samples")
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    p.add_argument("--hidden", type=int, nargs="+", default=list(DEFAULTS["hidden"]))
+    p.add_argument("--activation", default=DEFAULTS["activation"],
+                   choices=["tanh", "softplus", "elu"])
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        data, names = load_data(args.data, args.topic)
+        model, report = train_iwae(data, names, latent_dim=args.latent_dim, k=args.k,
+                                   epochs=args.epochs, batch_size=args.batch_size,
+                                   hidden=args.hidden, activation=args.activation,
+                                   lr=args.lr, seed=args.seed, device=args.device)
+    except (DataError, ModelError) as e:
+        sys.exit("train_iwae: %s" % e)
+    save_model(model, args.out, model.meta)
+    held = report["held_out"]
+    print("held-out IWAE bound %.3f nats, reconstruction RMSE %.4f rad (max %.4f); "
+          "model written to %s" % (held["iwae_bound"], held["rmse"], held["max_abs_error"],
+                                   args.out))
+
+
+if __name__ == "__main__":
+    main()

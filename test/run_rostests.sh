@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run every rostest (each starts its own roscore) against a freshly trained
+# fixture model. Usage: test/run_rostests.sh WORK_DIR
+set -eo pipefail
+work=$(realpath -m "${1:?work dir}")
+mkdir -p "$work"
+model="$work/fixture_model"
+rm -rf "$model"
+python "$(dirname "$0")/ros/train_fixture.py" "$model"
+status=0
+for t in "$(dirname "$0")"/ros/*.test; do
+  echo "== rostest $(basename "$t")"
+  rostest latent_geodesics "$(basename "$t")" model_dir:="$model" work_dir:="$work" || status=1
+done
+exit $status

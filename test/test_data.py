@@ -1,0 +1,136 @@
+"""Data: loaders round-trip, bad data is refused, the simulations are sound."""
+import numpy as np
+import pytest
+import torch
+
+from latent_geodesics.data import DataError, laikago_dataset, load_data, pendulum_dataset, validate
+from latent_geodesics.data.arm import (JOINT_NAMES, Q_HOME, Q_MAX, Q_MIN, ArmSimulator,
+                                       fingertip, inverse_kinematics)
+from latent_geodesics.data.pendulum import render
+
+DATA = np.random.default_rng(0).normal(size=(30, 3))
+NAMES = ["a", "b", "c"]
+
+
+def test_csv_with_header(tmp_path):
+    p = tmp_path / "d.csv"
+    np.savetxt(p, DATA, delimiter=",", header=",".join(NAMES), comments="")
+    data, names = load_data(str(p))
+    assert names == NAMES and np.allclose(data, DATA)
+
+
+def test_csv_without_header(tmp_path):
+    p = tmp_path / "d.csv"
+    np.savetxt(p, DATA, delimiter=",")
+    data, names = load_data(str(p))
+    assert names == ["joint_0", "joint_1", "joint_2"] and np.allclose(data, DATA)
+
+
+def test_npy_and_npz(tmp_path):
+    np.save(tmp_path / "d.npy", DATA)
+    np.savez(tmp_path / "d.npz", data=DATA, joint_names=np.array(NAMES))
+    assert np.array_equal(load_data(str(tmp_path / "d.npy"))[0], DATA)
+    data, names = load_data(str(tmp_path / "d.npz"))
+    assert names == NAMES and np.array_equal(data, DATA)
+
+
+def test_rosbag_joint_states(tmp_path):
+    rosbag = pytest.importorskip("rosbag")
+    import rospy
+    from sensor_msgs.msg import JointState
+    path = str(tmp_path / "d.bag")
+    with rosbag.Bag(path, "w") as bag:
+        for i, row in enumerate(DATA):
+            # Joint order differs between messages: the loader matches by name.
+            order = [2, 0, 1] if i % 2 else [0, 1, 2]
+            msg = JointState(name=[NAMES[j] for j in order], position=[row[j] for j in order])
+            bag.write("/joint_states", msg, rospy.Time(1 + i))
+    data, names = load_data(path)
+    assert names == NAMES and np.allclose(data, DATA)
+    with pytest.raises(DataError, match="no topic /arm"):
+        load_data(path, topic="/arm")
+
+
+def test_empty_rosbag(tmp_path):
+    rosbag = pytest.importorskip("rosbag")
+    path = str(tmp_path / "e.bag")
+    rosbag.Bag(path, "w").close()
+    with pytest.raises(DataError, match="no topic"):
+        load_data(path)
+
+
+def test_ragged_csv(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("1,2,3\n4,5\n")
+    with pytest.raises(DataError, match="ragged"):
+        load_data(str(p))
+
+
+@pytest.mark.parametrize("data,fragment", [
+    (np.array([[1.0, np.nan, 2.0]] * 10), "NaN"),
+    (np.c_[np.arange(10.0), np.ones(10), np.arange(10.0)], "zero variance"),
+    (DATA[:5], "fewer than the batch"),
+    (np.zeros((0, 3)), "non-empty"),
+])
+def test_bad_data_is_refused(data, fragment):
+    with pytest.raises(DataError, match=fragment):
+        validate(data, NAMES, batch_size=8)
+
+
+def test_unknown_format_and_missing_file(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_data(str(tmp_path / "none.csv"))
+    (tmp_path / "x.parquet").write_text("")
+    with pytest.raises(DataError, match="unknown data format"):
+        load_data(str(tmp_path / "x.parquet"))
+
+
+def test_panda_forward_kinematics_at_home():
+    # Franka's documented fingertip position in the 'ready' pose (hand length 0.1034 m).
+    tip = fingertip(Q_HOME[None])[0].numpy()
+    assert np.allclose(tip, [0.3069, 0.0, 0.4869], atol=1e-3)
+
+
+def test_inverse_kinematics_reaches_table_targets():
+    targets = np.array([[0.5, 0.3, 0.06], [0.4, -0.3, 0.06]])
+    q, err = inverse_kinematics(targets)
+    assert (err < 0.01).all()
+    assert ((q >= Q_MIN) & (q <= Q_MAX)).all()
+
+
+def test_arm_demonstrations_are_smooth_valid_and_leave_the_hole(arm):
+    sim = ArmSimulator()
+    assert arm.data.shape == (120 * 25, 7) and arm.joint_names == JOINT_NAMES
+    for demo in arm.demos:
+        assert sim.is_valid(demo)
+        assert np.abs(np.diff(demo, axis=0)).max() < 0.3   # no jumps between poses
+    ends = fingertip(np.stack([d[-1] for d in arm.demos])).numpy()
+    lo, hi = sim.workspace.hole_y
+    assert not ((ends[:, 1] > lo) & (ends[:, 1] < hi)).any()
+
+
+def test_demonstration_through_a_query_or_refused():
+    sim = ArmSimulator()
+    via = Q_HOME + np.array([0.3, 0.2, 0, 0.2, 0, 0, 0])
+    demo = sim.demonstration(Q_HOME, Q_HOME + np.array([0.6, 0, 0, 0, 0, 0, 0]), via=via)
+    assert demo is not None and np.linalg.norm(demo - via, axis=1).min() < 0.1
+    into_table = Q_HOME + np.array([0, 1.5, 0, 0.5, 0, 0, 0])
+    assert sim.workspace.in_collision(into_table)[0]
+    assert sim.demonstration(Q_HOME, Q_HOME, via=into_table) is None
+
+
+def test_pendulum_states_and_images():
+    states, names = pendulum_dataset(hole=(0.8, 1.6))
+    assert names == ["angle", "angular_velocity"] and states.shape[1] == 2
+    assert not ((np.abs(states[:, 0]) > 0.8) & (np.abs(states[:, 0]) < 1.6)).any()
+    images = render(states[:4])
+    assert images.shape == (4, 256) and images.max() <= 1.0
+    # The rod points down at angle 0: the bottom half is brighter than the top.
+    img = render(np.array([[0.0, 0.0]]))[0].reshape(16, 16)
+    assert img[8:].sum() > 5 * img[:8].sum()
+
+
+def test_laikago_recording():
+    data, names = laikago_dataset()
+    assert data.shape[1] == 12 and len(data) > 2400 and len(names) == 12
+    assert np.isfinite(data).all() and (np.abs(data) < np.pi).all()

@@ -1,0 +1,112 @@
+"""The IWAE: shapes, devices, the bound, and its model directory."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from latent_geodesics.model import IWAE, ModelError, load_model, resolve_device, save_model
+
+
+def test_shapes_and_device(arm_model):
+    z = torch.zeros(5, 2)
+    assert arm_model.decode(z).shape == (5, 7)
+    assert arm_model.decode_std(z).shape == (5, 7)
+    assert arm_model.encode(torch.zeros(3, 7)).shape == (3, 2)
+    assert arm_model.device.type == "cpu"
+    assert arm_model.latents.shape[1] == 2
+
+
+def test_device_auto_picks_what_is_there():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(ModelError):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_decoder_speaks_data_units(arm_model, arm):
+    x = torch.as_tensor(arm.data[:200], dtype=torch.float32)
+    recon = arm_model.decode(arm_model.encode(x))
+    # Radians, not normalised units: the error is small against the joint ranges.
+    assert (recon - x).abs().mean() < 0.2 * torch.as_tensor(arm.data.std(0)).max()
+
+
+def test_more_importance_samples_tighten_the_bound(arm_model, arm):
+    x = arm_model.normalise(torch.as_tensor(arm.data[:1000], dtype=torch.float32))
+    torch.manual_seed(1)
+    k1 = torch.stack([arm_model.iwae_bound(x, k=1) for _ in range(5)]).mean()
+    k20 = torch.stack([arm_model.iwae_bound(x, k=20) for _ in range(5)]).mean()
+    assert k20 >= k1
+
+
+def test_save_load_is_bit_identical(arm_model, arm_model_dir):
+    loaded = load_model(arm_model_dir, "cpu")
+    z = torch.randn(64, 2)
+    assert torch.equal(loaded.decode(z), arm_model.decode(z))
+    assert np.array_equal(loaded.latents, arm_model.latents)
+    assert loaded.joint_names == arm_model.joint_names
+    meta = yaml.safe_load(open(os.path.join(arm_model_dir, "model.yaml")))
+    assert len(meta["data_sha256"]) == 64 and meta["training"]["epochs"] == 60
+
+
+def copy_dir(src, tmp_path):
+    dst = tmp_path / "m"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def edit_yaml(d, **changes):
+    meta = yaml.safe_load(open(d / "model.yaml"))
+    meta.update(changes)
+    yaml.safe_dump(meta, open(d / "model.yaml", "w"))
+
+
+BROKEN = {
+    "missing directory": (lambda d: shutil.rmtree(d), "does not exist"),
+    "missing yaml": (lambda d: os.remove(d / "model.yaml"), "model.yaml is missing"),
+    "yaml not yaml": (lambda d: open(d / "model.yaml", "w").write("{: ["), "not valid YAML"),
+    "yaml lacks keys": (lambda d: open(d / "model.yaml", "w").write("x_dim: 7\n"), "lacks"),
+    "missing weights": (lambda d: os.remove(d / "weights.pt"), "lacks weights.pt"),
+    "truncated weights": (lambda d: open(d / "weights.pt", "r+b").truncate(100),
+                          "truncated or corrupt"),
+    "missing latents": (lambda d: os.remove(d / "latents.npy"), "lacks latents.npy"),
+    "inconsistent names": (lambda d: edit_yaml(d, joint_names=["a", "b"]), "inconsistent"),
+    "wrong architecture": (lambda d: edit_yaml(d, hidden=[16, 16]), "does not fit"),
+    "wrong version": (lambda d: edit_yaml(d, format_version=99), "format_version"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_model_directory_gives_clear_error(case, arm_model_dir, tmp_path):
+    d = copy_dir(arm_model_dir, tmp_path)
+    breaker, fragment = BROKEN[case]
+    breaker(d)
+    with pytest.raises(ModelError, match=fragment):
+        load_model(str(d), "cpu")
+
+
+def test_corrupt_weights_with_matching_checksum_are_refused(arm_model_dir, tmp_path):
+    d = copy_dir(arm_model_dir, tmp_path)
+    open(d / "weights.pt", "wb").write(b"not a torch file")
+    meta = yaml.safe_load(open(d / "model.yaml"))
+    meta["files"].pop("weights.pt")
+    yaml.safe_dump(meta, open(d / "model.yaml", "w"))
+    with pytest.raises(ModelError, match="weights.pt"):
+        load_model(str(d), "cpu")
+
+
+def test_activation_must_be_twice_differentiable():
+    with pytest.raises(ValueError):
+        IWAE(3, 2, activation="relu")
+    assert IWAE(3, 2, activation="softplus").decode(torch.zeros(1, 2)).shape == (1, 3)
+
+
+def test_save_without_latents_is_refused(tmp_path):
+    with pytest.raises(ModelError, match="latent means"):
+        save_model(IWAE(3, 2), str(tmp_path / "x"))
