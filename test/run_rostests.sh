@@ -5,8 +5,8 @@ set -eo pipefail
 work=$(realpath -m "${1:?work dir}")
 mkdir -p "$work"
 model="$work/fixture_model"
-rm -rf "$model"
-python "$(dirname "$0")/ros/train_fixture.py" "$model"
+rm -rf "$model" "$work/fixture_model_b"
+python "$(dirname "$0")/ros/train_fixture.py" "$model" "$work/fixture_model_b"
 status=0
 for t in "$(dirname "$0")"/ros/*.test; do
   echo "== rostest $(basename "$t")"

@@ -173,13 +173,22 @@ class LatentGraph:
         dist, idx = np.atleast_1d(dist), np.atleast_1d(idx)
         if dist[0] <= SAME_POINT:
             return int(idx[0])
-        if dist[0] > self.outside_factor * self.reach:
-            raise GraphError("%s is far outside the data: nearest node at latent distance "
-                             "%.3g, more than %g x the graph's neighbour reach %.3g"
-                             % (what, dist[0], self.outside_factor, self.reach))
+        self._refuse_outside(dist[0], what)
         w = self._edge_lengths(np.repeat(z[None], len(idx), 0), self.nodes[idx],
                                xb=self.node_x[idx])
         return list(zip(idx.tolist(), w.tolist()))
+
+    def _refuse_outside(self, distance, what):
+        if distance > self.outside_factor * self.reach:
+            raise GraphError("%s is far outside the data: nearest node at latent distance "
+                             "%.3g, more than %g x the graph's neighbour reach %.3g"
+                             % (what, distance, self.outside_factor, self.reach))
+
+    def check_inside(self, z, what="point"):
+        """GraphError unless z is finite, of the right dimension and near the data."""
+        z = check_point(z, self.dim, what)
+        self._refuse_outside(self.tree.query(z)[0], what)
+        return z
 
     def _direct_weight(self, za, zb, attach_a):
         """Weight of a direct edge between two query points close enough to share one."""

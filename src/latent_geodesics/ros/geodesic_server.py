@@ -1,15 +1,27 @@
 """geodesic_server: hosts a trained IWAE and answers latent-geometry queries.
 
-Services (private namespace): ~encode, ~decode. Parameters: ~model_dir,
-~device (auto|cpu|cuda), ~joint_names (override). See config/geodesic_server.yaml.
+Services (private): ~encode, ~decode, ~graph_geodesic, ~magnification_factor,
+~reload. Action: ~nn_geodesic. Topics: ~trajectory, ~latent_path, ~mf_map
+(latched, 2-D latent spaces). Parameters: config/geodesic_server.yaml.
 """
-import time
+import threading
 
+import actionlib
+import numpy as np
 import rospy
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Path
+from sensor_msgs.msg import Image
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from latent_geodesics.engine import Engine, RequestError
+from latent_geodesics.engine import Engine, RequestError, Settings
 from latent_geodesics.model import ModelError
-from latent_geodesics.srv import Decode, DecodeResponse, Encode, EncodeResponse
+from latent_geodesics.msg import (GeodesicStats, NNGeodesicAction, NNGeodesicFeedback,
+                                  NNGeodesicResult)
+from latent_geodesics.plots import figure_rgb, latent_figure
+from latent_geodesics.srv import (Decode, DecodeResponse, Encode, EncodeResponse,
+                                  GraphGeodesic, GraphGeodesicResponse, MagnificationFactor,
+                                  MagnificationFactorResponse, Reload, ReloadResponse)
 
 
 def guarded(response_type):
@@ -27,18 +39,40 @@ def guarded(response_type):
     return wrap
 
 
+def endpoint(msg):
+    return (list(msg.joint_names), list(msg.positions), list(msg.latent))
+
+
+def settings_from_params():
+    defaults = Settings()
+    values = {name: rospy.get_param("~" + name, getattr(defaults, name))
+              for name in defaults.__dataclass_fields__}
+    return Settings(**values)
+
+
 class GeodesicServer:
     def __init__(self):
-        model_dir = rospy.get_param("~model_dir")
-        device = rospy.get_param("~device", "auto")
-        start = time.time()
-        self.engine = Engine(model_dir, device, rospy.get_param("~joint_names", []))
-        model = self.engine.served.model
-        rospy.loginfo("model %s loaded on %s in %.2f s (%d joints, latent dim %d)",
-                      model_dir, model.device, time.time() - start, model.x_dim, model.z_dim)
-        self.encode_srv = rospy.Service("~encode", Encode, self.handle_encode)
-        self.decode_srv = rospy.Service("~decode", Decode, self.handle_decode)
+        self.frame_id = rospy.get_param("~frame_id", "latent")
+        self.feedback_every = max(1, int(rospy.get_param("~feedback_every", 10)))
+        self.engine = Engine(rospy.get_param("~model_dir"), settings_from_params(),
+                             log=rospy.loginfo)
+        self.trajectory_pub = rospy.Publisher("~trajectory", JointTrajectory, queue_size=10)
+        self.path_pub = rospy.Publisher("~latent_path", Path, queue_size=10)
+        self.mf_pub = rospy.Publisher("~mf_map", Image, queue_size=1, latch=True)
+        self.publish_lock = threading.Lock()
+        self.publish_mf_map()
+        self.services = [
+            rospy.Service("~encode", Encode, self.handle_encode),
+            rospy.Service("~decode", Decode, self.handle_decode),
+            rospy.Service("~graph_geodesic", GraphGeodesic, self.handle_graph_geodesic),
+            rospy.Service("~magnification_factor", MagnificationFactor, self.handle_mf),
+            rospy.Service("~reload", Reload, self.handle_reload),
+        ]
+        self.nn_server = actionlib.SimpleActionServer("~nn_geodesic", NNGeodesicAction,
+                                                      self.execute_nn, auto_start=False)
+        self.nn_server.start()
 
+    # --- services -----------------------------------------------------------
     @guarded(EncodeResponse)
     def handle_encode(self, req):
         dim, z = self.engine.encode(req.joint_names, req.positions)
@@ -50,6 +84,105 @@ class GeodesicServer:
         names, x = self.engine.decode(req.latent)
         return DecodeResponse(success=True, message="decoded %d points" % len(x),
                               joint_names=names, positions=x.ravel().tolist())
+
+    @guarded(MagnificationFactorResponse)
+    def handle_mf(self, req):
+        values, log_values = self.engine.magnification(req.latent)
+        return MagnificationFactorResponse(success=True, message="%d points" % len(values),
+                                           values=values.tolist(),
+                                           log_values=log_values.tolist())
+
+    @guarded(GraphGeodesicResponse)
+    def handle_graph_geodesic(self, req):
+        result = self.engine.graph_geodesic(endpoint(req.start), endpoint(req.goal))
+        if req.publish:
+            self.publish(result)
+        return GraphGeodesicResponse(success=True, message="graph geodesic, %d points"
+                                     % len(result.latent), **self.fields(result))
+
+    @guarded(ReloadResponse)
+    def handle_reload(self, req):
+        try:
+            served = self.engine.reload(req.model_dir or None)
+        except ModelError as e:
+            raise RequestError("reload refused, the old model keeps serving: %s" % e)
+        self.publish_mf_map()
+        return ReloadResponse(success=True, message="serving %s (graph %s)"
+                              % (served.model.directory, served.info["graph_source"]))
+
+    # --- the action ---------------------------------------------------------
+    def execute_nn(self, goal):
+        server = self.nn_server
+
+        def feedback(iteration, length):
+            if iteration % self.feedback_every == 0:
+                server.publish_feedback(NNGeodesicFeedback(iteration=iteration, length=length))
+
+        try:
+            result = self.engine.nn_geodesic(endpoint(goal.start), endpoint(goal.goal),
+                                             goal.mode, goal.init, goal.max_iterations,
+                                             feedback, server.is_preempt_requested)
+        except RequestError as e:
+            server.set_aborted(NNGeodesicResult(success=False, message=str(e)), str(e))
+            return
+        except Exception as e:
+            rospy.logerr("nn_geodesic failed: %r", e)
+            server.set_aborted(NNGeodesicResult(success=False, message="internal error: %s" % e))
+            return
+        if result.stats.get("cancelled"):
+            server.set_preempted(NNGeodesicResult(
+                success=False, message="preempted; best curve so far", **self.fields(result)))
+            return
+        if goal.publish:
+            self.publish(result)
+        server.set_succeeded(NNGeodesicResult(success=True, message="NN geodesic after %d "
+                                              "iterations" % result.stats["iterations"],
+                                              **self.fields(result)))
+
+    # --- messages -------------------------------------------------------------
+    @staticmethod
+    def trajectory_msg(result):
+        msg = JointTrajectory(joint_names=result.joint_names)
+        msg.header.stamp = rospy.Time.now()
+        msg.points = [JointTrajectoryPoint(positions=q.tolist(),
+                                           time_from_start=rospy.Duration.from_sec(t))
+                      for q, t in zip(result.positions, result.times)]
+        return msg
+
+    def fields(self, result):
+        stats = GeodesicStats(method=result.stats["method"],
+                              compute_time=result.stats.get("time", 0.0),
+                              nodes_expanded=int(result.stats.get("nodes_expanded", 0)),
+                              iterations=int(result.stats.get("iterations", 0)),
+                              num_points=len(result.latent))
+        return dict(latent_dim=result.latent.shape[1], latent_path=result.latent.ravel().tolist(),
+                    trajectory=self.trajectory_msg(result), length=result.length,
+                    straight_line_length=result.straight_line_length, stats=stats)
+
+    def publish(self, result):
+        path = Path()
+        path.header.stamp, path.header.frame_id = rospy.Time.now(), self.frame_id
+        for z in result.latent:
+            pose = PoseStamped()
+            pose.header = path.header
+            xyz = list(z[:3]) + [0.0] * (3 - min(3, len(z)))
+            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = xyz
+            pose.pose.orientation.w = 1.0
+            path.poses.append(pose)
+        with self.publish_lock:
+            self.trajectory_pub.publish(self.trajectory_msg(result))
+            self.path_pub.publish(path)
+
+    def publish_mf_map(self):
+        served = self.engine.served
+        if served.model.z_dim != 2:
+            return
+        rgb = figure_rgb(latent_figure(served.model, served.model.latents,
+                                       title="log MF and data", resolution=96))
+        msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8",
+                    step=3 * rgb.shape[1], data=np.ascontiguousarray(rgb).tobytes())
+        msg.header.stamp, msg.header.frame_id = rospy.Time.now(), self.frame_id
+        self.mf_pub.publish(msg)
 
 
 def main():
