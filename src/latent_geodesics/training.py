@@ -70,7 +70,7 @@ def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=300, batch_siz
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs), eta_min=lr / 20)
     gen = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(epochs), desc="IWAE", disable=not progress, file=sys.stderr)
+    bar = tqdm(range(epochs), desc="IWAE", disable=not progress, file=sys.stderr, mininterval=1.0)
     start = time.time()
     for _ in bar:
         perm = torch.randperm(len(x_train), generator=gen).to(device)

@@ -1,0 +1,233 @@
+"""The main job on the embedded default: the simulated Panda arm with a data hole.
+
+Trains the default model (once), starts a roscore on a free port and the
+geodesic server from its launch file, calls its services and action as a
+client would, records the published trajectories with rosbag, and writes a
+report with figures into the output directory.
+"""
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from latent_geodesics.data import arm_dataset
+from latent_geodesics.model import load_model, save_model
+from latent_geodesics.training import train_iwae
+
+SERVER = "/geodesic_server"
+TOPICS = [SERVER + "/trajectory", SERVER + "/latent_path"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def default_model(out, epochs):
+    """Train the arm model unless a complete one is already there."""
+    model_dir = os.path.join(out, "model")
+    try:
+        return load_model(model_dir, "cpu"), model_dir
+    except Exception:
+        pass
+    print("training the default model on the simulated arm (%d epochs)..." % epochs)
+    arm = arm_dataset(n_demos=200, hole=True, seed=0)
+    model, _ = train_iwae(arm.data, arm.joint_names, epochs=epochs, seed=0)
+    save_model(model, model_dir, model.meta)
+    return load_model(model_dir, "cpu"), model_dir
+
+
+@contextmanager
+def ros_processes(model_dir, out):
+    """roscore + geodesic_server (roslaunch) + rosbag record; all stopped on exit."""
+    port = free_port()
+    os.environ["ROS_MASTER_URI"] = "http://127.0.0.1:%d" % port
+    os.environ.setdefault("ROS_HOSTNAME", "127.0.0.1")
+    logs = open(os.path.join(out, "ros.log"), "w")
+    procs = [subprocess.Popen(["roscore", "-p", str(port)], stdout=logs, stderr=logs)]
+    try:
+        import rosgraph
+        deadline = time.time() + 60
+        while not rosgraph.Master("/demo").is_online():
+            if time.time() > deadline:
+                raise RuntimeError("roscore did not come up; see %s/ros.log" % out)
+            time.sleep(0.2)
+        procs.append(subprocess.Popen(
+            ["roslaunch", "latent_geodesics", "geodesic_server.launch",
+             "model_dir:=" + os.path.abspath(model_dir)], stdout=logs, stderr=logs))
+        procs.append(subprocess.Popen(
+            ["rosbag", "record", "-O", os.path.join(out, "geodesics.bag")] + TOPICS,
+            stdout=logs, stderr=logs))
+        yield
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        logs.close()
+
+
+def hole_crossing_pairs(latents, n_pairs=3, seed=0):
+    """Data pairs whose straight latent line passes farthest from the data."""
+    from scipy.spatial import cKDTree
+    rng = np.random.default_rng(seed)
+    tree = cKDTree(latents)
+    candidates = rng.choice(len(latents), (600, 2))
+    t = np.linspace(0, 1, 40)[:, None]
+    gaps = np.array([tree.query(latents[i] + t * (latents[j] - latents[i]))[0].max()
+                     for i, j in candidates])
+    chosen = []
+    for k in np.argsort(gaps)[::-1]:
+        i, j = candidates[k]
+        if all(min(np.linalg.norm(latents[i] - latents[a]), np.linalg.norm(latents[j] - latents[b]))
+               > 0.3 for a, b in chosen):
+            chosen.append((i, j))
+        if len(chosen) == n_pairs:
+            break
+    return chosen
+
+
+def run_queries(model, pairs):
+    """Call the server as a client would; returns per-pair results and timings."""
+    import actionlib
+    import rospy
+    from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
+    from latent_geodesics.srv import Decode, Encode, GraphGeodesic
+
+    rospy.init_node("latent_geodesics_demo", anonymous=True)
+    for name in ("encode", "decode", "graph_geodesic"):
+        rospy.wait_for_service(SERVER + "/" + name, timeout=180)
+    encode = rospy.ServiceProxy(SERVER + "/encode", Encode)
+    decode = rospy.ServiceProxy(SERVER + "/decode", Decode)
+    graph = rospy.ServiceProxy(SERVER + "/graph_geodesic", GraphGeodesic, persistent=True)
+    nn = actionlib.SimpleActionClient(SERVER + "/nn_geodesic", NNGeodesicAction)
+    nn.wait_for_server(rospy.Duration(60))
+    rospy.sleep(1.0)  # let rosbag subscribe before anything is published
+
+    z = model.latents
+    dec = decode(latent=list(map(float, z[0])))
+    enc = encode(joint_names=dec.joint_names, positions=dec.positions)
+    services = {"decode_ok": dec.success, "encode_ok": enc.success,
+                "round_trip_latent_error": float(np.abs(np.array(enc.latent) - z[0]).max())}
+    results = []
+    for i, j in pairs:
+        start = Endpoint(latent=list(map(float, z[i])))
+        goal = Endpoint(latent=list(map(float, z[j])))
+        t0 = time.perf_counter()
+        g = graph(start=start, goal=goal, publish=True)
+        graph_ms = 1e3 * (time.perf_counter() - t0)
+        nn.send_goal(NNGeodesicGoal(start=start, goal=goal, mode="finite-difference",
+                                    init="graph", max_iterations=500, publish=True))
+        nn.wait_for_result(rospy.Duration(300))
+        r = nn.get_result()
+        if not (g.success and r.success):
+            raise RuntimeError("geodesic query failed: %s / %s" % (g.message, r.message))
+        results.append({
+            "pair": [int(i), int(j)], "straight_line_length": g.straight_line_length,
+            "graph_length": g.length, "refined_length": r.length, "graph_round_trip_ms": graph_ms,
+            "refine_seconds": r.stats.compute_time, "refine_iterations": r.stats.iterations,
+            "graph_path": np.reshape(g.latent_path, (-1, g.latent_dim)),
+            "refined_path": np.reshape(r.latent_path, (-1, r.latent_dim)),
+            "trajectory": r.trajectory, "joint_names": list(r.trajectory.joint_names)})
+        rospy.sleep(0.2)
+    return services, results
+
+
+def straight_trajectory(model, za, zb, n=50, max_velocity=1.0):
+    import torch
+    from latent_geodesics.trajectory import time_parametrize
+    line = np.linspace(za, zb, n)
+    with torch.no_grad():
+        q = model.decode(torch.as_tensor(line, dtype=torch.float32)).double().numpy()
+    return time_parametrize(q, max_velocity), q
+
+
+def write_figures(model, results, out):
+    import matplotlib.pyplot as plt
+    from latent_geodesics.plots import latent_figure
+    z = model.latents
+    paths = []
+    for k, r in enumerate(results):
+        i, j = r["pair"]
+        names = ("straight line", "graph (A*)", "graph + NN") if k == 0 else (None,) * 3
+        paths += [(names[0], np.stack([z[i], z[j]]), "w--"),
+                  (names[1], r["graph_path"], "C1-"), (names[2], r["refined_path"], "r-")]
+    fig = latent_figure(model, z, paths, "Latent space: log MF, data, geodesics", 160)
+    fig.savefig(os.path.join(out, "latent_geodesics.png"))
+    plt.close(fig)
+    r = results[0]
+    i, j = r["pair"]
+    times = [p.time_from_start.to_sec() for p in r["trajectory"].points]
+    q = np.array([p.positions for p in r["trajectory"].points])
+    st, sq = straight_trajectory(model, z[i], z[j])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, (title, t, x) in zip(axes, [("along the refined geodesic", times, q),
+                                        ("along the straight latent line", st, sq)]):
+        for d in range(x.shape[1]):
+            ax.plot(t, x[:, d], label=r["joint_names"][d])
+        ax.set_title("Joint angles " + title)
+        ax.set_xlabel("time [s]")
+    axes[0].set_ylabel("angle [rad]")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "joint_angles.png"))
+    plt.close(fig)
+
+
+def write_report(model, services, results, out, seconds):
+    report = model.meta.get("report", {})
+    held = report.get("held_out", {})
+    lines = ["# latent_geodesics demo: simulated Panda arm with a data hole", "",
+             "- model: %s (latent dim %d, %d training poses)" % (
+                 model.directory, model.z_dim, len(model.latents)),
+             "- held-out IWAE bound: %.3f nats per pose (normalised units)" % held.get(
+                 "iwae_bound", float("nan")),
+             "- held-out reconstruction RMSE: %.4f rad (max abs error %.3f rad)" % (
+                 held.get("rmse", float("nan")), held.get("max_abs_error", float("nan"))),
+             "- encode/decode services: %s (round-trip latent error %.2e)" % (
+                 "ok" if services["encode_ok"] and services["decode_ok"] else "FAILED",
+                 services["round_trip_latent_error"]), "",
+             "## Geodesics between pose pairs whose straight latent line crosses the hole", "",
+             "| pair | straight line | graph (A*) | graph + NN | graph round trip | NN refine |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append("| %d-%d | %.3f | %.3f | %.3f | %.1f ms | %.2f s, %d it |" % (
+            *r["pair"], r["straight_line_length"], r["graph_length"], r["refined_length"],
+            r["graph_round_trip_ms"], r["refine_seconds"], r["refine_iterations"]))
+    lines += ["", "Lengths are decoded (Riemannian) lengths in radians of joint motion.",
+              "", "Figures: latent_geodesics.png, joint_angles.png. Trajectories: geodesics.bag.",
+              "", "Total demo time: %.0f s" % seconds, ""]
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write("\n".join(lines))
+    summary = [{k: v for k, v in r.items() if k in ("pair", "straight_line_length",
+               "graph_length", "refined_length", "graph_round_trip_ms")} for r in results]
+    with open(os.path.join(out, "report.json"), "w") as f:
+        json.dump({"held_out": held, "services": services, "geodesics": summary}, f, indent=1)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="out")
+    p.add_argument("--epochs", type=int, default=150)
+    args = p.parse_args(argv)
+    start = time.time()
+    os.makedirs(args.out, exist_ok=True)
+    model, model_dir = default_model(args.out, args.epochs)
+    pairs = hole_crossing_pairs(model.latents)
+    with ros_processes(model_dir, args.out):
+        services, results = run_queries(model, pairs)
+    write_figures(model, results, args.out)
+    write_report(model, services, results, args.out, time.time() - start)
+    print(open(os.path.join(args.out, "report.md")).read())
+    if not all(r["refined_length"] <= r["straight_line_length"] for r in results):
+        sys.exit("a geodesic came out longer than its straight line")
