@@ -102,7 +102,7 @@ class LatentGraph:
     # --- building ---------------------------------------------------------
     def _knn_pairs(self):
         """Unique kNN pairs over all nodes; also sets the graph's reach."""
-        dist, idx = self.tree.query(self.nodes, min(self.k + 1, len(self.nodes)))
+        dist, idx = self.tree.query(self.nodes, min(self.k + 1, len(self.nodes)), workers=-1)
         # Scale for "far outside the data": the typical k-th neighbour distance.
         self.reach = float(np.percentile(dist[:, -1], 99))
         return unique_pairs(idx)
@@ -125,10 +125,13 @@ class LatentGraph:
         out = []
         for s in range(0, len(za), per_chunk):
             a, b = za[s:s + per_chunk], zb[s:s + per_chunk]
-            inner = a[:, None] + t[None, :, None] * (b - a)[:, None]
-            x = torch.cat([xa[s:s + per_chunk, None], decode(self.decoder, inner),
-                           xb[s:s + per_chunk, None]], 1)
-            out.append((x[:, 1:] - x[:, :-1]).norm(dim=-1).sum(-1))
+            if len(t) == 0:
+                out.append((xb[s:s + per_chunk] - xa[s:s + per_chunk]).norm(dim=-1))
+                continue
+            x = decode(self.decoder, a[:, None] + t[None, :, None] * (b - a)[:, None])
+            out.append((x[:, 0] - xa[s:s + per_chunk]).norm(dim=-1)
+                       + (x[:, 1:] - x[:, :-1]).norm(dim=-1).sum(-1)
+                       + (xb[s:s + per_chunk] - x[:, -1]).norm(dim=-1))
         if not out:
             return np.zeros(0)
         return np.maximum(torch.cat(out).double().cpu().numpy(), MIN_WEIGHT)
@@ -222,7 +225,7 @@ class LatentGraph:
         if method == "astar":
             x_goal = self._node_x_np[g_att] if isinstance(g_att, int) else \
                 self._decode(zg[None]).double().cpu().numpy()[0]
-            h = np.linalg.norm(self._node_x_np - x_goal, axis=1).tolist() + [0.0, 0.0]
+            h = np.sqrt(((self._node_x_np - x_goal) ** 2).sum(1)).tolist() + [0.0, 0.0]
         elif method == "dijkstra":
             h = [0.0] * (n + 2)
         else:
@@ -247,39 +250,45 @@ class LatentGraph:
                              % (self.n_components, self.k))
 
     def _search(self, source, target, start_edges, into_goal, h):
-        """A* (Dijkstra when h = 0) over the CSR lists plus the query's edges."""
+        """A* (Dijkstra when h = 0) over the CSR lists plus the query's edges.
+
+        Flat lists instead of dicts and locals bound once: this loop is the
+        query's hot path.
+        """
         indptr, indices, data = self._indptr, self._indices, self._data
         n = len(self.nodes)
-        best = {source: 0.0}
-        parent = {source: None}
+        best = [float("inf")] * (n + 2)
+        parent = [-1] * (n + 2)
+        closed = bytearray(n + 2)
+        best[source] = 0.0
         heap = [(h[source], 0.0, source)]
-        closed = set()
+        pop, push = heapq.heappop, heapq.heappush
         expanded = 0
         while heap:
-            _, g, u = heapq.heappop(heap)
-            if u in closed:
+            _, g, u = pop(heap)
+            if closed[u]:
                 continue
             if u == target:
-                path = []
-                while u is not None:
-                    path.append(u)
+                path = [u]
+                while u != source:
                     u = parent[u]
+                    path.append(u)
                 return g, path[::-1], expanded
-            closed.add(u)
+            closed[u] = 1
             expanded += 1
-            if u == n:
-                neighbours = start_edges
-            else:
+            if u < n:
                 lo, hi = indptr[u], indptr[u + 1]
                 neighbours = zip(indices[lo:hi], data[lo:hi])
                 if u in into_goal:
                     neighbours = list(neighbours) + [(n + 1, into_goal[u])]
+            else:
+                neighbours = start_edges
             for v, w in neighbours:
                 cost = g + w
-                if cost < best.get(v, float("inf")):
+                if cost < best[v]:
                     best[v] = cost
                     parent[v] = u
-                    heapq.heappush(heap, (cost + h[v], cost, v))
+                    push(heap, (cost + h[v], cost, v))
         return None, None, expanded
 
     def distances(self, sources, targets):

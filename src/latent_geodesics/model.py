@@ -105,7 +105,7 @@ class IWAE(nn.Module):
     # --- the public callables, original units ----------------------------
     def decode(self, z):
         """Decoder mean f(z): (B, Nz) -> (B, Nx) in the data's units."""
-        return self.likelihood(z)[0] * self.x_std + self.x_mean
+        return self.decoder_net(z)[..., :self.x_dim] * self.x_std + self.x_mean
 
     def decode_std(self, z):
         """Decoder standard deviation (data uncertainty), (B, Nx), data units."""
