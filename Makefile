@@ -61,6 +61,7 @@ test: setup
 	$(ENV) bash test/run_rostests.sh $(OUT)/test
 
 bench: setup
+	$(PY) -m pip install -q --no-deps stochman==0.3.0   # the peer library, benchmark only
 	$(ENV) python bench/run_all.py
 
 clean:

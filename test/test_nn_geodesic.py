@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 import torch
-from scipy.spatial import cKDTree
 
 from decoders import great_circle, linear, sphere, sphere_nodes
+from latent_geodesics.evaluation import hole_crossing_pairs
 from latent_geodesics.graph import LatentGraph
 from latent_geodesics.nn_geodesic import nn_geodesic, polyline_length, refined_geodesic
 
@@ -84,17 +84,6 @@ def test_bad_points():
     with pytest.raises(ValueError, match="dimension"):
         nn_geodesic(sphere, [0.0, 0.0], [1.0, 1.0, 2.0])
     assert nn_geodesic(sphere, [0.5, 0.5], [0.5, 0.5]).length == 0.0
-
-
-def hole_crossing_pairs(latents, n_pairs=3, seed=0):
-    """Pairs of data points whose straight latent line passes farthest from the data."""
-    rng = np.random.default_rng(seed)
-    tree = cKDTree(latents)
-    candidates = rng.choice(len(latents), (400, 2))
-    t = np.linspace(0, 1, 30)[:, None]
-    gaps = [tree.query(latents[i] + t * (latents[j] - latents[i]))[0].max()
-            for i, j in candidates]
-    return [candidates[k] for k in np.argsort(gaps)[-n_pairs:]]
 
 
 def test_iwae_geodesics_beat_straight_lines_across_the_data_hole(arm_model):

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from .data.loaders import DataError, data_hash, load_data, validate
-from .model import IWAE, ModelError, resolve_device, save_model
+from .model import IWAE, ModelError, load_model, resolve_device, save_model
 
 DEFAULTS = dict(latent_dim=2, k=10, epochs=300, batch_size=128, hidden=(128, 128),
                 activation="tanh", lr=2e-3, val_fraction=0.1, seed=0, device="auto")
@@ -114,6 +114,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", help="model directory to fine-tune (same joints and latent dim)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
 
@@ -121,10 +123,17 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         data, names = load_data(args.data, args.topic)
+        init = load_model(args.init, args.device) if args.init else None
+        if init is not None:
+            if names != init.joint_names:
+                raise DataError("data joints %s differ from the model's %s"
+                                % (names, init.joint_names))
+            args.latent_dim = init.z_dim
         model, report = train_iwae(data, names, latent_dim=args.latent_dim, k=args.k,
                                    epochs=args.epochs, batch_size=args.batch_size,
                                    hidden=args.hidden, activation=args.activation,
-                                   lr=args.lr, seed=args.seed, device=args.device)
+                                   lr=args.lr, seed=args.seed, device=args.device,
+                                   init=init, progress=not args.quiet)
     except (DataError, ModelError) as e:
         sys.exit("train_iwae: %s" % e)
     save_model(model, args.out, model.meta)

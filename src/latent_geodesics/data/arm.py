@@ -174,10 +174,59 @@ class ArmSimulator:
         traj = self.spline([start, lift, goal])
         return traj if self.is_valid(traj) else None
 
+    def demonstration_near(self, query):
+        """The teacher's answer to a query configuration: a demonstration from the
+        nearest start pose through the query down to the table below the hand
+        (clipped into the task area).
+
+        Raises ValueError naming the reason when the query cannot be served.
+        """
+        q = np.asarray(query, dtype=np.float64).reshape(-1)
+        if q.shape != (7,) or not np.isfinite(q).all():
+            raise ValueError("a query is 7 finite joint angles, got %s" % (q.shape,))
+        if not self.workspace.within_limits(q)[0]:
+            bad = [JOINT_NAMES[i] for i in np.flatnonzero((q < Q_MIN) | (q > Q_MAX))]
+            raise ValueError("query outside the joint limits of %s" % ", ".join(bad))
+        if self.workspace.in_collision(q)[0]:
+            raise ValueError("query is in collision with the table or the box")
+        start = self.start_poses[np.argmin(np.linalg.norm(self.start_poses - q, axis=1))]
+        for goal in self.goals_below(q):
+            demo = self.demonstration(start, goal, via=q)
+            if demo is not None:
+                return demo
+        raise ValueError("no collision-free demonstration passes through the query")
+
+    def goals_below(self, q, spread=0.15):
+        """Goal configurations for table targets below the hand (in the task area,
+        off the box), nearest first."""
+        ws = self.workspace
+        tip = fingertip(q[None]).numpy()[0]
+        offsets = np.array([[0, 0], [0, spread], [0, -spread], [spread, 0], [-spread, 0],
+                            [0, 2 * spread], [0, -2 * spread]])
+        xy = np.clip(tip[:2] + offsets, [ws.target_x[0], ws.target_y[0]],
+                     [ws.target_x[1], ws.target_y[1]])
+        off_box = np.any(np.abs(xy - ws.box_center[:2]) > np.array(ws.box_half[:2]) + 0.08,
+                         axis=1)
+        targets = np.c_[xy[off_box], np.full(off_box.sum(), ws.target_z)]
+        if len(targets) == 0:
+            return []
+        goals, err = inverse_kinematics(targets)
+        ok = (err < 0.02) & ~ws.in_collision(goals)
+        return list(goals[ok])
+
     def dataset(self, n_demos=200, hole=True, seed=0):
         """Demonstrations to targets on the table; returns ArmDataset."""
         rng = np.random.default_rng(seed)
-        targets = self.workspace.sample_targets(int(n_demos * 1.3) + 5, rng, hole)
+        demos = []
+        for _ in range(10):  # batches of candidates until enough are feasible
+            demos += self._feasible_demos(int((n_demos - len(demos)) * 1.4) + 5, rng, hole)
+            if len(demos) >= n_demos:
+                demos = demos[:n_demos]
+                return ArmDataset(np.concatenate(demos), list(JOINT_NAMES), demos)
+        raise RuntimeError("only %d of %d demonstrations were feasible" % (len(demos), n_demos))
+
+    def _feasible_demos(self, n, rng, hole):
+        targets = self.workspace.sample_targets(n, rng, hole)
         goals, err = inverse_kinematics(targets)
         starts = self.start_poses[rng.integers(len(self.start_poses), size=len(goals))]
         starts = np.clip(starts + rng.normal(0, 0.05, starts.shape), Q_MIN, Q_MAX)
@@ -190,11 +239,7 @@ class ArmSimulator:
             for i, lift in zip(blocked, lifts):
                 d = self.spline([starts[i], lift, goals[i]])
                 demos[i] = d if self.is_valid(d) else None
-        demos = [d for d in demos if d is not None][:n_demos]
-        if len(demos) < n_demos:
-            raise RuntimeError("only %d of %d demonstrations were feasible"
-                               % (len(demos), n_demos))
-        return ArmDataset(np.concatenate(demos), list(JOINT_NAMES), demos)
+        return [d for d in demos if d is not None]
 
 
 @dataclass

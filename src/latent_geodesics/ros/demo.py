@@ -8,27 +8,19 @@ report with figures into the output directory.
 import argparse
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
 from latent_geodesics.data import arm_dataset
+from latent_geodesics.evaluation import hole_crossing_pairs
 from latent_geodesics.model import load_model, save_model
+from latent_geodesics.ros.processes import ros_processes
 from latent_geodesics.training import train_iwae
 
 SERVER = "/geodesic_server"
 TOPICS = [SERVER + "/trajectory", SERVER + "/latent_path"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def default_model(out, epochs):
@@ -43,58 +35,6 @@ def default_model(out, epochs):
     model, _ = train_iwae(arm.data, arm.joint_names, epochs=epochs, seed=0)
     save_model(model, model_dir, model.meta)
     return load_model(model_dir, "cpu"), model_dir
-
-
-@contextmanager
-def ros_processes(model_dir, out):
-    """roscore + geodesic_server (roslaunch) + rosbag record; all stopped on exit."""
-    port = free_port()
-    os.environ["ROS_MASTER_URI"] = "http://127.0.0.1:%d" % port
-    os.environ.setdefault("ROS_HOSTNAME", "127.0.0.1")
-    logs = open(os.path.join(out, "ros.log"), "w")
-    procs = [subprocess.Popen(["roscore", "-p", str(port)], stdout=logs, stderr=logs)]
-    try:
-        import rosgraph
-        deadline = time.time() + 60
-        while not rosgraph.Master("/demo").is_online():
-            if time.time() > deadline:
-                raise RuntimeError("roscore did not come up; see %s/ros.log" % out)
-            time.sleep(0.2)
-        procs.append(subprocess.Popen(
-            ["roslaunch", "latent_geodesics", "geodesic_server.launch",
-             "model_dir:=" + os.path.abspath(model_dir)], stdout=logs, stderr=logs))
-        procs.append(subprocess.Popen(
-            ["rosbag", "record", "-O", os.path.join(out, "geodesics.bag")] + TOPICS,
-            stdout=logs, stderr=logs))
-        yield
-    finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGINT)
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        logs.close()
-
-
-def hole_crossing_pairs(latents, n_pairs=3, seed=0):
-    """Data pairs whose straight latent line passes farthest from the data."""
-    from scipy.spatial import cKDTree
-    rng = np.random.default_rng(seed)
-    tree = cKDTree(latents)
-    candidates = rng.choice(len(latents), (600, 2))
-    t = np.linspace(0, 1, 40)[:, None]
-    gaps = np.array([tree.query(latents[i] + t * (latents[j] - latents[i]))[0].max()
-                     for i, j in candidates])
-    chosen = []
-    for k in np.argsort(gaps)[::-1]:
-        i, j = candidates[k]
-        if all(min(np.linalg.norm(latents[i] - latents[a]), np.linalg.norm(latents[j] - latents[b]))
-               > 0.3 for a, b in chosen):
-            chosen.append((i, j))
-        if len(chosen) == n_pairs:
-            break
-    return chosen
 
 
 def run_queries(model, pairs):
@@ -224,7 +164,10 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     model, model_dir = default_model(args.out, args.epochs)
     pairs = hole_crossing_pairs(model.latents)
-    with ros_processes(model_dir, args.out):
+    with ros_processes(os.path.join(args.out, "ros.log")) as ros:
+        ros.launch("latent_geodesics", "geodesic_server.launch",
+                   model_dir=os.path.abspath(model_dir))
+        ros.start(["rosbag", "record", "-O", os.path.join(args.out, "geodesics.bag")] + TOPICS)
         services, results = run_queries(model, pairs)
     write_figures(model, results, args.out)
     write_report(model, services, results, args.out, time.time() - start)

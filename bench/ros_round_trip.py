@@ -1,0 +1,69 @@
+"""ROS round trip of ~graph_geodesic vs the same query in-process, and node start-up
+with and without the graph cache, on an arm model with N = 10,000 latent nodes."""
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from latent_geodesics.data import arm_dataset
+from latent_geodesics.engine import Engine, Settings
+from latent_geodesics.model import save_model
+from latent_geodesics.ros.processes import ros_processes
+from latent_geodesics.training import train_iwae
+
+SERVICE = "/geodesic_server/graph_geodesic"
+
+
+def start_server(ros, rospy, model_dir):
+    """Launch the server; seconds until its geodesic service answers."""
+    start = time.perf_counter()
+    proc = ros.launch("latent_geodesics", "geodesic_server.launch", model_dir=model_dir)
+    rospy.wait_for_service(SERVICE, timeout=300)
+    return proc, time.perf_counter() - start
+
+
+def ros_round_trip(results_dir, queries=300):
+    import rospy
+    from latent_geodesics.msg import Endpoint
+    from latent_geodesics.srv import GraphGeodesic
+
+    work = tempfile.mkdtemp(prefix="bench_ros_")
+    arm = arm_dataset(n_demos=400, hole=True, seed=5)           # 10,000 poses
+    model, _ = train_iwae(arm.data, arm.joint_names, epochs=30, progress=False)
+    model_dir = os.path.join(work, "model")
+    save_model(model, model_dir, model.meta)
+    z = model.latents
+    rng = np.random.default_rng(0)
+    pairs = [rng.choice(len(z), 2, replace=False) for _ in range(queries)]
+
+    with ros_processes(os.path.join(work, "ros.log")) as ros:
+        rospy.init_node("bench_round_trip", anonymous=True)
+        proc, no_cache = start_server(ros, rospy, model_dir)
+        ros.end(proc)
+        while True:  # wait until the old node has left the master
+            try:
+                rospy.wait_for_service(SERVICE, timeout=0.2)
+                time.sleep(0.2)
+            except rospy.ROSException:
+                break
+        proc, cached = start_server(ros, rospy, model_dir)
+        call = rospy.ServiceProxy(SERVICE, GraphGeodesic, persistent=True)
+        ros_times = []
+        for i, j in pairs:
+            start = time.perf_counter()
+            res = call(start=Endpoint(latent=list(z[i])), goal=Endpoint(latent=list(z[j])))
+            ros_times.append(time.perf_counter() - start)
+            assert res.success, res.message
+
+    engine = Engine(model_dir, Settings(), log=lambda m: None)
+    local = []
+    for i, j in pairs:
+        start = time.perf_counter()
+        engine.graph_geodesic(([], [], z[i]), ([], [], z[j]))
+        local.append(time.perf_counter() - start)
+    ms = lambda v, q: 1e3 * float(np.percentile(v, q))  # noqa: E731
+    return {"N": len(z), "queries": queries, "ros_p50_ms": ms(ros_times, 50),
+            "ros_p99_ms": ms(ros_times, 99), "inproc_p50_ms": ms(local, 50),
+            "inproc_p99_ms": ms(local, 99), "startup_no_cache_s": no_cache,
+            "startup_cache_s": cached}

@@ -1,0 +1,156 @@
+"""The active-learning loop, ROS-free: select, ask, store, retrain, reload, evaluate.
+
+The loop's state lives in the DemoStore, so a process killed at any moment
+resumes where it stopped: a round's queries are stored when selected, each
+demonstration is committed (and its query marked answered) before it is
+acknowledged, and a retrained model is written to a temporary directory and
+renamed into place only when complete.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from .active_learning import select_queries
+from .engine import Engine, Settings
+from .model import ModelError, load_model
+from .teachers import Refused
+
+
+@dataclass
+class LoopConfig:
+    rounds: int = 3
+    queries_per_round: int = 5
+    selector: str = "combined"
+    epochs: int = 30            # fine-tuning epochs per round
+    seed: int = 0
+    device: str = "auto"
+
+
+class ActiveLearner:
+    def __init__(self, store, work_dir, initial_model_dir, demonstrate, config=None,
+                 reload=None, evaluate=None, on_ack=None, on_round=None, log=print):
+        """demonstrate(q) -> (T, Nx) trajectory or raises Refused; reload(dir) swaps the
+        serving model; evaluate(model_dir) -> metrics dict; on_ack(round, idx, id) is
+        called after a demonstration is committed; on_round(round, metrics) after a round."""
+        self.store, self.work_dir = store, work_dir
+        self.initial_model_dir = os.path.abspath(initial_model_dir)
+        self.demonstrate, self.reload, self.evaluate = demonstrate, reload, evaluate
+        self.on_ack, self.on_round, self.log = on_ack, on_round, log
+        self.config = config or LoopConfig()
+        os.makedirs(os.path.join(work_dir, "models"), exist_ok=True)
+
+    def model_dir(self):
+        """The newest completely trained model: the last finished round's, else the initial."""
+        rnd, status = self.store.current_round()
+        for r in range(rnd, 0, -1):
+            info = self.store.round_info(r)
+            if info["status"] == "done":
+                return info["trained_model_dir"]
+        return self.initial_model_dir
+
+    def completed_rounds(self):
+        rnd, status = self.store.current_round()
+        return rnd if status == "done" else rnd - 1
+
+    def run(self):
+        rnd, status = self.store.current_round()
+        if status != "done":
+            self.log("resuming round %d (%s)" % (rnd, status))
+            self.run_round(rnd)
+        while self.completed_rounds() < self.config.rounds:
+            self.run_round(self.completed_rounds() + 1)
+
+    def run_round(self, rnd):
+        info = self.store.round_info(rnd)
+        if info is None:
+            model_dir = self.model_dir()
+            queries = self.select(model_dir, self.config.queries_per_round,
+                                  self.config.selector, seed=self.config.seed + rnd)
+            self.store.start_round(rnd, model_dir, self.config.selector, queries)
+            info = self.store.round_info(rnd)
+        model_dir = info["model_dir"]
+        if info["status"] == "collecting":
+            self.collect(rnd, model_dir)
+            self.store.set_status(rnd, "training")
+        new_dir = self.retrain(rnd, model_dir)
+        if self.reload is not None:
+            self.reload(new_dir)
+        metrics = self.evaluate(new_dir) if self.evaluate is not None else {}
+        self.store.set_status(rnd, "done", new_dir, metrics)
+        self.log("round %d done: %s" % (rnd, metrics))
+        if self.on_round is not None:
+            self.on_round(rnd, metrics)
+
+    def select(self, model_dir, n, selector, seed=0):
+        engine = Engine(model_dir, Settings(device=self.config.device), log=lambda m: None)
+        served = engine.served
+        return select_queries(served.model, served.graph, n, selector, seed=seed)
+
+    def collect(self, rnd, model_dir):
+        for idx, query in self.store.pending(rnd):
+            try:
+                demo = self.demonstrate(query)
+            except Refused as e:
+                self.store.refuse(rnd, idx, str(e))
+                self.log("round %d query %d refused: %s" % (rnd, idx, e))
+                continue
+            demo_id = self.store.add_demonstration(rnd, idx, model_dir, demo)
+            if self.on_ack is not None:   # only now is it acknowledged
+                self.on_ack(rnd, idx, demo_id)
+
+    def retrain(self, rnd, init_dir):
+        """Fine-tune in a separate process into models/round_<r>, renamed when complete."""
+        out = os.path.join(self.work_dir, "models", "round_%d" % rnd)
+        try:
+            load_model(out, "cpu")
+            return out                     # finished before an earlier crash
+        except ModelError:
+            shutil.rmtree(out, ignore_errors=True)
+        tmp = out + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        data_path = os.path.join(self.work_dir, "data_round_%d.npz" % rnd)
+        self.store.export(data_path)
+        cmd = [sys.executable, "-m", "latent_geodesics.training", "--data", data_path,
+               "--init", init_dir, "--out", tmp, "--epochs", str(self.config.epochs),
+               "--seed", str(self.config.seed + rnd), "--device", self.config.device, "--quiet"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError("retraining failed: %s" % done.stderr.strip()[-500:])
+        os.rename(tmp, out)
+        return out
+
+
+def main(argv=None):
+    """Run the loop without ROS against a simulated teacher (used by the crash test)."""
+    import argparse
+
+    from .store import DemoStore
+    from .teachers import TEACHERS
+    p = argparse.ArgumentParser(description="active learning without ROS")
+    p.add_argument("--store", required=True)
+    p.add_argument("--work", required=True)
+    p.add_argument("--model", required=True, help="initial model directory")
+    p.add_argument("--initial-data", help="NPZ (data, joint_names) stored once as round 0")
+    p.add_argument("--system", default="arm", choices=sorted(TEACHERS))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--queries", type=int, default=5)
+    p.add_argument("--selector", default="combined")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    store = DemoStore(args.store)
+    if args.initial_data:
+        from .data.loaders import load_data
+        store.seed(*load_data(args.initial_data))
+    teacher = TEACHERS[args.system]()
+    config = LoopConfig(args.rounds, args.queries, args.selector, args.epochs,
+                        device=args.device)
+    ActiveLearner(store, args.work, args.model, teacher.demonstrate, config,
+                  on_ack=lambda r, i, d: print("ACK %d %d %d" % (r, i, d), flush=True),
+                  log=lambda m: print(m, flush=True)).run()
+
+
+if __name__ == "__main__":
+    main()

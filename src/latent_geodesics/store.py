@@ -1,0 +1,175 @@
+"""Crash-safe storage of demonstrations: SQLite in WAL mode, synchronous=FULL.
+
+A demonstration is committed (with its query, round and the model that asked
+for it) before anyone is told it was received, and in the same transaction its
+query is marked answered, so a process killed at any moment and started again
+neither loses an acknowledged demonstration nor asks for it twice.
+"""
+import csv
+import json
+import sqlite3
+import threading
+import time
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rounds (
+    round INTEGER PRIMARY KEY, model_dir TEXT NOT NULL, selector TEXT NOT NULL,
+    status TEXT NOT NULL, trained_model_dir TEXT, metrics TEXT);
+CREATE TABLE IF NOT EXISTS queries (
+    round INTEGER NOT NULL, idx INTEGER NOT NULL, latent TEXT NOT NULL,
+    positions TEXT NOT NULL, score REAL, status TEXT NOT NULL, message TEXT,
+    PRIMARY KEY (round, idx));
+CREATE TABLE IF NOT EXISTS demonstrations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, round INTEGER NOT NULL, query_idx INTEGER NOT NULL,
+    model_dir TEXT NOT NULL, data BLOB NOT NULL, rows INTEGER NOT NULL, created REAL NOT NULL,
+    UNIQUE (round, query_idx));
+"""
+
+
+class StoreError(ValueError):
+    pass
+
+
+class DemoStore:
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()   # one writer at a time within the process
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                  timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self):
+        self.db.close()
+
+    def transaction(self):
+        return _Transaction(self)
+
+    # --- data set -----------------------------------------------------------
+    def joint_names(self):
+        row = self.db.execute("SELECT value FROM meta WHERE key='joint_names'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def seed(self, data, joint_names):
+        """Store the initial training data once (round 0, query -1)."""
+        data = np.asarray(data, dtype=np.float64)
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM demonstrations WHERE round=0").fetchone():
+                return False
+            db.execute("INSERT INTO meta VALUES ('joint_names', ?)", (json.dumps(joint_names),))
+            db.execute("INSERT INTO demonstrations (round, query_idx, model_dir, data, rows, "
+                       "created) VALUES (0, -1, '', ?, ?, ?)",
+                       (data.tobytes(), len(data), time.time()))
+        return True
+
+    def data(self, up_to_round=None):
+        """All stored configurations (N, D) in joint_names order."""
+        names = self.joint_names()
+        if names is None:
+            raise StoreError("the store holds no data yet")
+        query = "SELECT data FROM demonstrations"
+        args = ()
+        if up_to_round is not None:
+            query, args = query + " WHERE round <= ?", (up_to_round,)
+        blobs = [np.frombuffer(b, dtype=np.float64) for (b,) in self.db.execute(
+            query + " ORDER BY id", args)]
+        return np.concatenate(blobs).reshape(-1, len(names)), names
+
+    def export(self, path):
+        """CSV (with a header of joint names) or NPZ (data, joint_names) for train_iwae."""
+        data, names = self.data()
+        if path.endswith(".npz"):
+            np.savez(path, data=data, joint_names=np.array(names))
+        else:
+            with open(path, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(names)
+                w.writerows(data.tolist())
+        return len(data)
+
+    # --- rounds and queries ----------------------------------------------------
+    def current_round(self):
+        """(round, status) of the newest round, or (0, 'done') before the first."""
+        row = self.db.execute("SELECT round, status FROM rounds ORDER BY round DESC LIMIT 1"
+                              ).fetchone()
+        return (row[0], row[1]) if row else (0, "done")
+
+    def round_info(self, rnd):
+        row = self.db.execute("SELECT model_dir, selector, status, trained_model_dir, metrics "
+                              "FROM rounds WHERE round=?", (rnd,)).fetchone()
+        if row is None:
+            return None
+        return {"model_dir": row[0], "selector": row[1], "status": row[2],
+                "trained_model_dir": row[3], "metrics": json.loads(row[4] or "null")}
+
+    def start_round(self, rnd, model_dir, selector, queries):
+        """Record a round and its queries in one transaction."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO rounds (round, model_dir, selector, status) "
+                       "VALUES (?, ?, ?, 'collecting')", (rnd, model_dir, selector))
+            db.executemany("INSERT INTO queries VALUES (?, ?, ?, ?, ?, 'pending', NULL)",
+                           [(rnd, i, json.dumps(list(map(float, z))),
+                             json.dumps(list(map(float, q))), float(s))
+                            for i, (z, q, s) in enumerate(zip(queries.latent, queries.positions,
+                                                              queries.scores))])
+
+    def pending(self, rnd):
+        return [(idx, np.array(json.loads(q))) for idx, q in self.db.execute(
+            "SELECT idx, positions FROM queries WHERE round=? AND status='pending' ORDER BY idx",
+            (rnd,))]
+
+    def add_demonstration(self, rnd, idx, model_dir, data):
+        """Commit a demonstration and mark its query answered; returns its id."""
+        data = np.asarray(data, dtype=np.float64)
+        names = self.joint_names()
+        if data.ndim != 2 or data.shape[1] != len(names) or not np.isfinite(data).all():
+            raise StoreError("demonstration must be finite (T, %d), got %s"
+                             % (len(names), data.shape))
+        with self.transaction() as db:
+            cur = db.execute("INSERT INTO demonstrations (round, query_idx, model_dir, data, "
+                             "rows, created) VALUES (?, ?, ?, ?, ?, ?)",
+                             (rnd, idx, model_dir, data.tobytes(), len(data), time.time()))
+            db.execute("UPDATE queries SET status='answered' WHERE round=? AND idx=?",
+                       (rnd, idx))
+            return cur.lastrowid
+
+    def refuse(self, rnd, idx, message):
+        with self.transaction() as db:
+            db.execute("UPDATE queries SET status='refused', message=? WHERE round=? AND idx=?",
+                       (message, rnd, idx))
+
+    def set_status(self, rnd, status, trained_model_dir=None, metrics=None):
+        with self.transaction() as db:
+            db.execute("UPDATE rounds SET status=?, trained_model_dir=COALESCE(?, "
+                       "trained_model_dir), metrics=COALESCE(?, metrics) WHERE round=?",
+                       (status, trained_model_dir, None if metrics is None
+                        else json.dumps(metrics), rnd))
+
+    def demonstration_ids(self):
+        return [r[0] for r in self.db.execute("SELECT id FROM demonstrations WHERE round > 0")]
+
+    def counts(self):
+        return dict(self.db.execute("SELECT round, COUNT(*) FROM demonstrations GROUP BY round"))
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), serialised within the process."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __enter__(self):
+        self.store.lock.acquire()
+        self.store.db.execute("BEGIN IMMEDIATE")
+        return self.store.db
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.store.lock.release()
+        return False

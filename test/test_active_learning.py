@@ -1,0 +1,121 @@
+"""Active-learning scores on decoders with known answers, diversity, baselines."""
+import numpy as np
+import pytest
+import torch
+
+from latent_geodesics.active_learning import (diverse_top, evaluate, jump_ratio, scores,
+                                              select_queries)
+from latent_geodesics.graph import LatentGraph
+from latent_geodesics.teachers import ArmTeacher, PendulumTeacher, Refused
+
+FOLD, HOLE = 0.3, -0.5
+
+
+class FoldModel(torch.nn.Module):
+    """x = (z1, z2, 3 tanh(20 (z1 - FOLD))): a sharp fold at z1 = FOLD."""
+    x_dim = 3
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("x_std", torch.ones(3, dtype=torch.float64))
+
+    @property
+    def device(self):
+        return self.x_std.device
+
+    def decode(self, z):
+        return torch.stack([z[:, 0], z[:, 1], 3 * torch.tanh(20 * (z[:, 0] - FOLD))], -1)
+
+    def forward(self, z):
+        return self.decode(z)
+
+    def decode_std(self, z):
+        return torch.ones(len(z), 3, dtype=z.dtype)
+
+
+def grid_nodes(without=None, width=0.12):
+    g = np.linspace(-1, 1, 41)
+    nodes = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    if without is not None:
+        nodes = nodes[np.abs(nodes[:, 0] - without) > width]
+    return nodes
+
+
+def test_top_query_lands_on_the_fold_where_data_is_missing():
+    model = FoldModel().double()
+    graph = LatentGraph(model, grid_nodes(without=FOLD), k=8)
+    q = select_queries(model, graph, 1)
+    assert abs(q.latent[0, 0] - FOLD) < 0.06
+    assert q.positions.shape == (1, 3)
+
+
+def test_mf_and_uncertainty_baselines_find_their_own_peaks():
+    model = FoldModel().double()
+    graph = LatentGraph(model, grid_nodes(without=HOLE, width=0.2), k=8)
+    assert abs(select_queries(model, graph, 1, "mf").latent[0, 0] - FOLD) < 0.06
+    assert abs(select_queries(model, graph, 1, "uncertainty").latent[0, 0] - HOLE) < 0.1
+    random = select_queries(model, graph, 6, "random", seed=1)
+    assert len(np.unique(random.latent, axis=0)) == 6
+
+
+def test_scores_terms():
+    model = FoldModel().double()
+    graph = LatentGraph(model, grid_nodes(), k=8)
+    pts = np.array([[FOLD, 0.0], [-0.8, 0.0]])
+    terms = scores(model, graph, pts)
+    # sqrt(det G): 1 x sqrt(1 + (60 sech^2)^2) at the fold, about 1 far from it.
+    assert terms["log_mf"][0] == pytest.approx(np.log(np.sqrt(1 + 60.0 ** 2)), rel=1e-6)
+    assert terms["log_mf"][1] == pytest.approx(0.0, abs=1e-6)
+    assert terms["stretch"][0] > 50 > terms["stretch"][1]
+
+
+def test_batch_is_diverse():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1, 1, (500, 2))
+    values = np.exp(-((points - 0.5) ** 2).sum(1) / 0.01)   # one sharp peak
+    chosen = diverse_top(points, values, 5, radius=0.2)
+    d = np.linalg.norm(points[chosen][:, None] - points[chosen][None], axis=-1)
+    assert d[np.triu_indices(5, 1)].min() >= 0.2
+    assert np.linalg.norm(points[chosen[0]] - 0.5) < 0.1
+
+
+def test_bad_selector_and_count():
+    model = FoldModel().double()
+    graph = LatentGraph(model, grid_nodes(), k=8)
+    with pytest.raises(ValueError, match="selector"):
+        select_queries(model, graph, 2, "greedy")
+    with pytest.raises(ValueError, match="number of queries"):
+        select_queries(model, graph, 0)
+
+
+def test_jump_ratio():
+    assert jump_ratio(np.linspace(0, 1, 11)[:, None]) == pytest.approx(1.0)
+    steps = np.r_[np.linspace(0, 0.1, 10), [1.0, 1.01]][:, None]
+    assert jump_ratio(steps) > 5
+
+
+def test_evaluate_on_the_arm_model(arm_model, arm):
+    graph = LatentGraph(arm_model, arm_model.latents, k=10)
+    pairs = np.stack([arm.demos[0][[0, -1]], arm.demos[5][[0, -1]]])
+    m = evaluate(arm_model, graph, pairs, arm.data[:300])
+    assert m["smoothness"] >= 1.0 and np.isfinite(m["max_log_mf"])
+    assert 0 < m["held_out_rmse"] < 0.3
+
+
+def test_arm_teacher_answers_and_refuses(arm):
+    teacher = ArmTeacher()
+    q = arm.demos[3][12]
+    demo = teacher.demonstrate(q)
+    assert np.linalg.norm(demo - q, axis=1).min() < 0.1 and teacher.sim.is_valid(demo)
+    with pytest.raises(Refused, match="joint limits"):
+        teacher.demonstrate(np.r_[q[:3], 0.5, q[4:]])          # joint 4 must be negative
+    with pytest.raises(Refused, match="collision"):
+        teacher.demonstrate(np.array([0, 1.5, 0, -0.6, 0, 1.5, 0.8]))   # hand in the table
+
+
+def test_pendulum_teacher():
+    teacher = PendulumTeacher()
+    states = teacher.demonstrate([1.0, 0.0])
+    assert states.shape[1] == 2 and np.abs(states[:, 0] - 1.0).min() < 0.3
+    with pytest.raises(Refused):
+        teacher.demonstrate([0.0, 50.0])
