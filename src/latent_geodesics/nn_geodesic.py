@@ -47,7 +47,7 @@ class CurveNet(nn.Module):
         return (self.line(t) + w[:, None] * g,
                 (self.z1 - self.z0) + (1 - 2 * t)[:, None] * g + w[:, None] * dg)
 
-    def fit(self, knots, steps=400, n=129, lr=2e-2):
+    def fit(self, knots, steps=300, n=65, lr=3e-2):
         """Start from a given polyline (e.g. a graph geodesic): least squares in latent space.
 
         A smooth network fitted to the polyline converges far faster than one
@@ -103,7 +103,7 @@ def constant_speed(decoder, curve, n_out, n_dense=512):
 
 
 def nn_geodesic(decoder, z_start, z_goal, init=None, mode="finite-difference",
-                max_iterations=500, n_train_points=64, lr=1e-2, tol=1e-4, patience=25,
+                max_iterations=500, n_train_points=64, lr=2e-2, tol=1e-4, patience=20,
                 hidden=32, n_out=100, callback=None, should_stop=None, seed=0):
     """Optimise a curve between two latent points; returns a constant-speed Geodesic.
 
