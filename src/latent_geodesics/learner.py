@@ -102,25 +102,37 @@ class ActiveLearner:
 
     def retrain(self, rnd, init_dir):
         """Fine-tune in a separate process into models/round_<r>, renamed when complete."""
-        out = os.path.join(self.work_dir, "models", "round_%d" % rnd)
+        models = os.path.join(self.work_dir, "models")
+        out = os.path.join(models, "round_%d" % rnd)
         try:
             load_model(out, "cpu")
             return out                     # finished before an earlier crash
         except ModelError:
             shutil.rmtree(out, ignore_errors=True)
-        tmp = out + ".tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
+        for stale in os.listdir(models):   # half-written models of killed runs
+            if stale.startswith("round_%d.tmp" % rnd):
+                shutil.rmtree(os.path.join(models, stale), ignore_errors=True)
+        tmp = "%s.tmp%d" % (out, os.getpid())
         data_path = os.path.join(self.work_dir, "data_round_%d.npz" % rnd)
         self.store.export(data_path)
         cmd = [sys.executable, "-m", "latent_geodesics.training", "--data", data_path,
                "--init", init_dir, "--out", tmp, "--epochs", str(self.config.epochs),
                "--seed", str(self.config.seed + rnd), "--device", self.config.device, "--quiet"]
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=die_with_parent)
         if done.returncode != 0:
             raise RuntimeError("retraining failed: %s" % done.stderr.strip()[-500:])
         os.rename(tmp, out)
         return out
 
+
+def die_with_parent():
+    """In the training child: receive SIGKILL when the learner dies (Linux)."""
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 def main(argv=None):
     """Run the loop without ROS against a simulated teacher (used by the crash test)."""

@@ -1,0 +1,95 @@
+"""DemoStore: transactions, export, and a learner killed with SIGKILL that resumes."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from latent_geodesics.active_learning import Queries
+from latent_geodesics.data import load_data
+from latent_geodesics.store import DemoStore, StoreError
+
+NAMES = ["a", "b"]
+
+
+def queries(n=3):
+    return Queries(np.zeros((n, 2)), np.arange(2 * n, dtype=float).reshape(n, 2),
+                   np.ones(n), "combined")
+
+
+def test_round_trip_and_export(tmp_path):
+    store = DemoStore(str(tmp_path / "s.db"))
+    assert store.seed(np.ones((4, 2)), NAMES)
+    assert not store.seed(np.ones((4, 2)), NAMES)           # once only
+    store.start_round(1, "/m0", "combined", queries())
+    assert [i for i, _ in store.pending(1)] == [0, 1, 2]
+    demo_id = store.add_demonstration(1, 0, "/m0", np.full((3, 2), 2.0))
+    store.refuse(1, 1, "in collision")
+    assert [i for i, _ in store.pending(1)] == [2]
+    assert store.demonstration_ids() == [demo_id]
+    data, names = store.data()
+    assert names == NAMES and data.shape == (7, 2)
+    for ext in ("csv", "npz"):
+        path = str(tmp_path / ("d." + ext))
+        assert store.export(path) == 7
+        loaded, loaded_names = load_data(path)
+        assert loaded_names == NAMES and np.array_equal(loaded, data)
+
+
+def test_duplicates_and_bad_demonstrations_are_refused(tmp_path):
+    store = DemoStore(str(tmp_path / "s.db"))
+    store.seed(np.ones((4, 2)), NAMES)
+    store.start_round(1, "/m0", "combined", queries())
+    store.add_demonstration(1, 0, "/m0", np.ones((2, 2)))
+    with pytest.raises(Exception):
+        store.add_demonstration(1, 0, "/m0", np.ones((2, 2)))   # UNIQUE(round, query)
+    with pytest.raises(StoreError):
+        store.add_demonstration(1, 1, "/m0", np.ones((2, 3)))
+    with pytest.raises(StoreError):
+        store.add_demonstration(1, 1, "/m0", np.full((2, 2), np.nan))
+    assert len(store.demonstration_ids()) == 1
+
+
+def test_learner_killed_with_sigkill_resumes_without_loss(arm, arm_model_dir, tmp_path):
+    """Kill the real learner process at random moments; restart until it finishes."""
+    np.savez(tmp_path / "initial.npz", data=arm.data, joint_names=np.array(arm.joint_names))
+    cmd = [sys.executable, "-m", "latent_geodesics.learner", "--store", str(tmp_path / "s.db"),
+           "--work", str(tmp_path / "work"), "--model", arm_model_dir,
+           "--initial-data", str(tmp_path / "initial.npz"), "--rounds", "2", "--queries", "3",
+           "--epochs", "2", "--device", "cpu"]
+    rng = random.Random(0)
+    acked, kills = set(), 0
+    for attempt in range(12):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        if attempt < 4:   # the first runs die at random moments
+            time.sleep(rng.uniform(1.0, 6.0))
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                kills += 1
+        out, _ = proc.communicate(timeout=600)
+        acked |= {int(line.split()[3]) for line in out.splitlines() if line.startswith("ACK")}
+        if proc.returncode == 0:
+            break
+    assert proc.returncode == 0, out
+    assert kills >= 2
+    store = DemoStore(str(tmp_path / "s.db"))
+    ids = store.demonstration_ids()
+    assert acked <= set(ids)                              # nothing acknowledged was lost
+    assert len(ids) == len(set(ids))
+    rows = store.db.execute("SELECT round, query_idx FROM demonstrations WHERE round > 0"
+                            ).fetchall()
+    assert len(rows) == len(set(rows))                    # none duplicated
+    answered = store.db.execute("SELECT COUNT(*) FROM queries WHERE status='answered'"
+                                ).fetchone()[0]
+    assert answered == len(ids)
+    assert store.current_round() == (2, "done")           # the round counter is right
+    assert store.db.execute("SELECT COUNT(*) FROM queries").fetchone()[0] == 6
+    for r in (1, 2):
+        assert os.path.isfile(os.path.join(store.round_info(r)["trained_model_dir"],
+                                           "model.yaml"))
+    assert not any(n.endswith(".tmp") for n in os.listdir(tmp_path / "work" / "models"))
