@@ -5,7 +5,7 @@ set -eo pipefail
 work=$(realpath -m "${1:?work dir}")
 mkdir -p "$work"
 model="$work/fixture_model"
-rm -rf "$model" "$work/fixture_model_b"
+rm -rf "$model" "$work/fixture_model_b" "$work/active_learning"
 python "$(dirname "$0")/ros/train_fixture.py" "$model" "$work/fixture_model_b"
 status=0
 for t in "$(dirname "$0")"/ros/*.test; do

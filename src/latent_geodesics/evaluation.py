@@ -22,3 +22,31 @@ def hole_crossing_pairs(latents, n_pairs=3, seed=0, candidates=600, min_separati
         if len(chosen) == n_pairs:
             break
     return chosen
+
+
+def arm_evaluation_set(n_pairs=6, n_held_out=40, seed=123):
+    """Held-out pose pairs on either side of the arm's data hole, and held-out poses
+    covering the whole table (hole included): ((P, 2, 7), (M, 7))."""
+    from .data.arm import ArmSimulator, fingertip
+    sim = ArmSimulator()
+    full = sim.dataset(n_demos=n_held_out + 4 * n_pairs, hole=False, seed=seed)
+    goals = np.stack([d[-1] for d in full.demos])
+    y = fingertip(goals).numpy()[:, 1]
+    lo, hi = sim.workspace.hole_y
+    left, right = goals[y < lo - 0.03], goals[y > hi + 0.03]
+    n = min(n_pairs, len(left), len(right))
+    pairs = np.stack([np.stack([left[i], right[i]]) for i in range(n)])
+    return pairs, np.concatenate(full.demos[:n_held_out])
+
+
+def pendulum_evaluation_set(n_pairs=6, seed=123):
+    """Pendulum states on either side of the angular hole, and held-out states."""
+    from .data.pendulum import pendulum_dataset
+    states, _ = pendulum_dataset(n_rollouts=20, hole=None, seed=seed)
+    below = states[(states[:, 0] > 0.4) & (states[:, 0] < 0.7)]
+    above = states[(states[:, 0] > 1.7) & (states[:, 0] < 2.0)]
+    n = min(n_pairs, len(below), len(above))
+    return np.stack([np.stack([below[i], above[i]]) for i in range(n)]), states[::4]
+
+
+EVALUATION_SETS = {"arm": arm_evaluation_set, "pendulum": pendulum_evaluation_set}

@@ -1,0 +1,132 @@
+"""active_learner: asks for demonstrations where the model is sensitive and unsure.
+
+Service ~select_queries (srv/SelectQueries) for a person demonstrating by hand;
+with ~auto, a loop of ~rounds rounds: select ~queries_per_round queries, ask the
+demonstrator (~demonstrator/demonstrate), store each demonstration before it is
+acknowledged (SQLite store ~store), fine-tune a new model beside the serving one,
+~reload the geodesic server, evaluate, publish ~metrics (msg/RoundMetrics).
+"""
+import os
+import threading
+
+import numpy as np
+import rospy
+
+from latent_geodesics.active_learning import SELECTORS, evaluate, select_queries
+from latent_geodesics.data import load_data
+from latent_geodesics.engine import Engine, Settings
+from latent_geodesics.evaluation import EVALUATION_SETS
+from latent_geodesics.learner import ActiveLearner, LoopConfig
+from latent_geodesics.model import ModelError
+from latent_geodesics.msg import RoundMetrics
+from latent_geodesics.srv import (Demonstrate, Reload, SelectQueries,
+                                  SelectQueriesResponse)
+from latent_geodesics.store import DemoStore
+from latent_geodesics.teachers import Refused
+
+
+class ActiveLearnerNode:
+    def __init__(self):
+        p = lambda name, default: rospy.get_param("~" + name, default)  # noqa: E731
+        self.work_dir = os.path.abspath(p("work_dir", "active_learning"))
+        os.makedirs(self.work_dir, exist_ok=True)
+        self.store = DemoStore(p("store", os.path.join(self.work_dir, "demonstrations.db")))
+        initial_data = p("initial_data", "")
+        if initial_data:
+            self.store.seed(*load_data(initial_data))
+        self.config = LoopConfig(p("rounds", 3), p("queries_per_round", 5),
+                                 p("selector", "combined"), p("epochs", 30),
+                                 p("seed", 0), p("device", "auto"))
+        self.server = p("server", "/geodesic_server")
+        self.demonstrator = p("demonstrator", "/demonstrator")
+        self.eval_pairs, self.held_out = EVALUATION_SETS[p("system", "arm")]()
+        self.learner = ActiveLearner(self.store, self.work_dir, p("model_dir", ""),
+                                     self.demonstrate, self.config, reload=self.reload,
+                                     evaluate=self.evaluate, on_round=self.publish_round,
+                                     on_ack=self.ack, log=rospy.loginfo)
+        self.engines = {}
+        self.engine_lock = threading.Lock()
+        self.metrics_pub = rospy.Publisher("~metrics", RoundMetrics, queue_size=10, latch=True)
+        self.select_srv = rospy.Service("~select_queries", SelectQueries, self.handle_select)
+        if p("auto", False):
+            self.thread = threading.Thread(target=self.run_loop, daemon=True)
+            self.thread.start()
+
+    # --- what the loop calls --------------------------------------------------
+    def demonstrate(self, query):
+        rospy.wait_for_service(self.demonstrator + "/demonstrate", timeout=60)
+        res = rospy.ServiceProxy(self.demonstrator + "/demonstrate", Demonstrate)(
+            joint_names=self.store.joint_names(), positions=list(map(float, query)))
+        if not res.success:
+            raise Refused(res.message)
+        return np.array([p.positions for p in res.demonstration.points])
+
+    def reload(self, model_dir):
+        rospy.wait_for_service(self.server + "/reload", timeout=60)
+        res = rospy.ServiceProxy(self.server + "/reload", Reload)(model_dir=model_dir)
+        if not res.success:
+            raise RuntimeError("the server refused the new model: %s" % res.message)
+
+    def engine(self, model_dir):
+        with self.engine_lock:
+            if model_dir not in self.engines:
+                self.engines = {model_dir: Engine(model_dir, Settings(device=self.config.device),
+                                                  log=lambda m: None)}
+            return self.engines[model_dir]
+
+    def evaluate(self, model_dir):
+        served = self.engine(model_dir).served
+        return evaluate(served.model, served.graph, self.eval_pairs, self.held_out)
+
+    def ack(self, rnd, idx, demo_id):
+        rospy.loginfo("round %d query %d: demonstration %d stored", rnd, idx, demo_id)
+
+    def publish_round(self, rnd, metrics):
+        rows = self.store.db.execute("SELECT status, COUNT(*) FROM queries WHERE round=? "
+                                     "GROUP BY status", (rnd,)).fetchall()
+        counts = dict(rows)
+        self.metrics_pub.publish(RoundMetrics(
+            round=rnd, selector=self.config.selector,
+            demonstrations=counts.get("answered", 0), refused=counts.get("refused", 0),
+            total_demonstrations=len(self.store.demonstration_ids()),
+            smoothness=metrics["smoothness"], max_jump=metrics["max_jump"],
+            max_log_mf=metrics["max_log_mf"], held_out_rmse=metrics["held_out_rmse"],
+            model_dir=self.learner.model_dir()))
+
+    def run_loop(self):
+        try:
+            self.learner.run()
+            rospy.loginfo("active learning finished: %d rounds", self.learner.completed_rounds())
+        except Exception as e:  # the node stays up for ~select_queries
+            rospy.logerr("active learning loop stopped: %s", e)
+
+    # --- the service ------------------------------------------------------------
+    def handle_select(self, req):
+        selector = req.selector or "combined"
+        if selector not in SELECTORS:
+            return SelectQueriesResponse(success=False, message="selector must be one of %s"
+                                         % ", ".join(SELECTORS))
+        if not 1 <= req.n <= 1000:
+            return SelectQueriesResponse(success=False, message="n must be 1..1000, not %d"
+                                         % req.n)
+        try:
+            served = self.engine(self.learner.model_dir()).served
+            q = select_queries(served.model, served.graph, req.n, selector)
+        except (ModelError, ValueError) as e:
+            return SelectQueriesResponse(success=False, message=str(e))
+        return SelectQueriesResponse(success=True, message="%d queries" % len(q.latent),
+                                     latent_dim=q.latent.shape[1],
+                                     latent=q.latent.ravel().tolist(),
+                                     joint_names=list(served.joint_names),
+                                     positions=q.positions.ravel().tolist(),
+                                     scores=q.scores.tolist())
+
+
+def main():
+    rospy.init_node("active_learner")
+    try:
+        ActiveLearnerNode()
+    except (ModelError, ValueError, OSError) as e:
+        rospy.logfatal("active_learner cannot start: %s", e)
+        raise SystemExit(1)
+    rospy.spin()

@@ -1,0 +1,53 @@
+"""demonstrator: the simulated teacher. Service ~demonstrate (srv/Demonstrate).
+
+Parameter ~system: arm (the simulated Panda) or pendulum.
+"""
+import numpy as np
+import rospy
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from latent_geodesics.srv import Demonstrate, DemonstrateResponse
+from latent_geodesics.teachers import TEACHERS, Refused
+
+
+class Demonstrator:
+    def __init__(self):
+        system = rospy.get_param("~system", "arm")
+        if system not in TEACHERS:
+            raise ValueError("~system must be one of %s, not %r" % (sorted(TEACHERS), system))
+        self.teacher = TEACHERS[system]()
+        self.period = float(rospy.get_param("~sample_period", 0.1))
+        self.service = rospy.Service("~demonstrate", Demonstrate, self.handle)
+
+    def query(self, req):
+        names = list(req.joint_names) or self.teacher.joint_names
+        if sorted(names) != sorted(self.teacher.joint_names) or len(set(names)) != len(names):
+            raise Refused("joint names %s do not match the teacher's %s"
+                          % (names, self.teacher.joint_names))
+        if len(req.positions) != len(names):
+            raise Refused("%d positions for %d joints" % (len(req.positions), len(names)))
+        by_name = dict(zip(names, req.positions))
+        return np.array([by_name[n] for n in self.teacher.joint_names])
+
+    def handle(self, req):
+        try:
+            demo = self.teacher.demonstrate(self.query(req))
+        except Refused as e:
+            return DemonstrateResponse(success=False, message="refused: %s" % e)
+        msg = JointTrajectory(joint_names=self.teacher.joint_names)
+        msg.header.stamp = rospy.Time.now()
+        msg.points = [JointTrajectoryPoint(positions=q.tolist(),
+                                           time_from_start=rospy.Duration.from_sec(i * self.period))
+                      for i, q in enumerate(demo)]
+        return DemonstrateResponse(success=True, message="%d points" % len(demo),
+                                   demonstration=msg)
+
+
+def main():
+    rospy.init_node("demonstrator")
+    try:
+        Demonstrator()
+    except ValueError as e:
+        rospy.logfatal("demonstrator cannot start: %s", e)
+        raise SystemExit(1)
+    rospy.spin()
