@@ -5,6 +5,10 @@ Writes bench/results/bench.md and bench/results/bench.json. Sections:
   1 graph build vs the decoding floor      4 straight vs graph vs refined lengths
   2 A* vs Dijkstra on the N = 10,000 graph  5 MF on a 256 x 256 grid: batched vs loop
   3 NN geodesics vs stochman 0.3.0          6 ROS round trip and start-up (ros_round_trip.py)
+  7 active learning vs random queries (active_learning_eval.py)
+
+    python bench/run_all.py            all sections
+    python bench/run_all.py ros al     only these (others kept from bench.json)
 """
 import json
 import os
@@ -216,47 +220,79 @@ def report(results):
                "answer: %.1f s without the graph cache, %.1f s with it (ratio %.2f)."
                % (r["ros_p50_ms"] / r["inproc_p50_ms"], r["startup_no_cache_s"],
                   r["startup_cache_s"], r["startup_cache_s"] / r["startup_no_cache_s"])]
+    if "active_learning" in results:
+        al = results["active_learning"]
+        sm = al["summary"]
+        md += ["", "## 7. Active learning (MF + uncertainty) vs random queries, simulated arm",
+               "%d seeds (%s), %d rounds x %d queries, fine-tuning %d epochs per round. "
+               "Smoothness = largest joint step / mean step along the decoded graph geodesics "
+               "between held-out pose pairs across the hole (1 = even). Figure: "
+               "active_learning.png." % (len(al["seeds"]), ", ".join(map(str, al["seeds"])),
+                                        al["rounds"], al["queries_per_round"],
+                                        al["epochs_per_round"]), "",
+               "| round | active smoothness | random smoothness | active RMSE | random RMSE |",
+               "|---|---|---|---|---|"]
+        for r, (a, b, c, d) in enumerate(zip(sm["active_curve"], sm["random_curve"],
+                                             sm["active_rmse"], sm["random_rmse"])):
+            md.append("| %d | %.3f | %.3f | %.4f | %.4f |" % (r, a, b, c, d))
+        needed = sm["active_demos_to_reach_random_final"]
+        md += ["", "Random selection ends at smoothness %.3f after %.0f demonstrations; the "
+               "active learner %s." % (sm["random_final_smoothness"], sm["random_demos_at_end"],
+                                       "reaches it after %.1f (ratio %.2f; target <= 0.5)"
+                                       % (needed, sm["demo_ratio"]) if needed is not None
+                                       else "does not reach it within the budget")]
     return "\n".join(md) + "\n"
 
 
-def main():
-    os.makedirs(RESULTS, exist_ok=True)
-    torch.manual_seed(0)
-    results = {"device": "cpu"}
-    print("1/6 graph build", flush=True)
+def core_sections(results):
     results["graph_build"] = graph_build()
-    print("2/6 A*", flush=True)
+    print("2/7 A*", flush=True)
     results["astar"] = astar()
     print("   training the arm and laikago models", flush=True)
     arm_model, laikago_model = trained_models()
     arm_graph = LatentGraph(arm_model, arm_model.latents, k=10, n_samples=10)
     arm_pairs = hole_crossing_pairs(arm_model.latents, n_pairs=5)
-    print("3/6 NN vs stochman", flush=True)
-    results["nn_vs_stochman"] = nn_vs_stochman(arm_model, arm_graph, arm_pairs)
-    rows = results["nn_vs_stochman"]
+    print("3/7 NN vs stochman", flush=True)
+    results["nn_vs_stochman"] = rows = nn_vs_stochman(arm_model, arm_graph, arm_pairs)
     results["nn_summary"] = {
         "length_ratio": float(np.mean([r["finite-difference/graph_length"] / r["stochman_length"]
                                        for r in rows])),
         "time_ratio": float(np.mean([r["finite-difference/graph_s"] / r["stochman_s"]
                                      for r in rows]))}
-    print("4/6 lengths", flush=True)
+    print("4/7 lengths", flush=True)
     laikago_graph = LatentGraph(laikago_model, laikago_model.latents, k=10, n_samples=10)
     results["lengths"] = (lengths(arm_model, arm_graph, arm_pairs, "simulated arm")
                           + lengths(laikago_model, laikago_graph,
                                     hole_crossing_pairs(laikago_model.latents, 5), "laikago"))
-    print("5/6 MF grid", flush=True)
+    print("5/7 MF grid", flush=True)
     results["mf_grid"] = mf_grid(arm_model)
-    print("6/6 ROS round trip", flush=True)
-    from ros_round_trip import ros_round_trip
-    results["ros"] = ros_round_trip(RESULTS)
-    with open(os.path.join(RESULTS, "bench.json"), "w") as f:
+
+
+def main(sections):
+    os.makedirs(RESULTS, exist_ok=True)
+    torch.manual_seed(0)
+    path = os.path.join(RESULTS, "bench.json")
+    results = {"device": "cpu"}
+    if sections and os.path.isfile(path):
+        results = json.load(open(path))
+    if not sections or "core" in sections:
+        print("1/7 graph build", flush=True)
+        core_sections(results)
+    if not sections or "ros" in sections:
+        print("6/7 ROS round trip", flush=True)
+        from ros_round_trip import ros_round_trip
+        results["ros"] = ros_round_trip(RESULTS)
+    if not sections or "al" in sections:
+        print("7/7 active learning vs random", flush=True)
+        from active_learning_eval import active_learning_eval
+        results["active_learning"] = active_learning_eval(RESULTS)
+    with open(path, "w") as f:
         json.dump(results, f, indent=1)
     text = report(results)
     with open(os.path.join(RESULTS, "bench.md"), "w") as f:
         f.write(text)
     print(text)
 
-
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    main()
+    main(sys.argv[1:])

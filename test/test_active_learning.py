@@ -119,3 +119,32 @@ def test_pendulum_teacher():
     assert states.shape[1] == 2 and np.abs(states[:, 0] - 1.0).min() < 0.3
     with pytest.raises(Refused):
         teacher.demonstrate([0.0, 50.0])
+
+
+def test_pendulum_loop_without_ros(tmp_path):
+    """One round of the loop on the pendulum: queries answered, model retrained."""
+    from latent_geodesics.data import pendulum_dataset
+    from latent_geodesics.evaluation import pendulum_evaluation_set
+    from latent_geodesics.learner import ActiveLearner, LoopConfig
+    from latent_geodesics.model import load_model, save_model
+    from latent_geodesics.store import DemoStore
+    from latent_geodesics.training import train_iwae
+    data, names = pendulum_dataset(n_rollouts=20)
+    model, _ = train_iwae(data, names, epochs=5, device="cpu", progress=False)
+    save_model(model, str(tmp_path / "m0"), model.meta)
+    store = DemoStore(str(tmp_path / "s.db"))
+    store.seed(data, names)
+    pairs, held_out = pendulum_evaluation_set()
+    seen = []
+
+    def metrics(directory):
+        m = load_model(directory, "cpu")
+        return evaluate(m, LatentGraph(m, m.latents, k=8), pairs, held_out)
+
+    ActiveLearner(store, str(tmp_path / "work"), str(tmp_path / "m0"),
+                  PendulumTeacher().demonstrate, LoopConfig(1, 3, epochs=2, device="cpu"),
+                  evaluate=metrics, on_round=lambda r, m: seen.append((r, m)),
+                  log=lambda m: None).run()
+    assert [r for r, _ in seen] == [1] and np.isfinite(seen[0][1]["smoothness"])
+    assert len(store.demonstration_ids()) == 3
+    assert store.data()[0].shape[0] == len(data) + 3 * 50

@@ -1,7 +1,6 @@
 """Data: loaders round-trip, bad data is refused, the simulations are sound."""
 import numpy as np
 import pytest
-import torch
 
 from latent_geodesics.data import DataError, laikago_dataset, load_data, pendulum_dataset, validate
 from latent_geodesics.data.arm import (JOINT_NAMES, Q_HOME, Q_MAX, Q_MIN, ArmSimulator,

@@ -11,7 +11,6 @@ are constant-speed geodesics), in one of two modes:
 """
 import time
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import jvp

@@ -26,21 +26,28 @@ def mf_grid(decoder, latents, resolution=128):
     return (lo[0], hi[0], lo[1], hi[1]), log_mf.reshape(resolution, resolution)
 
 
-def latent_figure(decoder, latents, paths=(), title="", resolution=128, queries=None):
-    """Figure: log MF heatmap, data points, and labelled latent paths."""
+def draw_latent(ax, decoder, latents, paths=(), title="", resolution=128, queries=None):
+    """On ax: log MF heatmap, data points, labelled latent paths, query crosses."""
     extent, log_mf = mf_grid(decoder, latents, resolution)
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
     im = ax.imshow(log_mf, origin="lower", extent=extent, cmap="viridis", aspect="auto")
-    fig.colorbar(im, ax=ax, label="log magnification factor")
     ax.scatter(latents[:, 0], latents[:, 1], s=1, c="white", alpha=0.35, label="data")
     for label, points, style in paths:
         ax.plot(points[:, 0], points[:, 1], style, lw=2, label=label)
     if queries is not None:
-        ax.scatter(queries[:, 0], queries[:, 1], marker="x", c="red", s=40, label="queries")
+        ax.scatter(queries[:, 0], queries[:, 1], marker="x", c="red", s=60, linewidths=2,
+                   label="queries")
     ax.set_xlabel("z1")
     ax.set_ylabel("z2")
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=7)
+    return im
+
+
+def latent_figure(decoder, latents, paths=(), title="", resolution=128, queries=None):
+    """Figure: log MF heatmap, data points, and labelled latent paths."""
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    im = draw_latent(ax, decoder, latents, paths, title, resolution, queries)
+    fig.colorbar(im, ax=ax, label="log magnification factor")
     fig.tight_layout()
     return fig
 

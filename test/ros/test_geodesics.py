@@ -178,13 +178,16 @@ class TestGeodesics(unittest.TestCase):
                                                        MagnificationFactor)
             for c in range(calls):
                 i = (seed + c) % 5
-                kind = c % 4
+                kind = c % 5
                 if kind < 2:
                     res = graph(start=latent(latents[i]), goal=latent(latents[-1 - i]))
                     ok = res.success and abs(res.length - reference[i]) < 1e-9
                 elif kind == 2:
                     res = decode(latent=list(latents[i]))
                     ok = res.success and len(res.positions) == 7
+                elif kind == 3:
+                    res = mf(latent=list(latents[i]))
+                    ok = res.success and len(res.values) == 1 and res.values[0] > 0
                 else:
                     res = graph(start=latent([np.nan, 0.0]), goal=latent(latents[i]))
                     ok = not res.success and "NaN" in res.message

@@ -8,6 +8,7 @@ report with figures into the output directory.
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -24,17 +25,22 @@ TOPICS = [SERVER + "/trajectory", SERVER + "/latent_path"]
 
 
 def default_model(out, epochs):
-    """Train the arm model unless a complete one is already there."""
+    """Train the arm model unless a complete one is already there; also keep its data."""
     model_dir = os.path.join(out, "model")
+    data_path = os.path.join(out, "arm_data.npz")
     try:
-        return load_model(model_dir, "cpu"), model_dir
+        model = load_model(model_dir, "cpu")
+        if os.path.isfile(data_path):
+            return model, model_dir, data_path
     except Exception:
-        pass
-    print("training the default model on the simulated arm (%d epochs)..." % epochs)
+        model = None
     arm = arm_dataset(n_demos=200, hole=True, seed=0)
-    model, _ = train_iwae(arm.data, arm.joint_names, epochs=epochs, seed=0)
-    save_model(model, model_dir, model.meta)
-    return load_model(model_dir, "cpu"), model_dir
+    np.savez(data_path, data=arm.data, joint_names=np.array(arm.joint_names))
+    if model is None:
+        print("training the default model on the simulated arm (%d epochs)..." % epochs)
+        model, _ = train_iwae(arm.data, arm.joint_names, epochs=epochs, seed=0)
+        save_model(model, model_dir, model.meta)
+    return load_model(model_dir, "cpu"), model_dir, data_path
 
 
 def run_queries(model, pairs):
@@ -124,7 +130,72 @@ def write_figures(model, results, out):
     plt.close(fig)
 
 
-def write_report(model, services, results, out, seconds):
+def run_active_learning(ros, out, model_dir, data_path, rounds, queries=5):
+    """Server + demonstrator + learner (active_learning.launch); waits for the rounds.
+
+    Runs on the demo's roscore once the geodesic server has been stopped. Returns
+    per-round metrics, queries and model directories, and writes the figures.
+    """
+    import rospy
+    from latent_geodesics.msg import RoundMetrics
+    from latent_geodesics.store import DemoStore
+    work = os.path.abspath(os.path.join(out, "active_learning"))
+    shutil.rmtree(work, ignore_errors=True)   # a fresh loop on every run
+    metrics = []
+    sub = rospy.Subscriber("/active_learner/metrics", RoundMetrics, metrics.append)
+    launched = ros.launch("latent_geodesics", "active_learning.launch",
+                          model_dir=os.path.abspath(model_dir),
+                          initial_data=os.path.abspath(data_path), work_dir=work,
+                          rounds=rounds, queries_per_round=queries, epochs=20, output="log")
+    deadline = time.time() + 600
+    while len({m.round for m in metrics}) < rounds and time.time() < deadline:
+        time.sleep(0.5)
+    sub.unregister()
+    ros.end(launched)
+    if len({m.round for m in metrics}) < rounds:
+        raise RuntimeError("active learning did not finish; see %s/ros.log" % out)
+    store = DemoStore(os.path.join(work, "demonstrations.db"))
+    summary = []
+    for m in sorted(metrics, key=lambda m: m.round):
+        info = store.round_info(m.round)
+        latent = [json.loads(z) for (z,) in store.db.execute(
+            "SELECT latent FROM queries WHERE round=? ORDER BY idx", (m.round,))]
+        summary.append({"round": m.round, "asked_by": info["model_dir"],
+                        "queries": np.array(latent), "demonstrations": m.demonstrations,
+                        "refused": m.refused, "total": m.total_demonstrations,
+                        "smoothness": m.smoothness, "max_log_mf": m.max_log_mf,
+                        "held_out_rmse": m.held_out_rmse, "model_dir": m.model_dir})
+    store.close()
+    write_active_learning_figures(summary, out)
+    return summary
+
+
+def write_active_learning_figures(rounds, out):
+    import matplotlib.pyplot as plt
+    from latent_geodesics.plots import draw_latent
+    fig, axes = plt.subplots(1, len(rounds), figsize=(5 * len(rounds), 4.5), squeeze=False)
+    for ax, r in zip(axes[0], rounds):
+        model = load_model(r["asked_by"], "cpu")
+        draw_latent(ax, model, model.latents, title="round %d: queries over log MF"
+                    % r["round"], resolution=96, queries=r["queries"])
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "active_learning_queries.png"))
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    x = [r["total"] for r in rounds]
+    for ax, key, label in zip(axes, ("smoothness", "max_log_mf", "held_out_rmse"),
+                              ("largest step / mean step", "largest log MF",
+                               "held-out RMSE [rad]")):
+        ax.plot(x, [r[key] for r in rounds], "o-")
+        ax.set_xlabel("demonstrations")
+        ax.set_ylabel(label)
+    axes[0].set_title("Held-out geodesics per round")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "active_learning_metrics.png"))
+    plt.close(fig)
+
+
+def write_report(model, services, results, out, seconds, rounds=()):
     report = model.meta.get("report", {})
     held = report.get("held_out", {})
     lines = ["# latent_geodesics demo: simulated Panda arm with a data hole", "",
@@ -145,8 +216,20 @@ def write_report(model, services, results, out, seconds):
             *r["pair"], r["straight_line_length"], r["graph_length"], r["refined_length"],
             r["graph_round_trip_ms"], r["refine_seconds"], r["refine_iterations"]))
     lines += ["", "Lengths are decoded (Riemannian) lengths in radians of joint motion.",
-              "", "Figures: latent_geodesics.png, joint_angles.png. Trajectories: geodesics.bag.",
-              "", "Total demo time: %.0f s" % seconds, ""]
+              "", "Figures: latent_geodesics.png, joint_angles.png. Trajectories: geodesics.bag."]
+    if rounds:
+        lines += ["", "## Active learning with the simulated demonstrator", "",
+                  "| round | demonstrations (refused) | total | smoothness | max log MF | "
+                  "held-out RMSE |", "|---|---|---|---|---|---|"]
+        for r in rounds:
+            lines.append("| %d | %d (%d) | %d | %.3f | %.3f | %.4f |" % (
+                r["round"], r["demonstrations"], r["refused"], r["total"], r["smoothness"],
+                r["max_log_mf"], r["held_out_rmse"]))
+        lines += ["", "Smoothness: largest joint step / mean step along the decoded geodesics "
+                  "between held-out pose pairs across the hole (1 = even). Figures: "
+                  "active_learning_queries.png, active_learning_metrics.png; store: "
+                  "active_learning/demonstrations.db."]
+    lines += ["", "Total demo time: %.0f s" % seconds, ""]
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(lines))
     summary = [{k: v for k, v in r.items() if k in ("pair", "straight_line_length",
@@ -159,18 +242,24 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="out")
     p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--rounds", type=int, default=3, help="active-learning rounds")
     args = p.parse_args(argv)
     start = time.time()
     os.makedirs(args.out, exist_ok=True)
-    model, model_dir = default_model(args.out, args.epochs)
+    model, model_dir, data_path = default_model(args.out, args.epochs)
     pairs = hole_crossing_pairs(model.latents)
     with ros_processes(os.path.join(args.out, "ros.log")) as ros:
-        ros.launch("latent_geodesics", "geodesic_server.launch",
-                   model_dir=os.path.abspath(model_dir))
-        ros.start(["rosbag", "record", "-O", os.path.join(args.out, "geodesics.bag")] + TOPICS)
+        server = ros.launch("latent_geodesics", "geodesic_server.launch",
+                            model_dir=os.path.abspath(model_dir))
+        bag = ros.start(["rosbag", "record", "-O", os.path.join(args.out, "geodesics.bag")]
+                        + TOPICS)
         services, results = run_queries(model, pairs)
-    write_figures(model, results, args.out)
-    write_report(model, services, results, args.out, time.time() - start)
+        for proc in (bag, server):
+            ros.end(proc)
+        write_figures(model, results, args.out)
+        print("active learning: %d rounds with the simulated demonstrator..." % args.rounds)
+        rounds = run_active_learning(ros, args.out, model_dir, data_path, args.rounds)
+    write_report(model, services, results, args.out, time.time() - start, rounds)
     print(open(os.path.join(args.out, "report.md")).read())
     if not all(r["refined_length"] <= r["straight_line_length"] for r in results):
         sys.exit("a geodesic came out longer than its straight line")
