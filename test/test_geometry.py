@@ -80,3 +80,25 @@ def test_non_vmappable_decoder_falls_back_to_autograd():
 
 def test_great_circle_helper():
     assert great_circle([0, 0], [np.pi / 2, 0]) == pytest.approx(np.pi / 2)
+
+
+def test_jacobians_are_right_under_concurrent_calls(arm_model):
+    """Each ROS request runs in its own thread; torch.func must not mix them up."""
+    import threading
+    z = torch.as_tensor(arm_model.latents[:5])
+    reference = [log_magnification_factor(arm_model, z[i:i + 1]).item() for i in range(5)]
+    wrong = []
+
+    def worker(k):
+        for c in range(60):
+            i = (k + c) % 5
+            value = log_magnification_factor(arm_model, z[i:i + 1]).item()
+            if abs(value - reference[i]) > 1e-5:
+                wrong.append((i, value))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []

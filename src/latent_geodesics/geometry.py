@@ -8,11 +8,16 @@ nn.Module or a plain function. Points may be tensors or numpy arrays.
     metric_tensor(decoder, z)           G = J^T J, (B, Nz, Nz)
     magnification_factor(decoder, z)    sqrt(det G), through 1/2 logdet
 """
+import threading
+
 import numpy as np
 import torch
 from torch.func import jacfwd, jacrev, vmap
 
 CHUNK = 4096  # latent points per Jacobian batch: bounds memory for big grids
+# torch.func transforms (vmap, jacfwd, jvp) are not thread-safe: concurrent calls
+# (a ROS node serves each request in its own thread) corrupt each other's results.
+FUNC_TRANSFORMS = threading.Lock()
 
 
 def decoder_device_dtype(decoder):
@@ -70,7 +75,8 @@ def jacobian(decoder, z):
     for i in range(0, len(z), CHUNK):
         part = z[i:i + CHUNK]
         try:
-            chunks.append(jac(part))
+            with FUNC_TRANSFORMS:
+                chunks.append(jac(part))
         except Exception:  # not vmap-traceable (e.g. data-dependent control flow)
             summed = lambda p: decoder(p).sum(0)  # noqa: E731  rows are independent
             chunks.append(torch.autograd.functional.jacobian(

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.func import jvp
 
-from .geometry import as_points, curve_length, decode, interpolate
+from .geometry import FUNC_TRANSFORMS, as_points, curve_length, decode, interpolate
 from .graph import Geodesic, check_point, to_numpy
 
 MODES = ("finite-difference", "jacobian")
@@ -141,8 +141,9 @@ def nn_geodesic(decoder, z_start, z_goal, init=None, mode="finite-difference",
             energy = n_train_points * (steps ** 2).sum()
             length = steps.detach().norm(dim=-1).sum()
         else:
-            z, dz = curve.with_velocity(t_mid)
-            _, velocity = jvp(decoder, (z,), (dz,))
+            with FUNC_TRANSFORMS:
+                z, dz = curve.with_velocity(t_mid)
+                _, velocity = jvp(decoder, (z,), (dz,))
             speed2 = (velocity ** 2).sum(-1)
             energy = speed2.mean()
             length = speed2.detach().sqrt().mean()

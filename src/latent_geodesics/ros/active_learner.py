@@ -17,10 +17,9 @@ from latent_geodesics.data import load_data
 from latent_geodesics.engine import Engine, Settings
 from latent_geodesics.evaluation import EVALUATION_SETS
 from latent_geodesics.learner import ActiveLearner, LoopConfig
-from latent_geodesics.model import ModelError
 from latent_geodesics.msg import RoundMetrics
-from latent_geodesics.srv import (Demonstrate, Reload, SelectQueries,
-                                  SelectQueriesResponse)
+from latent_geodesics.ros import run_node
+from latent_geodesics.srv import Demonstrate, Reload, SelectQueries, SelectQueriesResponse
 from latent_geodesics.store import DemoStore
 from latent_geodesics.teachers import Refused
 
@@ -112,7 +111,7 @@ class ActiveLearnerNode:
         try:
             served = self.engine(self.learner.model_dir()).served
             q = select_queries(served.model, served.graph, req.n, selector)
-        except (ModelError, ValueError) as e:
+        except ValueError as e:  # ModelError included
             return SelectQueriesResponse(success=False, message=str(e))
         return SelectQueriesResponse(success=True, message="%d queries" % len(q.latent),
                                      latent_dim=q.latent.shape[1],
@@ -123,10 +122,4 @@ class ActiveLearnerNode:
 
 
 def main():
-    rospy.init_node("active_learner")
-    try:
-        ActiveLearnerNode()
-    except (ModelError, ValueError, OSError) as e:
-        rospy.logfatal("active_learner cannot start: %s", e)
-        raise SystemExit(1)
-    rospy.spin()
+    run_node("active_learner", ActiveLearnerNode)

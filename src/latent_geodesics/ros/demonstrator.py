@@ -6,6 +6,7 @@ import numpy as np
 import rospy
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from latent_geodesics.ros import run_node
 from latent_geodesics.srv import Demonstrate, DemonstrateResponse
 from latent_geodesics.teachers import TEACHERS, Refused
 
@@ -44,10 +45,4 @@ class Demonstrator:
 
 
 def main():
-    rospy.init_node("demonstrator")
-    try:
-        Demonstrator()
-    except ValueError as e:
-        rospy.logfatal("demonstrator cannot start: %s", e)
-        raise SystemExit(1)
-    rospy.spin()
+    run_node("demonstrator", Demonstrator)

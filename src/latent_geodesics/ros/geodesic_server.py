@@ -16,12 +16,26 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from latent_geodesics.engine import Engine, RequestError, Settings
 from latent_geodesics.model import ModelError
-from latent_geodesics.msg import (GeodesicStats, NNGeodesicAction, NNGeodesicFeedback,
-                                  NNGeodesicResult)
+from latent_geodesics.msg import (
+    GeodesicStats,
+    NNGeodesicAction,
+    NNGeodesicFeedback,
+    NNGeodesicResult,
+)
 from latent_geodesics.plots import figure_rgb, latent_figure
-from latent_geodesics.srv import (Decode, DecodeResponse, Encode, EncodeResponse,
-                                  GraphGeodesic, GraphGeodesicResponse, MagnificationFactor,
-                                  MagnificationFactorResponse, Reload, ReloadResponse)
+from latent_geodesics.ros import run_node
+from latent_geodesics.srv import (
+    Decode,
+    DecodeResponse,
+    Encode,
+    EncodeResponse,
+    GraphGeodesic,
+    GraphGeodesicResponse,
+    MagnificationFactor,
+    MagnificationFactorResponse,
+    Reload,
+    ReloadResponse,
+)
 
 
 def guarded(response_type):
@@ -186,11 +200,4 @@ class GeodesicServer:
 
 
 def main():
-    rospy.init_node("geodesic_server")
-    try:
-        GeodesicServer()
-    except (ModelError, RequestError, KeyError) as e:
-        rospy.logfatal("geodesic_server cannot start: %s", e)
-        raise SystemExit(1)
-    rospy.loginfo("geodesic_server ready")
-    rospy.spin()
+    run_node("geodesic_server", GeodesicServer)
