@@ -1,12 +1,14 @@
-"""Figures of a 2-D latent space: MF heatmap, data, paths (matplotlib, no display)."""
-import matplotlib
+"""Figures of a 2-D latent space: MF heatmap, data, paths.
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+Figures are built with matplotlib's object API (Figure + Agg canvas), not pyplot:
+the server renders its MF map from service threads, and pyplot is not thread-safe.
+"""
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from .geometry import log_magnification_factor  # noqa: E402
+from .geometry import log_magnification_factor
 
 
 def latent_bounds(latents, margin=0.15):
@@ -45,7 +47,9 @@ def draw_latent(ax, decoder, latents, paths=(), title="", resolution=128, querie
 
 def latent_figure(decoder, latents, paths=(), title="", resolution=128, queries=None):
     """Figure: log MF heatmap, data points, and labelled latent paths."""
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    fig = Figure(figsize=(6, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     im = draw_latent(ax, decoder, latents, paths, title, resolution, queries)
     fig.colorbar(im, ax=ax, label="log magnification factor")
     fig.tight_layout()
@@ -53,8 +57,6 @@ def latent_figure(decoder, latents, paths=(), title="", resolution=128, queries=
 
 
 def figure_rgb(fig):
-    """Render a figure to an (H, W, 3) uint8 array and close it."""
+    """Render a figure to an (H, W, 3) uint8 array."""
     fig.canvas.draw()
-    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return rgb
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

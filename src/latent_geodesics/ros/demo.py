@@ -110,7 +110,6 @@ def write_figures(model, results, out):
                   (names[1], r["graph_path"], "C1-"), (names[2], r["refined_path"], "r-")]
     fig = latent_figure(model, z, paths, "Latent space: log MF, data, geodesics", 160)
     fig.savefig(os.path.join(out, "latent_geodesics.png"))
-    plt.close(fig)
     r = results[0]
     i, j = r["pair"]
     times = [p.time_from_start.to_sec() for p in r["trajectory"].points]
