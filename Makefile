@@ -47,8 +47,15 @@ $(VENV)/.installed: requirements.txt $(VENV)/.ros-ok
 	$(PY) -m pip install -q -r requirements.txt
 	@touch $@
 
-$(WS)/.built: $(PKG_FILES) $(VENV)/.installed
-	@mkdir -p $(WS)/src && ln -sfn $(ROOT) $(WS)/src/latent_geodesics
+# The package in the workspace is a directory of links to the package's parts, not a
+# link to this whole tree: rosrun searches the package directory for executables and
+# would find the workspace's own copies inside it.
+PKG_PARTS := package.xml CMakeLists.txt setup.py msg srv action config launch scripts src test
+
+$(WS)/.built: $(PKG_FILES) Makefile $(VENV)/.installed
+	@pkg=$(WS)/src/latent_geodesics; [ ! -L $$pkg ] || rm -rf $$pkg $(WS)/build $(WS)/devel; \
+	mkdir -p $$pkg; \
+	for part in $(PKG_PARTS); do ln -sfn $(ROOT)/$$part $$pkg/$$part; done
 	$(ROS_SETUP) cd $(WS) && catkin_make -DPYTHON_EXECUTABLE=$(PY) -DCATKIN_ENABLE_TESTING=ON \
 	  -DCMAKE_BUILD_TYPE=Release > $(WS)/build.log 2>&1 || { tail -40 $(WS)/build.log; exit 1; }
 	@touch $@

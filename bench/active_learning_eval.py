@@ -23,10 +23,10 @@ from latent_geodesics.training import train_iwae
 SELECTORS = ("combined", "random")
 
 
-def run(selector, seed, work, pairs, held_out, rounds, queries, epochs):
+def run(selector, seed, work, pairs, held_out, rounds, queries, epochs, latent_dim):
     arm = arm_dataset(n_demos=150, hole=True, seed=seed)
-    model, _ = train_iwae(arm.data, arm.joint_names, epochs=80, seed=seed, device="cpu",
-                          progress=False)
+    model, _ = train_iwae(arm.data, arm.joint_names, latent_dim=latent_dim, epochs=80,
+                          seed=seed, device="cpu", progress=False)
     model_dir = os.path.join(work, "initial")
     save_model(model, model_dir, model.meta)
     store = DemoStore(os.path.join(work, "store.db"))
@@ -48,20 +48,23 @@ def run(selector, seed, work, pairs, held_out, rounds, queries, epochs):
     return history
 
 
-def active_learning_eval(results_dir, seeds=(0, 1, 2, 3, 4), rounds=6, queries=4, epochs=20):
+def active_learning_eval(results_dir, seeds=(0, 1, 2, 3, 4), rounds=6, queries=4, epochs=20,
+                         latent_dim=2):
     pairs, held_out = arm_evaluation_set()
     runs = {s: [] for s in SELECTORS}
     for seed in seeds:
         for selector in SELECTORS:
             with tempfile.TemporaryDirectory(prefix="al_%s_%d_" % (selector, seed)) as work:
                 runs[selector].append(run(selector, seed, work, pairs, held_out, rounds,
-                                          queries, epochs))
+                                          queries, epochs, latent_dim))
             print("   %s seed %d: smoothness %s" % (selector, seed, [
                 round(h["smoothness"], 3) for h in runs[selector][-1]]), flush=True)
     summary = summarise(runs, rounds * queries)
-    figure(runs, os.path.join(results_dir, "active_learning.png"))
+    suffix = "" if latent_dim == 2 else "_%dd" % latent_dim
+    figure(runs, os.path.join(results_dir, "active_learning%s.png" % suffix))
     return {"seeds": list(seeds), "rounds": rounds, "queries_per_round": queries,
-            "epochs_per_round": epochs, "runs": runs, "summary": summary}
+            "epochs_per_round": epochs, "latent_dim": latent_dim, "runs": runs,
+            "summary": summary}
 
 
 def curve(runs, key):

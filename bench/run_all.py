@@ -168,6 +168,44 @@ def table(rows, columns, fmt):
     return lines
 
 
+def active_learning_report(al):
+    sm = al["summary"]
+    dim = al.get("latent_dim", 2)
+    md = ["", "## 7%s. Active learning (MF + uncertainty) vs random queries, simulated arm, "
+          "%d-D latent space" % ("" if dim == 2 else "b", dim),
+          "%d seeds (%s), %d rounds x %d queries, fine-tuning %d epochs per round. "
+          "Smoothness = largest joint step / mean step along the decoded graph geodesics "
+          "between held-out pose pairs across the hole (1 = even). Figure: %s."
+          % (len(al["seeds"]), ", ".join(map(str, al["seeds"])), al["rounds"],
+             al["queries_per_round"], al["epochs_per_round"],
+             "active_learning.png" if dim == 2 else "active_learning_%dd.png" % dim), "",
+           "| round | active smoothness | random smoothness | active RMSE | random RMSE |",
+           "|---|---|---|---|---|"]
+    for r, (a, b, c, d) in enumerate(zip(sm["active_curve"], sm["random_curve"],
+                                         sm["active_rmse"], sm["random_rmse"])):
+        md.append("| %d | %.3f | %.3f | %.4f | %.4f |" % (r, a, b, c, d))
+    needed = sm["active_demos_to_reach_random_final"]
+    if not sm["random_improved"]:
+        verdict = ("random selection did not improve smoothness (%.3f at the start, %.3f "
+                   "after %.0f demonstrations); the active learner ended at %.3f after %.0f, "
+                   "so the target (random's final level with half the demonstrations) "
+                   "measures nothing here" % (sm["initial_smoothness"],
+                                              sm["random_final_smoothness"],
+                                              sm["random_demos_at_end"],
+                                              sm["active_final_smoothness"],
+                                              sm["active_demos_at_end"]))
+    elif needed is None:
+        verdict = ("random selection ends at %.3f; the active learner does not reach it "
+                   "within the budget" % sm["random_final_smoothness"])
+    else:
+        verdict = ("random selection ends at %.3f after %.0f demonstrations; the active "
+                   "learner reaches it after %.1f (ratio %.2f; target <= 0.5)"
+                   % (sm["random_final_smoothness"], sm["random_demos_at_end"], needed,
+                      sm["demo_ratio"]))
+    md += ["", "Result: " + verdict + ". Per-seed curves are in bench.json."]
+    return md
+
+
 def report(results):
     md = ["# Benchmarks", "", "Machine: %s, %d CPU threads, torch %s, device %s." % (
         platform.machine(), torch.get_num_threads(), torch.__version__, results["device"]), ""]
@@ -220,40 +258,9 @@ def report(results):
                "answer: %.1f s without the graph cache, %.1f s with it (ratio %.2f)."
                % (r["ros_p50_ms"] / r["inproc_p50_ms"], r["startup_no_cache_s"],
                   r["startup_cache_s"], r["startup_cache_s"] / r["startup_no_cache_s"])]
-    if "active_learning" in results:
-        al = results["active_learning"]
-        sm = al["summary"]
-        md += ["", "## 7. Active learning (MF + uncertainty) vs random queries, simulated arm",
-               "%d seeds (%s), %d rounds x %d queries, fine-tuning %d epochs per round. "
-               "Smoothness = largest joint step / mean step along the decoded graph geodesics "
-               "between held-out pose pairs across the hole (1 = even). Figure: "
-               "active_learning.png." % (len(al["seeds"]), ", ".join(map(str, al["seeds"])),
-                                        al["rounds"], al["queries_per_round"],
-                                        al["epochs_per_round"]), "",
-               "| round | active smoothness | random smoothness | active RMSE | random RMSE |",
-               "|---|---|---|---|---|"]
-        for r, (a, b, c, d) in enumerate(zip(sm["active_curve"], sm["random_curve"],
-                                             sm["active_rmse"], sm["random_rmse"])):
-            md.append("| %d | %.3f | %.3f | %.4f | %.4f |" % (r, a, b, c, d))
-        needed = sm["active_demos_to_reach_random_final"]
-        if not sm["random_improved"]:
-            verdict = ("random selection did not improve smoothness (%.3f at the start, %.3f "
-                       "after %.0f demonstrations); the active learner ended at %.3f after %.0f, "
-                       "so the target (random's final level with half the demonstrations) "
-                       "measures nothing here" % (sm["initial_smoothness"],
-                                                  sm["random_final_smoothness"],
-                                                  sm["random_demos_at_end"],
-                                                  sm["active_final_smoothness"],
-                                                  sm["active_demos_at_end"]))
-        elif needed is None:
-            verdict = ("random selection ends at %.3f; the active learner does not reach it "
-                       "within the budget" % sm["random_final_smoothness"])
-        else:
-            verdict = ("random selection ends at %.3f after %.0f demonstrations; the active "
-                       "learner reaches it after %.1f (ratio %.2f; target <= 0.5)"
-                       % (sm["random_final_smoothness"], sm["random_demos_at_end"], needed,
-                          sm["demo_ratio"]))
-        md += ["", "Result: " + verdict + ". Per-seed curves are in bench.json."]
+    for key in ("active_learning", "active_learning_3d"):
+        if key in results:
+            md += active_learning_report(results[key])
     if "hole_visibility" in results:
         h = results["hole_visibility"]
         md += ["", "Where the initial model puts the hole (%d held-out goal poses with targets "
@@ -308,13 +315,18 @@ def main(sections):
         print("7/7 active learning vs random", flush=True)
         from active_learning_eval import active_learning_eval
         results["active_learning"] = active_learning_eval(RESULTS)
+    if not sections or "al3" in sections:
+        print("7b active learning vs random, 3-D latent space", flush=True)
+        from active_learning_eval import active_learning_eval
+        results["active_learning_3d"] = active_learning_eval(RESULTS, latent_dim=3)
     if not sections or "al" in sections or "hole" in sections:
         from active_learning_eval import hole_visibility
         results["hole_visibility"] = hole_visibility()
-    if "active_learning" in results:   # the summary is derived from the stored runs
-        from active_learning_eval import summarise
-        al = results["active_learning"]
-        al["summary"] = summarise(al["runs"], al["rounds"] * al["queries_per_round"])
+    for key in ("active_learning", "active_learning_3d"):   # summaries derive from the runs
+        if key in results:
+            from active_learning_eval import summarise
+            al = results[key]
+            al["summary"] = summarise(al["runs"], al["rounds"] * al["queries_per_round"])
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
     text = report(results)

@@ -1,10 +1,10 @@
 """Neural-network geodesics (Chen et al., AISTATS 2018).
 
-The curve is gamma(t) = base(t) + t (1 - t) g_w(t): the endpoints hold by
-construction, base is the straight line or an initial curve (a graph
-geodesic), and the small network g_w starts at zero, so optimisation begins
-exactly on the initial curve. The curve energy is minimised (its minimisers
-are constant-speed geodesics), in one of two modes:
+The curve is gamma(t) = (1 - t) z0 + t z1 + t (1 - t) g_w(t): the endpoints
+hold by construction. The small network g_w starts at zero (the straight line)
+or is first fitted to an initial curve (a graph geodesic: fewer steps, better
+minima). The curve energy is minimised (its minimisers are constant-speed
+geodesics), in one of two modes:
 - "jacobian": Riemannian velocity ||J(gamma) gamma'|| by Jacobian-vector
   products (second derivatives of the decoder in the gradient), as in the paper;
 - "finite-difference": the discretised energy, first derivatives only.

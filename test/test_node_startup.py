@@ -1,0 +1,28 @@
+"""Nodes started with a broken set-up exit with one fatal line, not a traceback."""
+import subprocess
+
+import pytest
+
+from latent_geodesics.ros.processes import ros_processes
+
+
+@pytest.fixture(scope="module")
+def roscore(tmp_path_factory):
+    with ros_processes(str(tmp_path_factory.mktemp("ros") / "ros.log")) as ros:
+        yield ros
+
+
+@pytest.mark.parametrize("node,args,fragment", [
+    ("geodesic_server", ["_model_dir:=/nonexistent/model"],
+     "cannot start: model directory '/nonexistent/model' does not exist"),
+    ("geodesic_server", ["__name:=server_without_model"], "cannot start: '~model_dir'"),
+    ("demonstrator", ["_system:=boat"], "cannot start: ~system must be one of"),
+])
+def test_broken_setup_is_one_fatal_line(roscore, node, args, fragment):
+    # Private parameters outlive a node on the master: each case has its own name.
+    done = subprocess.run(["rosrun", "latent_geodesics", node] + args, capture_output=True,
+                          text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert fragment in output
+    assert "Traceback" not in output
