@@ -103,12 +103,6 @@ def magnification_factor(decoder, z):
     return log_magnification_factor(decoder, z).exp()
 
 
-def straight_line(z0, z1, n):
-    """n equidistant points from z0 to z1 (inclusive): (n, Nz) tensor."""
-    t = torch.linspace(0, 1, n, device=z0.device, dtype=z0.dtype)[:, None]
-    return (1 - t) * z0 + t * z1
-
-
 def resample(points, n):
     """Resample a polyline (m, Nz) to n points equidistant along its latent length."""
     points = torch.as_tensor(points)

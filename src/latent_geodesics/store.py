@@ -152,9 +152,6 @@ class DemoStore:
     def demonstration_ids(self):
         return [r[0] for r in self.db.execute("SELECT id FROM demonstrations WHERE round > 0")]
 
-    def counts(self):
-        return dict(self.db.execute("SELECT round, COUNT(*) FROM demonstrations GROUP BY round"))
-
 
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), serialised within the process."""
