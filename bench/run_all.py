@@ -48,10 +48,13 @@ def graph_build(sizes=(1000, 10000, 50000), dims=(2, 8)):
         decoder = iwae_decoder(nz)
         for n in sizes:
             nodes = np.random.default_rng(0).normal(size=(n, nz))
+            reps = 3 if n <= 10000 else 1   # best of 3 where a run takes milliseconds
             graph, build = timed(LatentGraph, decoder, nodes, k=10, n_samples=10)
+            build = min([build] + [timed(LatentGraph, decoder, nodes, k=10, n_samples=10)[1]
+                                   for _ in range(reps - 1)])
             points = torch.randn(len(graph.edges) * 8 + n, nz)
             with torch.no_grad():
-                _, floor = timed(decoder, points)
+                floor = min(timed(decoder, points)[1] for _ in range(reps))
             rows.append({"N": n, "Nz": nz, "edges": len(graph.edges), "build_s": build,
                          "decode_floor_s": floor, "ratio": build / floor})
     return rows
@@ -211,7 +214,7 @@ def report(results):
         platform.machine(), torch.get_num_threads(), torch.__version__, results["device"]), ""]
     f3 = lambda k: (lambda r: "%.3f" % r[k])  # noqa: E731
     md += ["## 1. Graph build (k = 10, n = 10) vs decoding the same points in one batch",
-           "Target: ratio <= 1.5.", ""]
+           "Target: ratio <= 1.5. Best of 3 runs for N <= 10,000.", ""]
     md += table(results["graph_build"], ["N", "Nz", "edges", "build_s", "decode_floor_s", "ratio"],
                 {"build_s": f3("build_s"), "decode_floor_s": f3("decode_floor_s"),
                  "ratio": f3("ratio")})
