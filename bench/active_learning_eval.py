@@ -127,18 +127,14 @@ def hole_visibility(seed=0):
     data is invisible to latent-space criteria.
     """
     import torch
-    from latent_geodesics.data.arm import ArmSimulator, fingertip
+    from latent_geodesics.evaluation import arm_goal_poses
     from latent_geodesics.graph import LatentGraph
     arm = arm_dataset(n_demos=150, hole=True, seed=seed)
     model, _ = train_iwae(arm.data, arm.joint_names, epochs=80, seed=seed, device="cpu",
                           progress=False)
     graph = LatentGraph(model, model.latents, k=10)
-    sim = ArmSimulator()
-    full = sim.dataset(n_demos=150, hole=False, seed=seed + 100)
-    goals = np.stack([d[-1] for d in full.demos])
-    y = fingertip(goals).numpy()[:, 1]
-    lo, hi = sim.workspace.hole_y
-    inside, outside = goals[(y > lo) & (y < hi)], goals[(y < lo - 0.05) | (y > hi + 0.05)]
+    inside, left, right, _ = arm_goal_poses(150, seed + 100, margin=0.05)
+    outside = np.concatenate([left, right])
 
     def probe(poses):
         with torch.no_grad():

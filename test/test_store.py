@@ -29,6 +29,7 @@ def test_round_trip_and_export(tmp_path):
     assert [i for i, _ in store.pending(1)] == [0, 1, 2]
     demo_id = store.add_demonstration(1, 0, "/m0", np.full((3, 2), 2.0))
     store.refuse(1, 1, "in collision")
+    assert store.query_counts(1) == {"answered": 1, "refused": 1, "pending": 1}
     assert [i for i, _ in store.pending(1)] == [2]
     assert store.demonstration_ids() == [demo_id]
     data, names = store.data()

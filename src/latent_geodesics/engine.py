@@ -153,22 +153,24 @@ class Engine:
     def latent_points(served, values, what="latent"):
         return rows(values, served.model.z_dim, what)
 
+    @staticmethod
+    @torch.no_grad()
+    def run_model(served, method, values):
+        """served.model.<method> on a float64 array, on the model's device, back to numpy."""
+        out = getattr(served.model, method)(torch.as_tensor(values, dtype=torch.float32,
+                                                            device=served.model.device))
+        return out.cpu().double().numpy()
+
     # --- queries ----------------------------------------------------------
     def encode(self, joint_names, positions):
         served = self.served
         q = self.configurations(served, joint_names, positions)
-        with torch.no_grad():
-            z = served.model.encode(torch.as_tensor(q, dtype=torch.float32,
-                                                    device=served.model.device))
-        return served.model.z_dim, z.cpu().double().numpy()
+        return served.model.z_dim, self.run_model(served, "encode", q)
 
     def decode(self, latent):
         served = self.served
         z = self.latent_points(served, latent)
-        with torch.no_grad():
-            x = served.model.decode(torch.as_tensor(z, dtype=torch.float32,
-                                                    device=served.model.device))
-        return list(served.joint_names), x.cpu().double().numpy()
+        return list(served.joint_names), self.run_model(served, "decode", z)
 
     def magnification(self, latent):
         served = self.served
@@ -189,10 +191,7 @@ class Engine:
             q = self.configurations(served, joint_names, positions)
             if len(q) != 1:
                 raise RequestError("%s: one configuration expected, got %d" % (what, len(q)))
-            with torch.no_grad():
-                z = served.model.encode(torch.as_tensor(q, dtype=torch.float32,
-                                                        device=served.model.device))
-            z = z.cpu().double().numpy()
+            z = self.run_model(served, "encode", q)
         if len(z) != 1:
             raise RequestError("%s: one latent point expected, got %d" % (what, len(z)))
         try:
@@ -244,10 +243,7 @@ class Engine:
 
     def decoded(self, served, path, zs, zg):
         cfg = self.settings
-        with torch.no_grad():
-            x = served.model.decode(torch.as_tensor(path.points, dtype=torch.float32,
-                                                    device=served.model.device))
-        positions = x.cpu().double().numpy()
+        positions = self.run_model(served, "decode", path.points)
         times = time_parametrize(positions, cfg.max_joint_velocity,
                                  cfg.max_joint_acceleration or None)
         straight = polyline_length(served.model, np.stack([zs, zg]), per_segment=100)

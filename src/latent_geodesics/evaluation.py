@@ -24,19 +24,26 @@ def hole_crossing_pairs(latents, n_pairs=3, seed=0, candidates=600, min_separati
     return chosen
 
 
-def arm_evaluation_set(n_pairs=6, n_held_out=40, seed=123):
-    """Held-out pose pairs on either side of the arm's data hole, and held-out poses
-    covering the whole table (hole included): ((P, 2, 7), (M, 7))."""
+def arm_goal_poses(n_demos, seed, margin=0.03):
+    """Goal configurations of held-out arm demonstrations (no hole), split by where the
+    target lies: (inside the hole band, left of it, right of it, the demonstrations)."""
     from .data.arm import ArmSimulator, fingertip
     sim = ArmSimulator()
-    full = sim.dataset(n_demos=n_held_out + 4 * n_pairs, hole=False, seed=seed)
+    full = sim.dataset(n_demos=n_demos, hole=False, seed=seed)
     goals = np.stack([d[-1] for d in full.demos])
     y = fingertip(goals).numpy()[:, 1]
     lo, hi = sim.workspace.hole_y
-    left, right = goals[y < lo - 0.03], goals[y > hi + 0.03]
+    return (goals[(y > lo) & (y < hi)], goals[y < lo - margin], goals[y > hi + margin],
+            full.demos)
+
+
+def arm_evaluation_set(n_pairs=6, n_held_out=40, seed=123):
+    """Held-out pose pairs on either side of the arm's data hole, and held-out poses
+    covering the whole table (hole included): ((P, 2, 7), (M, 7))."""
+    _, left, right, demos = arm_goal_poses(n_held_out + 4 * n_pairs, seed)
     n = min(n_pairs, len(left), len(right))
     pairs = np.stack([np.stack([left[i], right[i]]) for i in range(n)])
-    return pairs, np.concatenate(full.demos[:n_held_out])
+    return pairs, np.concatenate(demos[:n_held_out])
 
 
 def pendulum_evaluation_set(n_pairs=6, seed=123):

@@ -38,9 +38,6 @@ class Geodesic:
     method: str
     stats: dict = field(default_factory=dict)
 
-    def __len__(self):
-        return len(self.points)
-
 
 def to_numpy(points):
     if isinstance(points, torch.Tensor):
@@ -173,15 +170,19 @@ class LatentGraph:
         return {"time": time.perf_counter() - start, "new_edges": len(pairs)}
 
     # --- attaching query points ----------------------------------------------
-    def _attach(self, z, what):
-        """A node index if z is a node, else [(node, weight)] to its k nearest."""
+    def _attach(self, z, what, x=None):
+        """A node index if z is a node, else [(node, weight)] to its k nearest.
+
+        x: z's decoding, if the caller has it (it is decoded once, not per edge).
+        """
         dist, idx = self.tree.query(z, min(self.k, len(self.nodes)))
         dist, idx = np.atleast_1d(dist), np.atleast_1d(idx)
         if dist[0] <= SAME_POINT:
             return int(idx[0])
         self._refuse_outside(dist[0], what)
+        x = self._decode(z[None]) if x is None else x[None]
         w = self._edge_lengths(np.repeat(z[None], len(idx), 0), self.nodes[idx],
-                               xb=self.node_x[idx])
+                               xa=x.expand(len(idx), -1), xb=self.node_x[idx])
         return list(zip(idx.tolist(), w.tolist()))
 
     def _refuse_outside(self, distance, what):
@@ -196,14 +197,14 @@ class LatentGraph:
         self._refuse_outside(self.tree.query(z)[0], what)
         return z
 
-    def _direct_weight(self, za, zb, attach_a):
+    def _direct_weight(self, za, zb, attach_a, xa, xb):
         """Weight of a direct edge between two query points close enough to share one."""
         if isinstance(attach_a, int):
             return None
         radius = np.linalg.norm(self.nodes[attach_a[-1][0]] - za)
         if np.linalg.norm(zb - za) > radius:
             return None
-        return float(self._edge_lengths(za[None], zb[None])[0])
+        return float(self._edge_lengths(za[None], zb[None], xa[None], xb[None])[0])
 
     # --- queries ----------------------------------------------------------------
     def shortest_path(self, z_start, z_goal, method="astar"):
@@ -214,20 +215,22 @@ class LatentGraph:
         if np.array_equal(zs, zg):
             return Geodesic(np.stack([zs, zg]), 0.0, "graph",
                             {"time": time.perf_counter() - t0, "nodes_expanded": 0})
-        s_att, g_att = self._attach(zs, "start"), self._attach(zg, "goal")
+        xs, xg = self._decode(np.stack([zs, zg]))   # both ends decoded once, in one batch
+        s_att, g_att = self._attach(zs, "start", xs), self._attach(zg, "goal", xg)
         n = len(self.nodes)
         source = s_att if isinstance(s_att, int) else n
         target = g_att if isinstance(g_att, int) else n + 1
         start_edges = [] if isinstance(s_att, int) else list(s_att)
         into_goal = {} if isinstance(g_att, int) else dict(g_att)
-        direct = self._direct_weight(zs, zg, s_att) if target == n + 1 else None
+        direct = self._direct_weight(zs, zg, s_att, xs, xg) if target == n + 1 else None
         if direct is not None:
             start_edges.append((target, direct))
         if direct is None:
             self._check_connected(s_att, g_att)
         if method == "astar":
+            # A goal node's stored decoding keeps the heuristic exactly consistent.
             x_goal = self._node_x_np[g_att] if isinstance(g_att, int) else \
-                self._decode(zg[None]).double().cpu().numpy()[0]
+                xg.double().cpu().numpy()
             h = np.sqrt(((self._node_x_np - x_goal) ** 2).sum(1)).tolist() + [0.0, 0.0]
         elif method == "dijkstra":
             h = [0.0] * (n + 2)

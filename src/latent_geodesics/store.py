@@ -149,6 +149,11 @@ class DemoStore:
                        (status, trained_model_dir, None if metrics is None
                         else json.dumps(metrics), rnd))
 
+    def query_counts(self, rnd):
+        """{'answered': n, 'refused': n, 'pending': n} for a round's queries."""
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM queries WHERE round=? "
+                                    "GROUP BY status", (rnd,)).fetchall())
+
     def demonstration_ids(self):
         return [r[0] for r in self.db.execute("SELECT id FROM demonstrations WHERE round > 0")]
 

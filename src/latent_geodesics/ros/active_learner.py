@@ -81,9 +81,7 @@ class ActiveLearnerNode:
         rospy.loginfo("round %d query %d: demonstration %d stored", rnd, idx, demo_id)
 
     def publish_round(self, rnd, metrics):
-        rows = self.store.db.execute("SELECT status, COUNT(*) FROM queries WHERE round=? "
-                                     "GROUP BY status", (rnd,)).fetchall()
-        counts = dict(rows)
+        counts = self.store.query_counts(rnd)
         self.metrics_pub.publish(RoundMetrics(
             round=rnd, selector=self.config.selector,
             demonstrations=counts.get("answered", 0), refused=counts.get("refused", 0),
