@@ -20,7 +20,7 @@ ROS_DEBS := ros-core-python-dev catkin python3-rostest python3-actionlib \
   libactionlib-msgs-dev libtrajectory-msgs-dev libsensor-msgs-dev \
   libgeometry-msgs-dev libnav-msgs-dev libvisualization-msgs-dev \
   python3-std-srvs python3-venv python3-numpy python3-scipy \
-  python3-matplotlib python3-yaml
+  python3-matplotlib python3-yaml python3-lxml
 
 # Shell prefix that puts the built workspace and the venv in front.
 ROS_SETUP := $(if $(wildcard /opt/ros/noetic/setup.bash),source /opt/ros/noetic/setup.bash &&,)
@@ -50,7 +50,7 @@ $(VENV)/.installed: requirements.txt $(VENV)/.ros-ok
 # The package in the workspace is a directory of links to the package's parts, not a
 # link to this whole tree: rosrun searches the package directory for executables and
 # would find the workspace's own copies inside it.
-PKG_PARTS := package.xml CMakeLists.txt setup.py msg srv action config launch scripts src test
+PKG_PARTS := package.xml CMakeLists.txt setup.py msg srv action config launch scripts src test urdf
 
 $(WS)/.built: $(PKG_FILES) Makefile $(VENV)/.installed
 	@pkg=$(WS)/src/latent_geodesics; [ ! -L $$pkg ] || rm -rf $$pkg $(WS)/build $(WS)/devel; \

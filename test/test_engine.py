@@ -46,8 +46,12 @@ def test_graph_and_nn_geodesics(engine):
     res = engine.graph_geodesic(endpoint(z[0]), endpoint(z[-1]))
     assert np.allclose(res.latent[0], z[0]) and np.allclose(res.latent[-1], z[-1])
     assert res.positions.shape == (len(res.latent), 7) and (np.diff(res.times) > 0).all()
-    nn = engine.nn_geodesic(endpoint(z[0]), endpoint(z[-1]), max_iterations=50)
-    assert nn.length <= res.length * (1 + 1e-4)
+    refined = engine.nn_geodesic(endpoint(z[0]), endpoint(z[-1]))   # every field default
+    assert refined.length <= res.length * (1 + 1e-9)
+    assert refined.stats["method"] == "graph+polyline"
+    nn = engine.nn_geodesic(endpoint(z[0]), endpoint(z[-1]), mode="finite-difference",
+                            max_iterations=50)
+    assert nn.length <= res.length * (1 + 1e-9)
     assert nn.stats["method"] == "graph+nn"
 
 
@@ -69,7 +73,7 @@ def test_start_equals_goal_and_bad_nn_settings(engine):
     z = engine.served.model.latents
     with pytest.raises(RequestError, match="same point"):
         engine.graph_geodesic(endpoint(z[0]), endpoint(z[0]))
-    for kwargs, fragment in [(dict(max_iterations=0), "max_iterations"),
+    for kwargs, fragment in [(dict(max_iterations=-1), "max_iterations"),
                              (dict(max_iterations=10 ** 7), "max_iterations"),
                              (dict(mode="x"), "mode"), (dict(init="x"), "init")]:
         with pytest.raises(RequestError, match=fragment):
@@ -101,3 +105,84 @@ def test_requests_in_flight_keep_their_model(engine):
 def test_magnification(engine):
     values, logs = engine.magnification([0.0, 0.0, 0.1, 0.2])
     assert values.shape == (2,) and np.allclose(np.log(values), logs)
+
+
+def configuration(names, q):
+    return list(names), list(q), []
+
+
+@pytest.fixture(scope="module")
+def poses(arm):
+    return arm.data[::97][:8]
+
+
+def test_trajectories_start_and_end_exactly_at_requested_configurations(engine, poses):
+    names = engine.served.joint_names
+    for qa, qb in zip(poses[:-1], poses[1:]):
+        for plan in (engine.graph_geodesic, engine.nn_geodesic):
+            res = plan(configuration(names, qa), configuration(names, qb))
+            assert np.abs(res.positions[0] - qa).max() <= 1e-9
+            assert np.abs(res.positions[-1] - qb).max() <= 1e-9
+            # The residual the model leaves is reported, not hidden.
+            recon = engine.run_model(engine.served, "decode", res.latent[[0, -1]])
+            assert res.stats["start_offset"] == pytest.approx(np.abs(recon[0] - qa).max())
+            assert res.stats["goal_offset"] == pytest.approx(np.abs(recon[1] - qb).max())
+
+
+def test_trajectories_are_dense_and_within_limits(engine, poses):
+    names, cfg = engine.served.joint_names, engine.settings
+    res = engine.graph_geodesic(configuration(names, poses[0]), configuration(names, poses[3]))
+    steps = np.abs(np.diff(res.positions, axis=0))
+    assert steps.max() <= cfg.max_joint_step + 1e-12
+    assert res.stats["max_joint_step"] == pytest.approx(steps.max())
+    dt = np.diff(res.time_ns) / 1e9
+    assert (dt > 0).all() and res.time_ns.dtype == np.int64
+    assert (steps / dt[:, None]).max() <= cfg.max_joint_velocity
+    assert np.abs(res.velocities).max() <= cfg.max_joint_velocity
+    assert np.abs(res.accelerations).max() <= cfg.max_joint_acceleration
+    assert len(res.latent) == len(res.positions)
+
+
+def test_refused_configurations(engine, poses):
+    names = engine.served.joint_names
+    goal = configuration(names, poses[1])
+    with pytest.raises(RequestError, match="far outside the training data"):
+        engine.graph_geodesic(configuration(names, [1000.0] * 7), goal)
+    strict = Engine(engine.served.model.directory, Settings(
+        device="cpu", max_endpoint_offset=1e-4), log=lambda m: 0)
+    with pytest.raises(RequestError, match="max_endpoint_offset.*demonstrations near"):
+        strict.graph_geodesic(configuration(names, poses[0]), goal)
+    limited = Engine(engine.served.model.directory, Settings(
+        device="cpu", joint_limits={names[0]: {"min_position": -0.01, "max_position": 0.01}}),
+        log=lambda m: 0)
+    bad = poses[0].copy()
+    bad[0] = 0.5
+    with pytest.raises(RequestError, match="joint %s = 0.5 rad is outside its limits" % names[0]):
+        limited.graph_geodesic(configuration(names, bad), goal)
+    ok = poses[0].copy()
+    ok[0] = 0.0
+    ok_goal = poses[1].copy()
+    ok_goal[0] = 0.005
+    res = limited.graph_geodesic(configuration(names, ok), configuration(names, ok_goal))
+    assert np.abs(res.positions[:, 0]).max() <= 0.01      # interior points clipped
+    assert res.stats["clipped_points"] >= 0
+
+
+def test_nn_goal_with_every_field_default(engine, poses):
+    names = engine.served.joint_names
+    res = engine.nn_geodesic(configuration(names, poses[0]), configuration(names, poses[2]),
+                             mode="", init="", max_iterations=0)
+    assert res.stats["method"] == "graph+polyline"
+    assert res.length <= res.straight_line_length + 1e-12
+
+
+def test_yaml_defaults_are_the_settings_defaults():
+    import dataclasses
+    import yaml
+    path = os.path.join(os.path.dirname(__file__), "..", "config", "geodesic_server.yaml")
+    with open(path) as f:
+        params = yaml.safe_load(f)
+    for field in dataclasses.fields(Settings):
+        default = field.default_factory() if field.default is dataclasses.MISSING \
+            else field.default
+        assert params[field.name] == default, field.name

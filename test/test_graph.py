@@ -50,8 +50,8 @@ def test_sphere_graph_length_within_stated_bound(sphere_graph, a, b):
 
 @pytest.mark.parametrize("a,b", PAIRS)
 def test_astar_equals_dijkstra_and_expands_fewer(sphere_graph, a, b):
-    astar = sphere_graph.shortest_path(a, b)
-    dij = sphere_graph.shortest_path(a, b, method="dijkstra")
+    astar = sphere_graph.shortest_path(a, b, shorten=False)
+    dij = sphere_graph.shortest_path(a, b, method="dijkstra", shorten=False)
     assert astar.length == pytest.approx(dij.length, rel=1e-12)
     assert astar.stats["nodes_expanded"] <= dij.stats["nodes_expanded"]
 
@@ -60,8 +60,8 @@ def test_astar_matches_scipy_dijkstra_between_nodes(sphere_graph):
     g = sphere_graph
     ref = dijkstra(g.matrix, indices=[5])[0]
     for target in (17, 900, 2500):
-        assert g.shortest_path(g.nodes[5], g.nodes[target]).length == pytest.approx(
-            ref[target], rel=1e-12)
+        assert g.shortest_path(g.nodes[5], g.nodes[target], shorten=False).length == \
+            pytest.approx(ref[target], rel=1e-12)
 
 
 def test_heuristic_never_exceeds_remaining_cost(sphere_graph):
@@ -74,17 +74,17 @@ def test_heuristic_never_exceeds_remaining_cost(sphere_graph):
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10_000))
-def test_astar_equals_dijkstra_on_random_graphs(seed):
+def test_lazy_astar_equals_dijkstra_on_random_graphs(seed):
     rng = np.random.default_rng(seed)
     nodes = rng.normal(size=(rng.integers(20, 120), 2))
-    g = LatentGraph(sphere, 0.5 * nodes, k=int(rng.integers(3, 8)), n_samples=4)
+    g = LatentGraph(sphere, 0.5 * nodes, k=int(rng.integers(2, 8)), n_samples=4)
+    assert g.n_components == 1                       # bridged, whatever k
     i, j = rng.choice(len(nodes), 2, replace=False)
     ref = dijkstra(g.matrix, indices=[i])[0][j]
-    if not np.isfinite(ref):
-        with pytest.raises(GraphError, match="different connected components"):
-            g.shortest_path(g.nodes[i], g.nodes[j])
-        return
-    assert g.shortest_path(g.nodes[i], g.nodes[j]).length == pytest.approx(ref, rel=1e-12)
+    path = g.shortest_path(g.nodes[i], g.nodes[j], shorten=False)
+    assert path.length == pytest.approx(ref, rel=1e-12)
+    dij = g.shortest_path(g.nodes[i], g.nodes[j], method="dijkstra", shorten=False)
+    assert path.stats["nodes_expanded"] <= dij.stats["nodes_expanded"]
 
 
 @settings(max_examples=20, deadline=None)
@@ -102,8 +102,8 @@ def test_distances_match_shortest_path_for_off_node_points(sphere_graph):
     D = sphere_graph.distances(sources, targets)
     for s in range(2):
         for t in range(3):
-            assert D[s, t] == pytest.approx(
-                sphere_graph.shortest_path(sources[s], targets[t]).length, rel=1e-9)
+            assert D[s, t] == pytest.approx(sphere_graph.shortest_path(
+                sources[s], targets[t], shorten=False).length, rel=1e-9)
 
 
 def test_start_equals_goal_is_a_zero_length_path(sphere_graph):
@@ -126,13 +126,35 @@ def test_bad_query_points(sphere_graph, bad, fragment):
         sphere_graph.shortest_path(bad, [0.0, 0.0])
 
 
-def test_disconnected_components_are_a_clear_error():
-    left = np.random.default_rng(0).uniform(0, 1, (50, 2))
-    g = LatentGraph(linear, np.vstack([left, left + [3.0, 0.0]]), k=5, outside_factor=100)
-    assert g.n_components == 2
-    with pytest.raises(GraphError, match="different connected components"):
-        g.shortest_path(left[0], left[1] + [3.0, 0.0])
-    assert np.isinf(g.distances(left[:1], left[1:2] + [3.0, 0.0])).all()
+def test_separated_clusters_are_bridged_and_bridges_counted():
+    rng = np.random.default_rng(0)
+    clusters = [rng.uniform(0, 1, (60, 2)) + offset
+                for offset in ([0, 0], [3, 0], [0, 4], [6, 5])]
+    nodes = np.vstack(clusters)
+    g = LatentGraph(linear, nodes, k=5, outside_factor=100)
+    assert g.n_components == 1
+    assert g.is_bridge.sum() == 3                    # a spanning tree over 4 clusters
+    bridged = g.edges[g.is_bridge]
+    cluster_of = np.repeat(np.arange(4), 60)
+    assert (cluster_of[bridged[:, 0]] != cluster_of[bridged[:, 1]]).all()
+    for (i, j), w in zip(bridged, g.weights[g.is_bridge]):   # Riemannian weights
+        assert w == pytest.approx(np.linalg.norm(linear(torch.as_tensor(nodes[j] - nodes[i]))
+                                                 .numpy()), rel=1e-9)
+    path = g.shortest_path(clusters[0][0], clusters[3][0], shorten=False)
+    assert path.stats["bridges"] >= 1
+    assert np.isfinite(g.distances(clusters[0][:1], clusters[3][:1])).all()
+    inside = g.shortest_path(clusters[0][0], clusters[0][1], shorten=False)
+    assert inside.stats["bridges"] == 0
+
+
+def test_bridge_found_beyond_the_near_neighbours():
+    """A big cluster whose near neighbours are all inside still gets its bridge."""
+    rng = np.random.default_rng(1)
+    big, small = rng.uniform(0, 1, (400, 2)), rng.uniform(0, 0.3, (20, 2)) + [5, 5]
+    g = LatentGraph(linear, np.vstack([big, small]), k=3, outside_factor=100)
+    assert g.n_components == 1
+    bridged = g.edges[g.is_bridge]
+    assert ((bridged >= 400).sum(1) == 1).sum() == 1     # one bridge reaches the far cluster
 
 
 def test_add_nodes_equals_rebuild():
@@ -146,7 +168,8 @@ def test_add_nodes_equals_rebuild():
     for e, w in zip(fresh.edges, fresh.weights):              # a superset of a rebuild
         assert grown_w[tuple(e)] == pytest.approx(w, rel=1e-12)
     a, b = [-1.0, -1.0], [1.0, 0.9]
-    assert grown.shortest_path(a, b).length <= fresh.shortest_path(a, b).length + 1e-12
+    assert grown.shortest_path(a, b, shorten=False).length <= \
+        fresh.shortest_path(a, b, shorten=False).length + 1e-12
 
 
 def test_save_load_round_trip_and_refusals(sphere_graph, tmp_path):
@@ -172,8 +195,63 @@ def test_save_load_round_trip_and_refusals(sphere_graph, tmp_path):
 def test_tensor_nodes_and_iwae_decoder(arm_model):
     g = LatentGraph(arm_model, torch.as_tensor(arm_model.latents[::5]), k=8)
     z = arm_model.latents
-    path = g.shortest_path(torch.as_tensor(z[0]), z[-1])
+    path = g.shortest_path(torch.as_tensor(z[0]), z[-1], shorten=False)
     assert path.points.shape[1] == 2 and path.length > 0
     assert path.length == pytest.approx(sum(
         float(curve_length(arm_model, np.linspace(p, q, 10)))
         for p, q in zip(path.points[:-1], path.points[1:])), rel=1e-4)
+
+
+def hole(z):
+    """A plane with a bump: paths through the middle are long, around it short."""
+    bump = 3.0 * torch.exp(-((z ** 2).sum(-1)) / 0.1)
+    return torch.cat([z, bump[:, None]], -1)
+
+
+@pytest.mark.parametrize("decoder", [sphere, hole], ids=["sphere", "bump"])
+def test_shortened_path_never_longer_than_raw_or_straight(decoder):
+    nodes = sphere_nodes(1500, seed=4)
+    g = LatentGraph(decoder, nodes, k=8)
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        a, b = nodes[rng.choice(len(nodes), 2, replace=False)]
+        path = g.shortest_path(a, b)
+        raw = g.shortest_path(a, b, shorten=False)
+        straight = g.measure(np.stack([a, b]))
+        assert path.length == pytest.approx(g.measure(path.points), rel=1e-9)
+        assert path.length <= min(straight, g.measure(raw.points)) + 1e-12
+        assert path.stats["straight_length"] == pytest.approx(straight, rel=1e-12)
+        assert np.array_equal(path.points[0], a) and np.array_equal(path.points[-1], b)
+
+
+def test_relaxation_goes_around_the_bump():
+    g = LatentGraph(hole, sphere_nodes(1500, seed=4), k=8)
+    a, b = np.array([-0.8, 0.0]), np.array([0.8, 0.0])
+    path = g.shortest_path(a, b)
+    assert path.length < 0.9 * g.measure(np.stack([a, b]))
+    assert path.stats["candidate"] in ("relaxed", "shortcut", "graph")
+
+
+def test_search_terminates_on_corrupt_weights():
+    g = LatentGraph(linear, sphere_nodes(300, seed=6), k=5)
+    g._set_edges(g.edges, -np.abs(g.weights), g.is_bridge)   # negative cycles everywhere
+    path = g.shortest_path(g.nodes[0], g.nodes[1], shorten=False)
+    assert path.points.shape[1] == 2
+
+
+@pytest.mark.parametrize("tamper,fragment", [
+    (lambda a: a.update(weights=-np.abs(a["weights"])), "not finite and positive"),
+    (lambda a: a.update(weights=np.full_like(a["weights"], np.nan)), "not finite and positive"),
+    (lambda a: a["edges"].__setitem__((0, 0), 10 ** 6), "edge indices outside"),
+    (lambda a: a.update(edges=a["edges"][:, :1]), "integer array"),
+    (lambda a: a.update(is_bridge=a["is_bridge"][:-1]), "do not match"),
+])
+def test_tampered_cache_is_refused(sphere_graph, tmp_path, tamper, fragment):
+    path = str(tmp_path / "g.npz")
+    sphere_graph.save(path)
+    with np.load(path) as f:
+        arrays = {key: f[key].copy() for key in f.files}
+    tamper(arrays)
+    np.savez(path, **arrays)
+    with pytest.raises(GraphError, match=fragment):
+        LatentGraph.load(path, sphere)

@@ -1,36 +1,115 @@
-"""Trajectory timing: velocity and acceleration limits."""
+"""From a decoded path to an executable trajectory: residuals, density, limits, timing."""
 import numpy as np
 import pytest
 
-from latent_geodesics.trajectory import time_parametrize
+from latent_geodesics.trajectory import (NS, JointLimits, LimitError, carry_residuals,
+                                         peak_ratios, select_waypoints, time_parametrize)
+
+NAMES = ["a", "b", "c"]
+URDF = """<robot name="r"><link name="l0"/><link name="l1"/><link name="l2"/><link name="l3"/>
+<joint name="a" type="revolute"><parent link="l0"/><child link="l1"/>
+  <limit lower="-1.0" upper="1.0" velocity="0.5" effort="1"/></joint>
+<joint name="b" type="continuous"><parent link="l1"/><child link="l2"/>
+  <limit velocity="2.0" effort="1"/></joint>
+<joint name="c" type="revolute"><parent link="l2"/><child link="l3"/>
+  <limit lower="-2.0" upper="0.5" velocity="1.5" effort="1"/></joint></robot>"""
 
 
 def path(n=40, seed=0):
     rng = np.random.default_rng(seed)
-    return np.cumsum(rng.normal(0, 0.05, (n, 3)), axis=0)
+    return np.cumsum(rng.normal(0, 0.03, (n, 3)), axis=0)
 
 
-def test_velocity_limit_and_increasing_times():
+def test_residuals_give_exact_smooth_endpoints():
+    decoded = np.linspace([0.0, 0.0, 0.0], [1.0, 2.0, 3.0], 50)
+    start, goal = decoded[0] + [0.1, -0.2, 0.0], decoded[-1] + [0.0, 0.3, 0.0]
+    q, off_start, off_goal = carry_residuals(decoded, start, goal)
+    assert np.array_equal(q[0], start) and np.array_equal(q[-1], goal)
+    assert off_start == pytest.approx(0.2) and off_goal == pytest.approx(0.3)
+    correction = q - decoded                       # linear in arc length: no jump
+    assert np.abs(np.diff(correction, axis=0)).max() <= 0.5 / 49 + 1e-12   # |r_g - r_s| = 0.5
+    same, zero_s, zero_g = carry_residuals(decoded)
+    assert np.array_equal(same, decoded) and zero_s == zero_g == 0.0
+
+
+def test_waypoints_bound_every_joint_step():
+    dense = np.cumsum(np.random.default_rng(1).uniform(0, 0.004, (2000, 3)), axis=0)
+    picks = select_waypoints(dense, 0.05)
+    assert picks[0] == 0 and picks[-1] == len(dense) - 1
+    assert np.abs(np.diff(dense[picks], axis=0)).max() <= 0.05
+    assert len(picks) < len(dense) / 5
+
+
+def test_timing_respects_limits_after_rounding_and_rests_at_ends():
+    limits = JointLimits.uniform(NAMES, 0.5, 0.3)
+    timing = time_parametrize(path(), limits)
+    assert timing.time_ns.dtype == np.int64 and timing.time_ns[0] == 0
+    assert (np.diff(timing.time_ns) > 0).all()
+    v, a = peak_ratios(timing, limits)
+    assert v <= 1.0 and a <= 1.0
+    assert max(v, a) > 0.95                         # as fast as allowed: time-optimal
+    assert np.abs(timing.velocities[[0, -1]]).max() == 0.0
+    dt = np.diff(timing.time_ns) / NS                # recomputed from the integers sent
+    assert (np.abs(np.diff(timing.positions, axis=0)) / dt[:, None]).max() <= 0.5
+
+
+def test_per_joint_limits_and_acceleration_make_it_slower():
     q = path()
-    t = time_parametrize(q, max_velocity=0.5)
-    assert t[0] == 0.0 and (np.diff(t) > 0).all()
-    v = np.abs(np.diff(q, axis=0)) / np.diff(t)[:, None]
-    assert v.max() <= 0.5 + 1e-12
-    assert v.max() == pytest.approx(0.5)          # as fast as allowed
+    fast = time_parametrize(q, JointLimits.uniform(NAMES, 1.0, 0.0))
+    slow = time_parametrize(q, JointLimits.uniform(NAMES, 1.0, 0.2))
+    assert slow.duration > fast.duration
+    per_joint = JointLimits.uniform(NAMES, 1.0, 0.0).with_overrides(
+        {"b": {"has_velocity_limits": True, "max_velocity": 0.1}})
+    timed = time_parametrize(q, per_joint)
+    assert np.abs(timed.velocities[:, 1]).max() <= 0.1
+    assert timed.duration > fast.duration
 
 
-def test_acceleration_limit():
-    q = path()
-    t = time_parametrize(q, max_velocity=0.5, max_acceleration=0.3)
-    dt = np.diff(t)
-    v = np.vstack([np.zeros(3), np.diff(q, axis=0) / dt[:, None], np.zeros(3)])
-    span = np.r_[dt[0], (dt[:-1] + dt[1:]) / 2, dt[-1]]
-    assert (np.abs(np.diff(v, axis=0)).max(axis=1) / span).max() <= 0.3 * (1 + 1e-6)
-    assert t[-1] > time_parametrize(q, max_velocity=0.5)[-1]
+def test_two_points_rest_to_rest():
+    limits = JointLimits.uniform(NAMES, 1.0, 2.0)
+    timing = time_parametrize(np.array([[0.0, 0.0, 0.0], [0.3, 0.0, -0.1]]), limits)
+    seconds = timing.duration
+    assert seconds >= 1.5 * 0.3 and 6 * 0.3 / seconds ** 2 <= 2.0 + 1e-9
 
 
-def test_bad_arguments():
-    with pytest.raises(ValueError):
-        time_parametrize(np.zeros((1, 3)), 1.0)
-    with pytest.raises(ValueError):
-        time_parametrize(path(), 0.0)
+def test_repeated_points_are_dropped():
+    q = np.repeat(path(10), 2, axis=0)
+    timing = time_parametrize(q, JointLimits.uniform(NAMES, 1.0, 1.0))
+    assert len(timing.positions) == 10 and (np.diff(timing.time_ns) > 0).all()
+    assert np.array_equal(q[timing.kept], timing.positions)
+
+
+def test_limits_from_urdf_and_overrides():
+    limits = JointLimits.uniform(NAMES, 1.0, 2.0).with_urdf(URDF)
+    assert limits.source == "urdf"
+    assert list(limits.velocity) == [0.5, 2.0, 1.5]
+    assert (limits.lower[0], limits.upper[0]) == (-1.0, 1.0)
+    assert np.isinf(limits.upper[1])                # continuous: no position limits
+    assert list(limits.acceleration) == [2.0] * 3   # URDF has none: the scalar stays
+    moveit = limits.with_overrides({"c": {"has_acceleration_limits": True,
+                                          "max_acceleration": 0.7}})
+    assert moveit.acceleration[2] == 0.7 and moveit.velocity[2] == 1.5
+    assert moveit.outside(np.array([1.2, 0.0, 0.0]), 0.01)[0][0] == "a"
+    assert moveit.outside(np.array([1.005, 0.0, 0.0]), 0.01) == []
+    clipped, changed = moveit.clip(np.array([[0.0, 0, 0], [1.5, 0, 0], [0.0, 0, 0.9]]),
+                                   keep_first=True)
+    assert changed == 2 and clipped[1, 0] == 1.0 and clipped[2, 2] == 0.5
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda l: l.with_urdf("<robot name='x'/>"), "no joints"),
+    (lambda l: l.with_urdf("not xml <"), "not a URDF"),
+    (lambda l: l.with_overrides({"zz": {"max_velocity": 1.0}}), "unknown joint"),
+    (lambda l: l.with_overrides({"a": {"max_velocity": -1.0}}), "positive"),
+    (lambda l: l.with_overrides({"a": {"min_position": 1.0, "max_position": 0.0}}), "empty"),
+])
+def test_bad_limits(make, fragment):
+    with pytest.raises(LimitError, match=fragment):
+        make(JointLimits.uniform(NAMES, 1.0, 2.0))
+
+
+def test_bad_paths():
+    with pytest.raises(LimitError):
+        time_parametrize(np.zeros((1, 3)), JointLimits.uniform(NAMES, 1.0))
+    with pytest.raises(LimitError, match="does not move"):
+        time_parametrize(np.zeros((5, 3)), JointLimits.uniform(NAMES, 1.0))

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .curves import split, subdivide
 from .geometry import log_magnification_factor
 from .graph import GraphError, LatentGraph
 from .model import load_model
-from .nn_geodesic import MODES, nn_geodesic, polyline_length
-from .trajectory import time_parametrize
+from .nn_geodesic import MODES, nn_geodesic, polyline_geodesic
+from .trajectory import (NS, JointLimits, LimitError, carry_residuals, select_waypoints,
+                         time_parametrize)
 
 INITS = ("graph", "straight")
 
@@ -32,18 +34,30 @@ class Served:
     model: object
     joint_names: tuple
     graph: object
+    limits: JointLimits
     info: dict = field(default_factory=dict)   # load/build times, graph source
 
 
 @dataclass
 class Settings:
+    """Every server setting and its default: the one source the YAML, the launch
+    files and the README follow."""
     device: str = "auto"
     k: int = 10
     n_samples: int = 10
     graph_cache: bool = True
     outside_factor: float = 3.0
-    max_joint_velocity: float = 1.0
-    max_joint_acceleration: float = 0.0
+    relax_iterations: int = 8              # graph paths: energy-relaxation steps
+    max_joint_velocity: float = 1.0        # rad/s, joints without a URDF/override limit
+    max_joint_acceleration: float = 2.0    # rad/s^2, 0 = not limited
+    joint_limits: dict = field(default_factory=dict)   # MoveIt joint_limits.yaml entries
+    position_tolerance: float = 0.01       # rad beyond a position limit before refusing
+    max_joint_step: float = 0.05           # rad between consecutive trajectory points
+    max_endpoint_offset: float = 0.0       # rad, 0 = no limit on the reconstruction residual
+    default_mode: str = "polyline"
+    default_init: str = "graph"
+    polyline_iterations: int = 25
+    nn_iterations: int = 300
     nn_max_iterations: int = 100000
     joint_names: list = field(default_factory=list)
 
@@ -53,11 +67,17 @@ class PathResult:
     """A geodesic decoded and timed for a controller."""
     latent: np.ndarray          # (M, Nz)
     positions: np.ndarray       # (M, Nx), the served joint order
-    times: np.ndarray           # (M,) seconds from start
+    time_ns: np.ndarray         # (M,) integer nanoseconds from start
+    velocities: np.ndarray      # (M, Nx)
+    accelerations: np.ndarray   # (M, Nx)
     joint_names: list
     length: float
     straight_line_length: float
     stats: dict
+
+    @property
+    def times(self):
+        return self.time_ns / NS
 
 
 def finite_array(values, what):
@@ -79,9 +99,11 @@ def rows(values, width, what):
 
 
 class Engine:
-    def __init__(self, model_dir, settings=None, log=print):
+    def __init__(self, model_dir, settings=None, log=print, robot_description=None):
+        """robot_description: a URDF string whose joint limits apply, or None."""
         self.settings = settings or Settings()
         self.log = log
+        self.robot_description = robot_description
         self._swap_lock = threading.Lock()
         self.served = self._load(model_dir)
 
@@ -94,13 +116,27 @@ class Engine:
         if len(names) != model.x_dim:
             raise RequestError("%d joint names given for a model of %d joints"
                                % (len(names), model.x_dim))
+        limits = self._limits(names)
         graph, source = self._graph(model)
         info = {"model_seconds": loaded - start, "graph_seconds": time.perf_counter() - loaded,
                 "graph_source": source, "model_dir": model.directory}
-        self.log("model %s on %s loaded in %.2f s; graph (%d nodes, %d edges) %s in %.2f s"
+        self.log("model %s on %s loaded in %.2f s; graph (%d nodes, %d edges, %d bridges) %s "
+                 "in %.2f s; joint limits from %s"
                  % (model.directory, model.device, info["model_seconds"], len(graph),
-                    len(graph.edges), source, info["graph_seconds"]))
-        return Served(model, tuple(names), graph, info)
+                    len(graph.edges), int(graph.is_bridge.sum()), source,
+                    info["graph_seconds"], limits.source))
+        return Served(model, tuple(names), graph, limits, info)
+
+    def _limits(self, names):
+        cfg = self.settings
+        try:
+            limits = JointLimits.uniform(names, cfg.max_joint_velocity,
+                                         cfg.max_joint_acceleration)
+            if self.robot_description:
+                limits = limits.with_urdf(self.robot_description)
+            return limits.with_overrides(cfg.joint_limits)
+        except LimitError as e:
+            raise RequestError(str(e)) from None
 
     def _graph(self, model):
         """The model's latent graph: from the cache next to the model when it matches."""
@@ -112,11 +148,13 @@ class Engine:
                 graph = LatentGraph.load(path, model, cfg.k, cfg.n_samples, model_id,
                                          nodes=model.latents)
                 graph.outside_factor = cfg.outside_factor
+                graph.relax_iterations = cfg.relax_iterations
                 return graph, "loaded from cache"
             except GraphError as e:
-                self.log("graph cache not used: %s" % e)
+                self.log("graph cache not used, rebuilding: %s" % e)
         graph = LatentGraph(model, model.latents, cfg.k, cfg.n_samples,
-                            outside_factor=cfg.outside_factor)
+                            outside_factor=cfg.outside_factor,
+                            relax_iterations=cfg.relax_iterations)
         if cfg.graph_cache:
             try:
                 graph.save(path, model_id)
@@ -180,74 +218,145 @@ class Engine:
 
     # --- geodesics -----------------------------------------------------------
     def endpoint(self, served, joint_names, positions, latent, what):
-        """A latent point from either a configuration or a latent vector."""
+        """(latent point, requested configuration or None) from either form."""
         has_joints, has_latent = len(positions) > 0 or len(joint_names) > 0, len(latent) > 0
         if has_joints == has_latent:
             raise RequestError("%s: give either joint positions or a latent point, not %s"
                                % (what, "both" if has_joints else "neither"))
+        q = None
         if has_latent:
             z = self.latent_points(served, latent, what + " latent")
         else:
             q = self.configurations(served, joint_names, positions)
             if len(q) != 1:
                 raise RequestError("%s: one configuration expected, got %d" % (what, len(q)))
-            z = self.run_model(served, "encode", q)
+            q = q[0]
+            self.check_configuration(served, q, what)
+            z = self.run_model(served, "encode", q[None])
         if len(z) != 1:
             raise RequestError("%s: one latent point expected, got %d" % (what, len(z)))
         try:
-            return served.graph.check_inside(z[0], what)
+            return served.graph.check_inside(z[0], what), q
         except GraphError as e:
             raise RequestError(str(e)) from None
 
+    def check_configuration(self, served, q, what):
+        """Refuse a configuration beyond the joint limits or far from the data."""
+        cfg = self.settings
+        bad = served.limits.outside(q, cfg.position_tolerance)
+        if bad:
+            name, value, lo, hi = bad[0]
+            raise RequestError("%s: joint %s = %.4g rad is outside its limits [%.4g, %.4g] "
+                               "(%s)" % (what, name, value, lo, hi, served.limits.source))
+        # Generous: the training data's mean +- 6 standard deviations (+ 0.1 rad).
+        mean = served.model.x_mean.double().cpu().numpy()
+        spread = 6 * served.model.x_std.double().cpu().numpy() + 0.1
+        far = np.flatnonzero(np.abs(q - mean) > spread)
+        if len(far):
+            i = far[0]
+            raise RequestError("%s: joint %s = %.4g rad is far outside the training data "
+                               "(mean %.4g, accepted %.4g to %.4g)" % (
+                                   what, served.joint_names[i], q[i], mean[i],
+                                   mean[i] - spread[i], mean[i] + spread[i]))
+
     def endpoints(self, served, start, goal):
-        zs = self.endpoint(served, *start, "start")
-        zg = self.endpoint(served, *goal, "goal")
-        if np.allclose(zs, zg, rtol=0, atol=1e-9):
+        zs, qs = self.endpoint(served, *start, "start")
+        zg, qg = self.endpoint(served, *goal, "goal")
+        if np.allclose(zs, zg, rtol=0, atol=1e-9) and (
+                qs is None or qg is None or np.array_equal(qs, qg)):
             raise RequestError("start and goal are the same point: nothing to plan")
-        return zs, zg
+        self.check_offsets(served, (zs, qs, "start"), (zg, qg, "goal"))
+        return (zs, qs), (zg, qg)
+
+    def check_offsets(self, served, *ends):
+        """Refuse configurations the model reconstructs worse than max_endpoint_offset."""
+        limit = self.settings.max_endpoint_offset
+        if limit <= 0:
+            return
+        for z, q, what in ends:
+            if q is None:
+                continue
+            offset = float(np.abs(self.run_model(served, "decode", z[None])[0] - q).max())
+            if offset > limit:
+                raise RequestError(
+                    "%s: the model reconstructs this configuration %.3f rad off in its worst "
+                    "joint, above max_endpoint_offset %.3f; demonstrations near this pose or a "
+                    "larger latent dimension help" % (what, offset, limit))
 
     def graph_geodesic(self, start, goal):
         """start/goal: (joint_names, positions, latent) triples."""
         served = self.served
-        zs, zg = self.endpoints(served, start, goal)
+        (zs, qs), (zg, qg) = self.endpoints(served, start, goal)
+        path = self.graph_path(served, zs, zg)
+        return self.decoded(served, path, qs, qg)
+
+    @staticmethod
+    def graph_path(served, zs, zg):
         try:
-            path = served.graph.shortest_path(zs, zg)
+            return served.graph.shortest_path(zs, zg)
         except GraphError as e:
             raise RequestError(str(e)) from None
-        return self.decoded(served, path, zs, zg)
 
-    def nn_geodesic(self, start, goal, mode="", init="", max_iterations=300, callback=None,
+    def nn_geodesic(self, start, goal, mode="", init="", max_iterations=0, callback=None,
                     should_stop=None):
+        """The refinement action. Empty/zero fields mean the configured defaults."""
         served, cfg = self.served, self.settings
-        mode, init = mode or "finite-difference", init or "graph"
+        mode, init = mode or cfg.default_mode, init or cfg.default_init
         if mode not in MODES:
             raise RequestError("mode must be one of %s, not '%s'" % (", ".join(MODES), mode))
         if init not in INITS:
             raise RequestError("init must be one of %s, not '%s'" % (", ".join(INITS), init))
+        max_iterations = max_iterations or (cfg.polyline_iterations if mode == "polyline"
+                                            else cfg.nn_iterations)
         if not 1 <= max_iterations <= cfg.nn_max_iterations:
-            raise RequestError("max_iterations must be 1..%d, not %d"
+            raise RequestError("max_iterations must be 1..%d (0 = default), not %d"
                                % (cfg.nn_max_iterations, max_iterations))
-        zs, zg = self.endpoints(served, start, goal)
-        coarse = None
-        if init == "graph":
-            try:
-                coarse = served.graph.shortest_path(zs, zg)
-            except GraphError as e:
-                raise RequestError(str(e)) from None
-        path = nn_geodesic(served.model, zs, zg, init=coarse, mode=mode,
-                           max_iterations=max_iterations, callback=callback,
-                           should_stop=should_stop, n_out=50)
+        (zs, qs), (zg, qg) = self.endpoints(served, start, goal)
+        coarse = self.graph_path(served, zs, zg) if init == "graph" else None
+        step = served.graph.step
+        if mode == "polyline":
+            path = polyline_geodesic(served.model, zs, zg, init=coarse, step=step,
+                                     max_iterations=max_iterations, callback=callback,
+                                     should_stop=should_stop)
+        else:
+            path = nn_geodesic(served.model, zs, zg, init=coarse, mode=mode, step=step,
+                               max_iterations=max_iterations, callback=callback,
+                               should_stop=should_stop, n_out=50)
         if coarse is not None:
-            path.stats["nodes_expanded"] = coarse.stats["nodes_expanded"]
-        return self.decoded(served, path, zs, zg)
+            path.stats.update(nodes_expanded=coarse.stats["nodes_expanded"],
+                              bridges=coarse.stats["bridges"] if path.stats.get(
+                                  "candidate") == "initial" else path.stats.get("bridges", 0))
+        return self.decoded(served, path, qs, qg)
 
-    def decoded(self, served, path, zs, zg):
+    def dense_positions(self, served, latent, q_start, q_goal):
+        """Latent samples along a path and their joint positions, residuals carried,
+        sampled until no joint moves more than half a max_joint_step between them."""
+        target = 0.5 * self.settings.max_joint_step
+        z, _ = subdivide(latent, served.graph.step)
+        for _ in range(6):
+            q, off_s, off_g = carry_residuals(self.run_model(served, "decode", z), q_start, q_goal)
+            steps = np.abs(np.diff(q, axis=0)).max(axis=1)
+            if steps.max() <= target:
+                break
+            z, _ = split(z, np.ceil(steps / target))
+        return z, q, off_s, off_g
+
+    def decoded(self, served, path, q_start=None, q_goal=None):
+        """Decode a latent path into an exact-ended, dense, limit-respecting timed trajectory."""
         cfg = self.settings
-        positions = self.run_model(served, "decode", path.points)
-        times = time_parametrize(positions, cfg.max_joint_velocity,
-                                 cfg.max_joint_acceleration or None)
-        straight = polyline_length(served.model, np.stack([zs, zg]), per_segment=100)
+        z, q, off_s, off_g = self.dense_positions(served, path.points, q_start, q_goal)
+        picks = select_waypoints(q, cfg.max_joint_step)
+        q, clipped = served.limits.clip(q[picks], q_start is not None, q_goal is not None)
+        try:
+            timing = time_parametrize(q, served.limits)
+        except LimitError as e:
+            raise RequestError("the path cannot be timed: %s" % e) from None
+        z = z[picks][timing.kept]
+        straight = served.graph.measure(np.stack([path.points[0], path.points[-1]]))
         stats = {k: v for k, v in path.stats.items() if np.isscalar(v)}
-        stats["method"] = path.method
-        return PathResult(path.points, positions, times, list(served.joint_names),
-                          path.length, straight, stats)
+        stats.update(method=path.method, start_offset=off_s, goal_offset=off_g,
+                     clipped_points=clipped, duration=timing.duration,
+                     max_joint_step=float(np.abs(np.diff(timing.positions, axis=0)).max()))
+        return PathResult(z, timing.positions, timing.time_ns, timing.velocities,
+                          timing.accelerations, list(served.joint_names), path.length,
+                          straight, stats)

@@ -8,6 +8,7 @@ nn.Module or a plain function. Points may be tensors or numpy arrays.
     metric_tensor(decoder, z)           G = J^T J, (B, Nz, Nz)
     magnification_factor(decoder, z)    sqrt(det G), through 1/2 logdet
 """
+import itertools
 import threading
 
 import numpy as np
@@ -24,7 +25,7 @@ def decoder_device_dtype(decoder):
     """Where and in which precision the decoder computes (CPU float64 for functions)."""
     decoder = getattr(decoder, "__self__", decoder)  # a bound method of a module
     if isinstance(decoder, torch.nn.Module):
-        for tensor in list(decoder.parameters()) + list(decoder.buffers()):
+        for tensor in itertools.chain(decoder.parameters(), decoder.buffers()):
             return tensor.device, tensor.dtype
     return torch.device("cpu"), None
 

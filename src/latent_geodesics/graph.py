@@ -3,15 +3,23 @@
 Nodes are latent points (the posterior means of the data); each is joined to
 its k nearest latent neighbours (scipy cKDTree), and each undirected edge is
 weighted once by the decoded length of its straight latent segment with
-`n_samples` points. Queries run A* with the heuristic ||f(z_v) - f(z_goal)||,
-which never overestimates a decoded polyline's length (triangle inequality),
-so A* returns Dijkstra's answer while expanding fewer nodes.
+`n_samples` points. Components that kNN leaves apart (one recorded activity per
+component, typically) are joined by bridge edges: a minimum spanning tree over
+the components through their nearest cross-component pairs, each weighted by
+its decoded length. A bridge crosses a gap in the data, so paths count them.
+
+Queries run A* with the heuristic ||f(z_v) - f(z_goal)||, evaluated lazily for
+the nodes the search reaches; it never overestimates a decoded polyline's
+length (triangle inequality), so A* returns Dijkstra's answer. The node path
+is then shortened (shortcuts by direct segments, a few energy-relaxation
+steps) with the straight line as a candidate; the shortest under one measure
+is returned.
 """
 import heapq
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from math import dist
 
 import numpy as np
 import torch
@@ -19,53 +27,42 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
+from .curves import (Geodesic, PointError, best_candidate, check_point, measure, relax,
+                     segment_lengths, shortcut, to_numpy)
 from .geometry import as_points, decode, decoder_device_dtype
+
+__all__ = ["Geodesic", "GraphError", "LatentGraph", "check_point", "to_numpy"]
 
 MIN_WEIGHT = 1e-12   # csgraph drops zero weights; duplicate nodes still connect
 SAME_POINT = 1e-9    # latent distance under which a query point *is* a node
-FILE_VERSION = 1
+FILE_VERSION = 2
+BRIDGE_CANDIDATES = 4   # x k neighbours searched for a cross-component pair first
 
 
-class GraphError(ValueError):
+class GraphError(PointError):
     """A query or file the graph cannot answer; the message says why."""
 
 
-@dataclass
-class Geodesic:
-    """A latent path: points[0] = start, points[-1] = goal, its decoded length."""
-    points: np.ndarray
-    length: float
-    method: str
-    stats: dict = field(default_factory=dict)
+def unique_pairs(idx, n):
+    """kNN index table (N, k+1) -> unique undirected pairs (E, 2), i < j, sorted.
 
-
-def to_numpy(points):
-    if isinstance(points, torch.Tensor):
-        points = points.detach().cpu().numpy()
-    return np.asarray(points, dtype=np.float64)
-
-
-def check_point(z, dim, what="point"):
-    z = to_numpy(z).reshape(-1) if np.ndim(z) else np.array([np.nan])
-    if z.size != dim:
-        raise GraphError("%s has dimension %d, the latent space has %d" % (what, z.size, dim))
-    if not np.isfinite(z).all():
-        raise GraphError("%s holds NaN or inf" % what)
-    return z
-
-
-def unique_pairs(idx):
-    """kNN index table (N, k+1) -> unique undirected pairs (E, 2), i < j."""
-    rows = np.repeat(np.arange(len(idx)), idx.shape[1])
-    pairs = np.stack([rows, idx.ravel()], 1)
-    pairs = np.sort(pairs[(pairs[:, 0] != pairs[:, 1]) & (pairs[:, 1] < len(idx))], axis=1)
-    keys = np.unique(pairs[:, 0] * len(idx) + pairs[:, 1])   # 1-D unique: much faster
-    return np.stack([keys // len(idx), keys % len(idx)], 1)
+    Packed keys i * n + j sorted once; a linear pass drops repeats. This beats
+    np.unique (which sorts a copy and builds extra index arrays) on numpy 1 and 2.
+    """
+    rows = np.repeat(np.arange(len(idx), dtype=np.int64), idx.shape[1])
+    cols = idx.ravel().astype(np.int64)
+    keep = (rows != cols) & (cols < n)
+    lo, hi = np.minimum(rows[keep], cols[keep]), np.maximum(rows[keep], cols[keep])
+    keys = lo * n + hi
+    keys.sort()
+    if len(keys):
+        keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    return np.stack([keys // n, keys % n], 1)
 
 
 class LatentGraph:
     def __init__(self, decoder, nodes, k=10, n_samples=10, batch_size=65536,
-                 outside_factor=3.0, _build=True):
+                 outside_factor=3.0, relax_iterations=8, _build=True):
         """decoder: callable (B, Nz) -> (B, Nx); nodes: (N, Nz) latent points."""
         if int(k) < 1 or int(n_samples) < 2:
             raise ValueError("k must be >= 1 and n_samples >= 2")
@@ -73,6 +70,7 @@ class LatentGraph:
         self.k, self.n_samples = int(k), int(n_samples)
         self.batch_size = int(batch_size)
         self.outside_factor = float(outside_factor)
+        self.relax_iterations = int(relax_iterations)
         nodes = to_numpy(nodes)
         if nodes.ndim != 2 or len(nodes) < 2:
             raise GraphError("nodes must be an (N >= 2, Nz) array, got shape %s" % (nodes.shape,))
@@ -85,10 +83,12 @@ class LatentGraph:
             self.tree = cKDTree(nodes)
             self.node_x = self._decode(nodes)
             pairs = self._knn_pairs()
-            self._set_edges(pairs, self._edge_lengths(nodes[pairs[:, 0]], nodes[pairs[:, 1]],
-                                                      self.node_x[pairs[:, 0]],
-                                                      self.node_x[pairs[:, 1]]))
-            self.build_stats = {"time": time.perf_counter() - start, "edges": len(pairs)}
+            weights = self._edge_lengths(nodes[pairs[:, 0]], nodes[pairs[:, 1]],
+                                         self.node_x[pairs[:, 0]], self.node_x[pairs[:, 1]])
+            self._set_edges(pairs, weights, np.zeros(len(pairs), bool))
+            self._connect()
+            self.build_stats = {"time": time.perf_counter() - start, "edges": len(self.edges),
+                                "bridges": int(self.is_bridge.sum())}
 
     @property
     def dim(self):
@@ -99,13 +99,15 @@ class LatentGraph:
 
     # --- building ---------------------------------------------------------
     def _knn_pairs(self):
-        """Unique kNN pairs over all nodes; also sets the graph's reach."""
+        """Unique kNN pairs over all nodes; also sets the graph's reach and step."""
         workers = -1 if len(self.nodes) > 5000 else 1   # threads only pay off when large
         dist, idx = self.tree.query(self.nodes, min(self.k + 1, len(self.nodes)),
                                     workers=workers)
         # Scale for "far outside the data": the typical k-th neighbour distance.
         self.reach = float(np.percentile(dist[:, -1], 99))
-        return unique_pairs(idx)
+        # Latent resolution of every measure: an edge's sample spacing.
+        self.step = max(float(np.median(dist[:, -1])) / (self.n_samples - 1), 1e-12)
+        return unique_pairs(idx, len(self.nodes))
 
     @torch.no_grad()
     def _decode(self, z):
@@ -136,24 +138,53 @@ class LatentGraph:
             return np.zeros(0)
         return np.maximum(torch.cat(out).double().cpu().numpy(), MIN_WEIGHT)
 
-    def _set_edges(self, pairs, weights):
-        self.edges, self.weights = pairs, weights
+    def _set_edges(self, pairs, weights, is_bridge):
+        self.edges, self.weights, self.is_bridge = pairs, weights, is_bridge
         n = len(self.nodes)
         i, j = pairs[:, 0], pairs[:, 1]
         self.matrix = coo_matrix((np.r_[weights, weights], (np.r_[i, j], np.r_[j, i])),
                                  shape=(n, n)).tocsr()
         self.n_components, self.components = connected_components(self.matrix, directed=False)
-        # Plain lists: A*'s inner loop is pure Python and list indexing is cheapest.
-        self._indptr = self.matrix.indptr.tolist()
-        self._indices = self.matrix.indices.tolist()
-        self._data = self.matrix.data.tolist()
         self._node_x_np = self.node_x.double().cpu().numpy()
+        self._adjacency, self._rows = {}, {}   # filled lazily by queries
+        self._bridge_keys = {(int(a), int(b)) for a, b in pairs[is_bridge]}
+
+    def _connect(self):
+        """Bridge the kNN graph's components into one (Boruvka over components)."""
+        if self.n_components == 1:
+            return
+        n = len(self.nodes)
+        _, near = self.tree.query(self.nodes, min(n, BRIDGE_CANDIDATES * self.k + 1))
+        while self.n_components > 1:
+            labels = self.components
+            chosen = {}
+            cross = labels[near] != labels[:, None]
+            has = cross.any(1)
+            first = near[np.arange(n), cross.argmax(1)]
+            dist = np.where(has, np.linalg.norm(self.nodes[first] - self.nodes, axis=1), np.inf)
+            for c in range(self.n_components):
+                members = np.flatnonzero(labels == c)
+                i = members[np.argmin(dist[members])]
+                if np.isfinite(dist[i]):
+                    chosen[c] = (dist[i], i, first[i])
+                else:   # every near neighbour is inside: search the rest exactly
+                    others = np.flatnonzero(labels != c)
+                    d, j = cKDTree(self.nodes[others]).query(self.nodes[members])
+                    m = int(np.argmin(d))
+                    chosen[c] = (d[m], members[m], others[j[m]])
+            pairs = {(min(a, b), max(a, b)) for _, a, b in chosen.values()}
+            pairs = np.array(sorted(pairs), dtype=np.int64)
+            weights = np.maximum(segment_lengths(self.decoder, self.nodes[pairs[:, 0]],
+                                                 self.nodes[pairs[:, 1]], self.step, cap=512),
+                                 MIN_WEIGHT)
+            self._set_edges(np.vstack([self.edges, pairs]), np.r_[self.weights, weights],
+                            np.r_[self.is_bridge, np.ones(len(pairs), bool)])
 
     def add_nodes(self, points):
         """Join new latent points to the graph; only the new edges are measured.
 
         Adding nodes can only put new nodes into kNN lists, so every new kNN
-        pair involves a new node; old edges are kept.
+        pair involves a new node; old edges (bridges included) are kept.
         """
         new = to_numpy(points).reshape(-1, self.dim)
         if not np.isfinite(new).all():
@@ -166,7 +197,9 @@ class LatentGraph:
         pairs = pairs[pairs[:, 1] >= old_n]
         weights = self._edge_lengths(self.nodes[pairs[:, 0]], self.nodes[pairs[:, 1]],
                                      self.node_x[pairs[:, 0]], self.node_x[pairs[:, 1]])
-        self._set_edges(np.vstack([self.edges, pairs]), np.r_[self.weights, weights])
+        self._set_edges(np.vstack([self.edges, pairs]), np.r_[self.weights, weights],
+                        np.r_[self.is_bridge, np.zeros(len(pairs), bool)])
+        self._connect()
         return {"time": time.perf_counter() - start, "new_edges": len(pairs)}
 
     # --- attaching query points ----------------------------------------------
@@ -193,7 +226,7 @@ class LatentGraph:
 
     def check_inside(self, z, what="point"):
         """GraphError unless z is finite, of the right dimension and near the data."""
-        z = check_point(z, self.dim, what)
+        z = check_point(z, self.dim, what, GraphError)
         self._refuse_outside(self.tree.query(z)[0], what)
         return z
 
@@ -207,14 +240,43 @@ class LatentGraph:
         return float(self._edge_lengths(za[None], zb[None], xa[None], xb[None])[0])
 
     # --- queries ----------------------------------------------------------------
-    def shortest_path(self, z_start, z_goal, method="astar"):
-        """Geodesic from z_start to z_goal; method 'astar' or 'dijkstra' (h = 0)."""
+    def shortest_path(self, z_start, z_goal, method="astar", shorten=True):
+        """Geodesic from z_start to z_goal.
+
+        method: 'astar' or 'dijkstra' (h = 0). shorten=False returns A*'s node
+        path itself; otherwise the shortest of that path, its shortcut, the
+        relaxed shortcut and the straight line, all measured at the graph's
+        resolution (self.measure).
+        """
         t0 = time.perf_counter()
-        zs = check_point(z_start, self.dim, "start")
-        zg = check_point(z_goal, self.dim, "goal")
+        zs = check_point(z_start, self.dim, "start", GraphError)
+        zg = check_point(z_goal, self.dim, "goal", GraphError)
         if np.array_equal(zs, zg):
             return Geodesic(np.stack([zs, zg]), 0.0, "graph",
-                            {"time": time.perf_counter() - t0, "nodes_expanded": 0})
+                            {"time": time.perf_counter() - t0, "nodes_expanded": 0,
+                             "bridges": 0})
+        points, hops, stats = self._node_path(zs, zg, method)
+        stats["graph_length"] = float(sum(hops))
+        if not shorten:
+            stats["time"] = time.perf_counter() - t0
+            return Geodesic(points, stats["graph_length"], "graph", stats)
+        short = shortcut(self.decoder, points, hops, self.step)
+        candidates = [("graph", points), ("shortcut", short), ("straight", np.stack([zs, zg]))]
+        if self.relax_iterations > 0 and len(short) > 2:
+            relaxed, _ = relax(self.decoder, short, self.step, knots=16,
+                               iterations=self.relax_iterations)
+            candidates.append(("relaxed", relaxed))
+        name, best, length, lengths = best_candidate(self.decoder, candidates, self.step)
+        stats.update(candidate=name, raw_length=lengths["graph"],
+                     straight_length=lengths["straight"], time=time.perf_counter() - t0)
+        return Geodesic(best, length, "graph", stats)
+
+    def measure(self, points):
+        """Decoded length of a latent polyline at the graph's resolution."""
+        return measure(self.decoder, points, self.step)
+
+    def _node_path(self, zs, zg, method):
+        """A* (or Dijkstra) between two query points: (points, hop lengths, stats)."""
         xs, xg = self._decode(np.stack([zs, zg]))   # both ends decoded once, in one batch
         s_att, g_att = self._attach(zs, "start", xs), self._attach(zg, "goal", xg)
         n = len(self.nodes)
@@ -225,84 +287,95 @@ class LatentGraph:
         direct = self._direct_weight(zs, zg, s_att, xs, xg) if target == n + 1 else None
         if direct is not None:
             start_edges.append((target, direct))
-        if direct is None:
-            self._check_connected(s_att, g_att)
-        if method == "astar":
-            # A goal node's stored decoding keeps the heuristic exactly consistent.
-            x_goal = self._node_x_np[g_att] if isinstance(g_att, int) else \
-                xg.double().cpu().numpy()
-            h = np.sqrt(((self._node_x_np - x_goal) ** 2).sum(1)).tolist() + [0.0, 0.0]
-        elif method == "dijkstra":
-            h = [0.0] * (n + 2)
-        else:
+        if method not in ("astar", "dijkstra"):
             raise ValueError("method must be 'astar' or 'dijkstra'")
-        length, node_path, expanded = self._search(source, target, start_edges, into_goal, h)
-        if node_path is None:  # only reachable if components disagree with edges
+        # A goal node's stored decoding keeps the heuristic exactly consistent.
+        x_goal = self._node_x_np[g_att] if isinstance(g_att, int) else \
+            xg.double().cpu().numpy()
+        found = self._search(source, target, start_edges, into_goal,
+                             x_goal if method == "astar" else None)
+        if found is None:   # a connected graph always has one; a corrupt one may not
             raise GraphError("no path between start and goal in the graph")
+        node_path, hops, expanded = found
         points = np.array([zs if v == n else zg if v == n + 1 else self.nodes[v]
                            for v in node_path])
         points[0], points[-1] = zs, zg
-        return Geodesic(points, float(length), "graph",
-                        {"time": time.perf_counter() - t0, "nodes_expanded": expanded,
-                         "node_path": [v for v in node_path if v < n]})
+        nodes = [v for v in node_path if v < n]
+        bridges = sum((min(a, b), max(a, b)) in self._bridge_keys
+                      for a, b in zip(nodes[:-1], nodes[1:]))
+        return points, hops, {"nodes_expanded": expanded, "node_path": nodes,
+                              "bridges": bridges}
 
-    def _check_connected(self, s_att, g_att):
-        comps = lambda att: {self.components[att]} if isinstance(att, int) else \
-            {self.components[v] for v, _ in att}  # noqa: E731
-        if not comps(s_att) & comps(g_att):
-            raise GraphError("start and goal lie in different connected components of the "
-                             "latent graph (%d components with k=%d): no geodesic between "
-                             "them; add data between them or raise k"
-                             % (self.n_components, self.k))
+    def _neighbours(self, u):
+        """[(v, w)] of node u as Python objects, converted once and kept: the
+        search's hot loop then never touches numpy."""
+        adj = self._adjacency.get(u)
+        if adj is None:
+            lo, hi = self.matrix.indptr[u], self.matrix.indptr[u + 1]
+            adj = self._adjacency[u] = list(zip(self.matrix.indices[lo:hi].tolist(),
+                                                self.matrix.data[lo:hi].tolist()))
+        return adj
 
-    def _search(self, source, target, start_edges, into_goal, h):
-        """A* (Dijkstra when h = 0) over the CSR lists plus the query's edges.
+    def _decoding(self, v):
+        row = self._rows.get(v)
+        if row is None:
+            row = self._rows[v] = self._node_x_np[v].tolist()
+        return row
 
-        Flat lists instead of dicts and locals bound once: this loop is the
-        query's hot path.
+    def _search(self, source, target, start_edges, into_goal, x_goal):
+        """A* over the graph plus the query's edges; Dijkstra when x_goal is None.
+
+        Dicts instead of arrays of size N and a heuristic computed only for the
+        nodes reached: a query's cost does not grow with the graph. Closed nodes
+        are never reopened, so any weights (even corrupt ones) terminate.
+        Returns (node path, hop weights, nodes expanded) or None.
         """
-        indptr, indices, data = self._indptr, self._indices, self._data
         n = len(self.nodes)
-        best = [float("inf")] * (n + 2)
-        parent = [-1] * (n + 2)
-        closed = bytearray(n + 2)
-        best[source] = 0.0
-        heap = [(h[source], 0.0, source)]
-        pop, push = heapq.heappop, heapq.heappush
-        expanded = 0
+        x_goal = None if x_goal is None else list(map(float, x_goal))
+        h = {n: 0.0, n + 1: 0.0}
+
+        def heuristic(v):
+            value = h.get(v)
+            if value is None:
+                value = h[v] = 0.0 if x_goal is None else dist(self._decoding(v), x_goal)
+            return value
+
+        best, parent, closed = {source: 0.0}, {source: (-1, 0.0)}, set()
+        heap = [(heuristic(source), 0.0, source)]
+        pop, push, inf = heapq.heappop, heapq.heappush, float("inf")
         while heap:
             _, g, u = pop(heap)
-            if closed[u]:
+            if u in closed:
                 continue
             if u == target:
-                path = [u]
+                path, hops = [u], []
                 while u != source:
-                    u = parent[u]
-                    path.append(u)
-                return g, path[::-1], expanded
-            closed[u] = 1
-            expanded += 1
+                    u, w = parent[u]
+                    path.append(u), hops.append(w)
+                return path[::-1], hops[::-1], len(closed)
+            closed.add(u)
             if u < n:
-                lo, hi = indptr[u], indptr[u + 1]
-                neighbours = zip(indices[lo:hi], data[lo:hi])
+                neighbours = self._neighbours(u)
                 if u in into_goal:
-                    neighbours = list(neighbours) + [(n + 1, into_goal[u])]
+                    neighbours = neighbours + [(n + 1, into_goal[u])]
             else:
                 neighbours = start_edges
             for v, w in neighbours:
+                if v in closed:
+                    continue
                 cost = g + w
-                if cost < best[v]:
+                if cost < best.get(v, inf):
                     best[v] = cost
-                    parent[v] = u
-                    push(heap, (cost + h[v], cost, v))
-        return None, None, expanded
+                    parent[v] = (u, w)
+                    push(heap, (cost + heuristic(v), cost, v))
+        return None
 
     def distances(self, sources, targets):
         """Graph distances between two sets of latent points: (S, T) array.
 
         Query points are attached like shortest_path's (but connect only through
         nodes); one multi-source Dijkstra (scipy.sparse.csgraph) answers all
-        pairs. inf = disconnected.
+        pairs.
         """
         sources = to_numpy(sources).reshape(-1, self.dim)
         targets = to_numpy(targets).reshape(-1, self.dim)
@@ -311,7 +384,7 @@ class LatentGraph:
         ids, rows, cols, weights = [], [], [], []
         next_id = n
         for p in points:
-            att = self._attach(check_point(p, self.dim), "point")
+            att = self._attach(check_point(p, self.dim, error=GraphError), "point")
             if isinstance(att, int):
                 ids.append(att)
                 continue
@@ -333,30 +406,36 @@ class LatentGraph:
     def save(self, path, model_id=""):
         """Write the built graph (npz) atomically, tagged with settings and model."""
         meta = {"version": FILE_VERSION, "k": self.k, "n_samples": self.n_samples,
-                "model_id": model_id, "reach": self.reach,
+                "model_id": model_id, "reach": self.reach, "step": self.step,
                 "outside_factor": self.outside_factor}
         tmp = path + ".tmp.npz"
         np.savez(tmp, nodes=self.nodes, edges=self.edges, weights=self.weights,
-                 node_x=self._node_x_np, meta=np.array(json.dumps(meta)))
+                 is_bridge=self.is_bridge, node_x=self._node_x_np,
+                 meta=np.array(json.dumps(meta)))
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path, decoder, k=None, n_samples=None, model_id=None, nodes=None):
-        """Load a saved graph; GraphError if it was built for another model/settings."""
+        """Load a saved graph; GraphError if it was built for another model or
+        settings, or if its contents are not a valid graph (a tampered or
+        damaged file must not reach the search)."""
         try:
             with np.load(path, allow_pickle=False) as f:
                 meta = json.loads(str(f["meta"]))
-                arrays = {key: f[key] for key in ("nodes", "edges", "weights", "node_x")}
+                arrays = {key: f[key] for key in
+                          ("nodes", "edges", "weights", "is_bridge", "node_x")}
         except Exception as e:
             raise GraphError("graph file %s is unreadable: %s" % (path, e)) from None
-        if meta.get("version") != FILE_VERSION:
-            raise GraphError("graph file %s has version %r" % (path, meta.get("version")))
+        if not isinstance(meta, dict) or meta.get("version") != FILE_VERSION:
+            raise GraphError("graph file %s has version %r" % (path, meta.get("version")
+                                                               if isinstance(meta, dict) else None))
         for name, want in (("k", k), ("n_samples", n_samples), ("model_id", model_id)):
-            if want is not None and meta[name] != want:
+            if want is not None and meta.get(name) != want:
                 raise GraphError("graph file %s was built with %s=%r, not %r"
-                                 % (path, name, meta[name], want))
+                                 % (path, name, meta.get(name), want))
         if nodes is not None and not np.array_equal(to_numpy(nodes), arrays["nodes"]):
             raise GraphError("graph file %s was built on other nodes" % path)
+        _validate(path, meta, arrays)
         graph = cls(decoder, arrays["nodes"], meta["k"], meta["n_samples"],
                     outside_factor=meta["outside_factor"], _build=False)
         device, dtype = decoder_device_dtype(decoder)
@@ -367,6 +446,35 @@ class LatentGraph:
         if not np.allclose(probe, arrays["node_x"][:16], atol=scale):
             raise GraphError("graph file %s was built for another decoder" % path)
         graph.tree = cKDTree(graph.nodes)
-        graph.reach = meta["reach"]
-        graph._set_edges(arrays["edges"], arrays["weights"])
+        graph.reach, graph.step = meta["reach"], meta["step"]
+        graph._set_edges(arrays["edges"].astype(np.int64), arrays["weights"],
+                         arrays["is_bridge"].astype(bool))
+        if graph.n_components != 1:
+            raise GraphError("graph file %s holds a disconnected graph" % path)
         return graph
+
+
+def _validate(path, meta, arrays):
+    """GraphError unless the arrays form a graph the search can trust."""
+    nodes, edges, weights = arrays["nodes"], arrays["edges"], arrays["weights"]
+    n = len(nodes)
+    problems = []
+    if nodes.ndim != 2 or n < 2 or not np.isfinite(nodes).all():
+        problems.append("nodes are not a finite (N >= 2, Nz) array")
+    if arrays["node_x"].ndim != 2 or len(arrays["node_x"]) != n \
+            or not np.isfinite(arrays["node_x"]).all():
+        problems.append("node decodings do not match the nodes")
+    if edges.ndim != 2 or edges.shape[1:] != (2,) or not np.issubdtype(edges.dtype, np.integer):
+        problems.append("edges are not an (E, 2) integer array")
+    elif len(edges) and (edges.min() < 0 or edges.max() >= n):
+        problems.append("edge indices outside 0..%d" % (n - 1))
+    if weights.shape != (len(edges),) or arrays["is_bridge"].shape != (len(edges),):
+        problems.append("edge weights or bridge flags do not match the edges")
+    elif not (np.isfinite(weights).all() and (weights > 0).all()):
+        problems.append("edge weights that are not finite and positive")
+    for key in ("reach", "step", "outside_factor"):
+        value = meta.get(key)
+        if not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+            problems.append("%s = %r" % (key, value))
+    if problems:
+        raise GraphError("graph file %s is invalid: %s" % (path, "; ".join(problems)))

@@ -1,33 +1,265 @@
-"""Timing decoded joint paths so that a controller can follow them."""
+"""From a decoded latent path to a trajectory a controller can execute.
+
+    carry_residuals     exact endpoints: the model's reconstruction error at each
+                        end, blended along the path by normalised arc length
+    select_waypoints    dense enough that no joint moves more than a step
+    JointLimits         per-joint position/velocity/acceleration limits from a
+                        URDF (urdf_parser_py), MoveIt-style overrides, or scalars
+    time_parametrize    time-optimal timing by TOPP-RA, checked after timestamps
+                        are rounded to whole nanoseconds (ROS time)
+"""
+import logging
+from dataclasses import dataclass
+
 import numpy as np
 
+NS = 1_000_000_000
 
-def time_parametrize(positions, max_velocity, max_acceleration=None, iterations=200):
-    """Times (m,) from 0 for positions (m, D): no joint faster than max_velocity.
 
-    Each segment takes the time its largest joint step needs at max_velocity.
-    With max_acceleration, segments around a point whose finite-difference
-    acceleration is too high are slowed down (time scaled by the square root
-    of the excess, which fixes a single violation) until none remains; the
-    trajectory starts and ends at rest.
+class LimitError(ValueError):
+    """Limits or a path that cannot be timed; the message says why."""
+
+
+def arc_fraction(positions):
+    """Normalised Euclidean arc length along joint-space points: 0 ... 1."""
+    seg = np.linalg.norm(np.diff(positions, axis=0), axis=1)
+    arc = np.r_[0.0, np.cumsum(seg)]
+    return arc / arc[-1] if arc[-1] > 0 else np.linspace(0.0, 1.0, len(positions))
+
+
+def carry_residuals(decoded, start=None, goal=None):
+    """q(s) = f(z(s)) + (1 - s) r_start + s r_goal, s the normalised decoded arc length.
+
+    start/goal: the requested configurations (None: that end is a latent point
+    and keeps its decoding). The first/last rows equal them exactly; the
+    correction is smooth and never larger than the larger residual.
+    Returns (positions, start residual, goal residual) as largest-joint radians.
     """
+    decoded = np.asarray(decoded, dtype=np.float64)
+    r_start = np.zeros(decoded.shape[1]) if start is None else np.asarray(start) - decoded[0]
+    r_goal = np.zeros(decoded.shape[1]) if goal is None else np.asarray(goal) - decoded[-1]
+    s = arc_fraction(decoded)[:, None]
+    q = decoded + (1 - s) * r_start + s * r_goal
+    if start is not None:
+        q[0] = start
+    if goal is not None:
+        q[-1] = goal
+    return q, float(np.abs(r_start).max()), float(np.abs(r_goal).max())
+
+
+def select_waypoints(positions, max_step):
+    """Indices of a subsequence in which no joint moves more than max_step.
+
+    Greedy along the cumulative largest-joint step, which bounds the largest
+    joint change between any two points; consecutive input steps above
+    max_step are kept as they are (the caller samples densely enough).
+    """
+    cheb = np.r_[0.0, np.cumsum(np.abs(np.diff(positions, axis=0)).max(axis=1))]
+    picks, i, last = [0], 0, len(positions) - 1
+    while i < last:
+        j = int(np.searchsorted(cheb, cheb[i] + max_step, side="right")) - 1
+        i = min(max(j, i + 1), last)
+        picks.append(i)
+    return np.array(picks)
+
+
+@dataclass
+class JointLimits:
+    """Per-joint limits in the model's joint order; inf = none, 0 acceleration = none."""
+    names: list
+    lower: np.ndarray
+    upper: np.ndarray
+    velocity: np.ndarray
+    acceleration: np.ndarray
+    source: str = "parameters"
+
+    @classmethod
+    def uniform(cls, names, max_velocity, max_acceleration=0.0):
+        n = len(names)
+        return cls(list(names), np.full(n, -np.inf), np.full(n, np.inf),
+                   np.full(n, float(max_velocity)), np.full(n, float(max_acceleration or 0.0)))
+
+    def with_urdf(self, urdf_xml):
+        """Limits from a URDF's joints (position and velocity; URDF has no acceleration)."""
+        from urdf_parser_py.urdf import URDF
+        try:
+            robot = URDF.from_xml_string(urdf_xml)
+        except Exception as e:   # the parser raises many types on bad XML
+            raise LimitError("robot_description is not a URDF: %s" % e) from None
+        joints = {j.name: j for j in robot.joints}
+        missing = [n for n in self.names if n not in joints]
+        if missing:
+            raise LimitError("robot_description has no joints %s (it has %s)"
+                             % (missing, sorted(joints)))
+        out = self.copy("urdf")
+        for i, name in enumerate(self.names):
+            joint, limit = joints[name], joints[name].limit
+            if limit is None:
+                continue
+            if joint.type not in ("continuous",) and limit.lower is not None \
+                    and limit.upper is not None and limit.lower < limit.upper:
+                out.lower[i], out.upper[i] = float(limit.lower), float(limit.upper)
+            if limit.velocity:
+                out.velocity[i] = float(limit.velocity)
+        return out
+
+    def with_overrides(self, overrides):
+        """MoveIt joint_limits.yaml entries: {joint: {has_velocity_limits, max_velocity, ...}}."""
+        out = self.copy(self.source + "+overrides" if overrides else self.source)
+        for name, entry in (overrides or {}).items():
+            if name not in self.names:
+                raise LimitError("joint_limits names unknown joint '%s'; the joints are %s"
+                                 % (name, self.names))
+            if not isinstance(entry, dict):
+                raise LimitError("joint_limits/%s must be a dictionary" % name)
+            i = self.names.index(name)
+            if entry.get("has_position_limits", "min_position" in entry):
+                out.lower[i] = float(entry["min_position"])
+                out.upper[i] = float(entry["max_position"])
+            if entry.get("has_velocity_limits", "max_velocity" in entry):
+                out.velocity[i] = float(entry["max_velocity"])
+            if entry.get("has_acceleration_limits", "max_acceleration" in entry):
+                out.acceleration[i] = float(entry["max_acceleration"])
+        out.check()
+        return out
+
+    def copy(self, source):
+        return JointLimits(list(self.names), self.lower.copy(), self.upper.copy(),
+                           self.velocity.copy(), self.acceleration.copy(), source)
+
+    def check(self):
+        for i, name in enumerate(self.names):
+            if not (np.isfinite(self.velocity[i]) and self.velocity[i] > 0):
+                raise LimitError("joint %s: velocity limit must be positive, not %r"
+                                 % (name, self.velocity[i]))
+            if not (np.isfinite(self.acceleration[i]) and self.acceleration[i] >= 0):
+                raise LimitError("joint %s: acceleration limit must be >= 0 (0 = none), not %r"
+                                 % (name, self.acceleration[i]))
+            if not self.lower[i] < self.upper[i]:
+                raise LimitError("joint %s: position limits [%g, %g] are empty"
+                                 % (name, self.lower[i], self.upper[i]))
+        return self
+
+    def outside(self, q, tolerance):
+        """[(joint, value, lower, upper)] of a configuration beyond the limits + tolerance."""
+        bad = (q < self.lower - tolerance) | (q > self.upper + tolerance)
+        return [(self.names[i], q[i], self.lower[i], self.upper[i]) for i in np.flatnonzero(bad)]
+
+    def clip(self, positions, keep_first=False, keep_last=False):
+        """Positions clipped into the limits; (clipped, number of points changed)."""
+        clipped = np.clip(positions, self.lower, self.upper)
+        if keep_first:
+            clipped[0] = positions[0]
+        if keep_last:
+            clipped[-1] = positions[-1]
+        changed = int((clipped != positions).any(axis=1).sum())
+        return clipped, changed
+
+
+@dataclass
+class Timing:
+    """A timed trajectory: points, integer nanoseconds from start, derivatives."""
+    positions: np.ndarray      # (m, D) rad
+    time_ns: np.ndarray        # (m,) int64, strictly increasing, 0 first
+    velocities: np.ndarray     # (m, D) rad/s
+    accelerations: np.ndarray  # (m, D) rad/s^2
+    kept: np.ndarray = None    # indices of these points in the positions given
+
+    @property
+    def times(self):
+        return self.time_ns / NS
+
+    @property
+    def duration(self):
+        return float(self.time_ns[-1]) / NS
+
+
+def peak_ratios(timing, limits):
+    """Largest |velocity| / limit and |acceleration| / limit over joints and points,
+    velocities both as stated and as finite differences of the rounded times."""
+    dt = np.diff(timing.time_ns) / NS
+    finite_diff = np.abs(np.diff(timing.positions, axis=0)) / dt[:, None]
+    v_ratio = max((np.abs(timing.velocities) / limits.velocity).max(),
+                  (finite_diff / limits.velocity).max())
+    limited = limits.acceleration > 0
+    a_ratio = (np.abs(timing.accelerations[:, limited]) / limits.acceleration[limited]).max() \
+        if limited.any() else 0.0
+    return float(v_ratio), float(a_ratio)
+
+
+def time_parametrize(positions, limits, margin=1e-6):
+    """Time-optimal timing of a dense joint path under per-joint limits (TOPP-RA).
+
+    The path is TOPP-RA's cubic spline through the points (path parameter: the
+    normalised arc length), gridpoints at the points, at rest at both ends.
+    Times are rounded up to whole nanoseconds; then every stated velocity and
+    acceleration and every finite-difference velocity is checked against the
+    limits and the whole trajectory is slowed uniformly until none exceeds them.
+    Repeated points are dropped (timing.positions holds the points kept).
+    """
+    import toppra
+    import toppra.algorithm as algo
+    import toppra.constraint as constraint
+
     q = np.asarray(positions, dtype=np.float64)
     if q.ndim != 2 or len(q) < 2:
-        raise ValueError("need at least two positions (m, D)")
-    if not max_velocity > 0:
-        raise ValueError("max_velocity must be positive")
-    steps = np.abs(np.diff(q, axis=0))
-    dt = np.maximum(steps.max(axis=1) / max_velocity, 1e-3)
-    if max_acceleration:
-        delta = np.diff(q, axis=0)
-        for _ in range(iterations):
-            v = np.vstack([np.zeros(q.shape[1]), delta / dt[:, None], np.zeros(q.shape[1])])
-            span = np.r_[dt[0], (dt[:-1] + dt[1:]) / 2, dt[-1]]
-            acc = np.abs(np.diff(v, axis=0)).max(axis=1) / span      # at each point
-            excess = acc / max_acceleration
-            if excess.max() <= 1 + 1e-9:
-                break
-            scale = np.sqrt(np.maximum(excess, 1.0)) * (1 + 1e-6)
-            # slow both segments adjacent to each offending point
-            dt = dt * np.maximum(scale[:-1], scale[1:])
-    return np.r_[0.0, np.cumsum(dt)]
+        raise LimitError("need at least two positions (m, D)")
+    keep = np.r_[True, np.abs(np.diff(q, axis=0)).max(axis=1) > 1e-12]
+    if not keep[-1]:   # the last point stands for its run of repeats
+        keep[np.flatnonzero(keep)[-1]] = False
+        keep[[0, -1]] = True
+    q_used = q[keep]
+    if np.abs(q_used[-1] - q_used[0]).max() <= 1e-12 and len(q_used) <= 2:
+        raise LimitError("the path does not move")
+    if len(q_used) == 2:
+        return _rest_to_rest(q_used, limits, np.flatnonzero(keep))
+    ss = arc_fraction(q_used)
+    path = toppra.SplineInterpolator(ss, q_used)
+    velocity = np.stack([-limits.velocity, limits.velocity], 1)
+    cons = [constraint.JointVelocityConstraint(velocity)]
+    if (limits.acceleration > 0).all():
+        accel = np.stack([-limits.acceleration, limits.acceleration], 1)
+        cons.append(constraint.JointAccelerationConstraint(accel))
+    logging.getLogger("toppra").setLevel(logging.WARNING)
+    instance = algo.TOPPRA(cons, path, gridpoints=ss, parametrizer="ParametrizeConstAccel")
+    instance.compute_parameterization(0.0, 0.0)
+    data = instance.problem_data
+    if data.return_code != algo.ParameterizationReturnCode.Ok or data.sd_vec is None:
+        raise LimitError("TOPP-RA could not time the path: %s" % data.return_code)
+    sd = np.maximum(np.asarray(data.sd_vec, dtype=np.float64).ravel(), 0.0)
+    sdd = np.asarray(data.sdd_vec, dtype=np.float64).ravel()
+    if not (np.isfinite(sd).all() and np.isfinite(sdd).all()):
+        raise LimitError("TOPP-RA returned non-finite path velocities")
+    sdd = np.r_[sdd, sdd[-1:]] if len(sdd) == len(sd) - 1 else sdd
+    dt = 2 * np.diff(ss) / np.maximum(sd[:-1] + sd[1:], 1e-12)
+    qs, qss = path(ss, 1), path(ss, 2)
+    timing = Timing(q_used, np.zeros(len(ss), np.int64), qs * sd[:, None],
+                    qs * sdd[:, None] + qss * sd[:, None] ** 2, np.flatnonzero(keep))
+    timing.velocities[[0, -1]] = 0.0
+    seconds = np.r_[0.0, np.cumsum(dt)]
+    for _ in range(50):
+        ns = np.ceil(seconds * NS - 1e-3).astype(np.int64)   # rounding up only slows
+        timing.time_ns = np.r_[0, np.cumsum(np.maximum(np.diff(ns), 1))]
+        v_ratio, a_ratio = peak_ratios(timing, limits)
+        if v_ratio <= 1.0 and a_ratio <= 1.0:
+            break
+        scale = max(v_ratio, np.sqrt(a_ratio)) * (1 + margin)   # slowing by s divides v by s and a by s^2
+        seconds = seconds * scale
+        timing.velocities /= scale
+        timing.accelerations /= scale ** 2
+    else:
+        raise LimitError("could not meet the joint limits after rounding")
+    return timing
+
+
+def _rest_to_rest(q, limits, kept):
+    """Two points: the cubic a controller interpolates between rests,
+    q(t) = q0 + d (3 tau^2 - 2 tau^3), peaks 1.5 d / T and 6 d / T^2."""
+    d = np.abs(q[1] - q[0])
+    duration = (1.5 * d / limits.velocity).max()
+    limited = limits.acceleration > 0
+    if limited.any():
+        duration = max(duration, np.sqrt(6 * d[limited] / limits.acceleration[limited]).max())
+    time_ns = np.array([0, max(1, int(np.ceil(duration * NS)))], dtype=np.int64)
+    a = 6 * (q[1] - q[0]) / (time_ns[1] / NS) ** 2
+    return Timing(q, time_ns, np.zeros_like(q), np.stack([a, -a]), kept)

@@ -15,9 +15,11 @@ import time
 import numpy as np
 
 from latent_geodesics.data import arm_dataset
+from latent_geodesics.engine import Settings
 from latent_geodesics.evaluation import hole_crossing_pairs
 from latent_geodesics.model import load_model, save_model
 from latent_geodesics.ros.processes import ros_processes
+from latent_geodesics.trajectory import JointLimits
 from latent_geodesics.training import train_iwae
 
 SERVER = "/geodesic_server"
@@ -43,8 +45,9 @@ def default_model(out, epochs):
     return load_model(model_dir, "cpu"), model_dir, data_path
 
 
-def run_queries(model, pairs):
-    """Call the server as a client would; returns per-pair results and timings."""
+def run_queries(model, pairs, data):
+    """Call the server as a client would, between recorded poses (joint
+    configurations, as a robot asks); returns per-pair results and timings."""
     import actionlib
     import rospy
     from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
@@ -66,22 +69,30 @@ def run_queries(model, pairs):
     services = {"decode_ok": dec.success, "encode_ok": enc.success,
                 "round_trip_latent_error": float(np.abs(np.array(enc.latent) - z[0]).max())}
     results = []
+    names = list(dec.joint_names)
     for i, j in pairs:
-        start = Endpoint(latent=list(map(float, z[i])))
-        goal = Endpoint(latent=list(map(float, z[j])))
+        start = Endpoint(joint_names=names, positions=list(map(float, data[i])))
+        goal = Endpoint(joint_names=names, positions=list(map(float, data[j])))
         t0 = time.perf_counter()
         g = graph(start=start, goal=goal, publish=True)
         graph_ms = 1e3 * (time.perf_counter() - t0)
-        nn.send_goal(NNGeodesicGoal(start=start, goal=goal, mode="finite-difference",
-                                    init="graph", max_iterations=500, publish=True))
+        t0 = time.perf_counter()
+        nn.send_goal(NNGeodesicGoal(start=start, goal=goal, publish=True))   # defaults
         nn.wait_for_result(rospy.Duration(300))
+        refine_ms = 1e3 * (time.perf_counter() - t0)
         r = nn.get_result()
         if not (g.success and r.success):
             raise RuntimeError("geodesic query failed: %s / %s" % (g.message, r.message))
+        q = np.array([p.positions for p in r.trajectory.points])
         results.append({
             "pair": [int(i), int(j)], "straight_line_length": g.straight_line_length,
             "graph_length": g.length, "refined_length": r.length, "graph_round_trip_ms": graph_ms,
-            "refine_seconds": r.stats.compute_time, "refine_iterations": r.stats.iterations,
+            "refine_round_trip_ms": refine_ms, "refine_iterations": r.stats.iterations,
+            "start_offset": r.stats.start_offset, "goal_offset": r.stats.goal_offset,
+            "endpoint_error": float(max(np.abs(q[0] - data[i]).max(),
+                                        np.abs(q[-1] - data[j]).max())),
+            "max_joint_step": r.stats.max_joint_step, "duration": r.stats.duration,
+            "bridges": g.stats.bridges,
             "graph_path": np.reshape(g.latent_path, (-1, g.latent_dim)),
             "refined_path": np.reshape(r.latent_path, (-1, r.latent_dim)),
             "trajectory": r.trajectory, "joint_names": list(r.trajectory.joint_names)})
@@ -89,16 +100,18 @@ def run_queries(model, pairs):
     return services, results
 
 
-def straight_trajectory(model, za, zb, n=50, max_velocity=1.0):
+def straight_trajectory(model, za, zb, limits, n=60):
+    """The straight latent line decoded and timed under the same limits."""
     import torch
     from latent_geodesics.trajectory import time_parametrize
     line = np.linspace(za, zb, n)
     with torch.no_grad():
         q = model.decode(torch.as_tensor(line, dtype=torch.float32)).double().numpy()
-    return time_parametrize(q, max_velocity), q
+    timing = time_parametrize(q, limits)
+    return timing.times, timing.positions
 
 
-def write_figures(model, results, out):
+def write_figures(model, results, out, limits):
     import matplotlib.pyplot as plt
     from latent_geodesics.plots import latent_figure
     z = model.latents
@@ -114,16 +127,24 @@ def write_figures(model, results, out):
     i, j = r["pair"]
     times = [p.time_from_start.to_sec() for p in r["trajectory"].points]
     q = np.array([p.positions for p in r["trajectory"].points])
-    st, sq = straight_trajectory(model, z[i], z[j])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    v = np.array([p.velocities for p in r["trajectory"].points])
+    st, sq = straight_trajectory(model, z[i], z[j], limits)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, (title, t, x) in zip(axes, [("along the refined geodesic", times, q),
                                         ("along the straight latent line", st, sq)]):
         for d in range(x.shape[1]):
             ax.plot(t, x[:, d], label=r["joint_names"][d])
         ax.set_title("Joint angles " + title)
         ax.set_xlabel("time [s]")
-    axes[0].set_ylabel("angle [rad]")
-    axes[1].legend(fontsize=7)
+        ax.set_ylabel("angle [rad]")
+    ax = axes[2]
+    for d in range(v.shape[1]):
+        ax.plot(times, v[:, d] / limits.velocity[d], label=r["joint_names"][d])
+    ax.axhline(1.0, color="k", ls="--", lw=1)
+    ax.axhline(-1.0, color="k", ls="--", lw=1)
+    ax.set_title("Joint velocity / limit (TOPP-RA, time-optimal)")
+    ax.set_xlabel("time [s]")
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "joint_angles.png"))
     plt.close(fig)
@@ -208,13 +229,21 @@ def write_report(model, services, results, out, seconds, rounds=()):
                  "ok" if services["encode_ok"] and services["decode_ok"] else "FAILED",
                  services["round_trip_latent_error"]), "",
              "## Geodesics between pose pairs whose straight latent line crosses the hole", "",
-             "| pair | straight line | graph (A*) | graph + NN | graph round trip | NN refine |",
-             "|---|---|---|---|---|---|"]
+             "| pair | straight line | graph | refined | graph round trip | refine round trip "
+             "| start / goal offset | largest step | duration |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append("| %d-%d | %.3f | %.3f | %.3f | %.1f ms | %.2f s, %d it |" % (
-            *r["pair"], r["straight_line_length"], r["graph_length"], r["refined_length"],
-            r["graph_round_trip_ms"], r["refine_seconds"], r["refine_iterations"]))
+        lines.append("| %d-%d | %.3f | %.3f | %.3f | %.1f ms | %.1f ms | %.3f / %.3f rad "
+                     "| %.3f rad | %.2f s |" % (
+                         *r["pair"], r["straight_line_length"], r["graph_length"],
+                         r["refined_length"], r["graph_round_trip_ms"],
+                         r["refine_round_trip_ms"], r["start_offset"], r["goal_offset"],
+                         r["max_joint_step"], r["duration"]))
     lines += ["", "Lengths are decoded (Riemannian) lengths in radians of joint motion.",
+              "Start/goal offset: how far the model's reconstruction of each requested pose "
+              "is (largest joint); it is carried along the path, so every trajectory starts "
+              "and ends exactly at the requested poses (largest deviation %.1e rad)."
+              % max(r["endpoint_error"] for r in results),
               "", "Figures: latent_geodesics.png, joint_angles.png. Trajectories: geodesics.bag."]
     if rounds:
         lines += ["", "## Active learning with the simulated demonstrator", "",
@@ -231,8 +260,9 @@ def write_report(model, services, results, out, seconds, rounds=()):
     lines += ["", "Total demo time: %.0f s" % seconds, ""]
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(lines))
-    summary = [{k: v for k, v in r.items() if k in ("pair", "straight_line_length",
-               "graph_length", "refined_length", "graph_round_trip_ms")} for r in results]
+    summary = [{k: v for k, v in r.items() if k not in ("graph_path", "refined_path",
+                                                         "trajectory", "joint_names")}
+               for r in results]
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump({"held_out": held, "services": services, "geodesics": summary}, f, indent=1)
 
@@ -252,10 +282,11 @@ def main(argv=None):
                             model_dir=os.path.abspath(model_dir))
         bag = ros.start(["rosbag", "record", "-O", os.path.join(args.out, "geodesics.bag")]
                         + TOPICS)
-        services, results = run_queries(model, pairs)
+        services, results = run_queries(model, pairs, np.load(data_path)["data"])
         for proc in (bag, server):
             ros.end(proc)
-        write_figures(model, results, args.out)
+        write_figures(model, results, args.out, JointLimits.uniform(
+            model.joint_names, Settings.max_joint_velocity, Settings.max_joint_acceleration))
         print("active learning: %d rounds with the simulated demonstrator..." % args.rounds)
         rounds = run_active_learning(ros, args.out, model_dir, data_path, args.rounds)
     write_report(model, services, results, args.out, time.time() - start, rounds)

@@ -2,7 +2,9 @@
 
 Services (private): ~encode, ~decode, ~graph_geodesic, ~magnification_factor,
 ~reload. Action: ~nn_geodesic. Topics: ~trajectory, ~latent_path, ~mf_map
-(latched, 2-D latent spaces). Parameters: config/geodesic_server.yaml.
+(latched, 2-D latent spaces). Subscribes to joint_states (remappable) for
+requests with an empty start. Joint limits: the URDF on robot_description when
+set, then ~joint_limits. Parameters: config/geodesic_server.yaml.
 """
 import threading
 
@@ -11,7 +13,7 @@ import numpy as np
 import rospy
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from latent_geodesics.engine import Engine, RequestError, Settings
@@ -23,6 +25,7 @@ from latent_geodesics.msg import (
     NNGeodesicResult,
 )
 from latent_geodesics.plots import figure_rgb, latent_figure
+from latent_geodesics.robot_state import JointStateBuffer, StateError
 from latent_geodesics.ros import run_node
 from latent_geodesics.srv import (
     Decode,
@@ -57,6 +60,10 @@ def endpoint(msg):
     return (list(msg.joint_names), list(msg.positions), list(msg.latent))
 
 
+def is_empty(msg):
+    return not (msg.joint_names or msg.positions or msg.latent)
+
+
 def settings_from_params():
     defaults = Settings()
     values = {name: rospy.get_param("~" + name, getattr(defaults, name))
@@ -69,7 +76,11 @@ class GeodesicServer:
         self.frame_id = rospy.get_param("~frame_id", "latent")
         self.feedback_every = max(1, int(rospy.get_param("~feedback_every", 10)))
         self.engine = Engine(rospy.get_param("~model_dir"), settings_from_params(),
-                             log=rospy.loginfo)
+                             log=rospy.loginfo,
+                             robot_description=rospy.get_param("robot_description", None))
+        self.joint_state = JointStateBuffer(rospy.get_param("~joint_states_max_age", 1.0))
+        self.joint_state_sub = rospy.Subscriber("joint_states", JointState,
+                                                self.on_joint_state, queue_size=10)
         self.trajectory_pub = rospy.Publisher("~trajectory", JointTrajectory, queue_size=10)
         self.path_pub = rospy.Publisher("~latent_path", Path, queue_size=10)
         self.mf_pub = rospy.Publisher("~mf_map", Image, queue_size=1, latch=True)
@@ -85,6 +96,21 @@ class GeodesicServer:
         self.nn_server = actionlib.SimpleActionServer("~nn_geodesic", NNGeodesicAction,
                                                       self.execute_nn, auto_start=False)
         self.nn_server.start()
+
+    def on_joint_state(self, msg):
+        stamp = msg.header.stamp.to_sec() or rospy.get_time()
+        self.joint_state.update(msg.name, msg.position, stamp)
+
+    def start(self, msg):
+        """The start endpoint; an empty one is the robot's current state."""
+        if not is_empty(msg):
+            return endpoint(msg)
+        try:
+            names, positions = self.joint_state.current(self.engine.served.joint_names,
+                                                        rospy.get_time())
+        except StateError as e:
+            raise RequestError(str(e)) from None
+        return names, positions, []
 
     # --- services -----------------------------------------------------------
     @guarded(EncodeResponse)
@@ -108,7 +134,7 @@ class GeodesicServer:
 
     @guarded(GraphGeodesicResponse)
     def handle_graph_geodesic(self, req):
-        result = self.engine.graph_geodesic(endpoint(req.start), endpoint(req.goal))
+        result = self.engine.graph_geodesic(self.start(req.start), endpoint(req.goal))
         if req.publish:
             self.publish(result)
         return GraphGeodesicResponse(success=True, message="graph geodesic, %d points"
@@ -133,7 +159,7 @@ class GeodesicServer:
                 server.publish_feedback(NNGeodesicFeedback(iteration=iteration, length=length))
 
         try:
-            result = self.engine.nn_geodesic(endpoint(goal.start), endpoint(goal.goal),
+            result = self.engine.nn_geodesic(self.start(goal.start), endpoint(goal.goal),
                                              goal.mode, goal.init, goal.max_iterations,
                                              feedback, server.is_preempt_requested)
         except RequestError as e:
@@ -158,17 +184,25 @@ class GeodesicServer:
     def trajectory_msg(result):
         msg = JointTrajectory(joint_names=result.joint_names)
         msg.header.stamp = rospy.Time.now()
-        msg.points = [JointTrajectoryPoint(positions=q.tolist(),
-                                           time_from_start=rospy.Duration.from_sec(t))
-                      for q, t in zip(result.positions, result.times)]
+        # Integer nanoseconds as timed and checked against the limits: no re-rounding.
+        msg.points = [JointTrajectoryPoint(positions=q.tolist(), velocities=v.tolist(),
+                                           accelerations=a.tolist(),
+                                           time_from_start=rospy.Duration(
+                                               int(ns // 1_000_000_000), int(ns % 1_000_000_000)))
+                      for q, v, a, ns in zip(result.positions, result.velocities,
+                                             result.accelerations, result.time_ns.tolist())]
         return msg
 
     def fields(self, result):
-        stats = GeodesicStats(method=result.stats["method"],
-                              compute_time=result.stats.get("time", 0.0),
-                              nodes_expanded=int(result.stats.get("nodes_expanded", 0)),
-                              iterations=int(result.stats.get("iterations", 0)),
-                              num_points=len(result.latent))
+        st = result.stats
+        stats = GeodesicStats(method=st["method"], compute_time=st.get("time", 0.0),
+                              nodes_expanded=int(st.get("nodes_expanded", 0)),
+                              iterations=int(st.get("iterations", 0)),
+                              num_points=len(result.latent), bridges=int(st.get("bridges", 0)),
+                              candidate=st.get("candidate", ""),
+                              start_offset=st["start_offset"], goal_offset=st["goal_offset"],
+                              clipped_points=st["clipped_points"],
+                              max_joint_step=st["max_joint_step"], duration=st["duration"])
         return dict(latent_dim=result.latent.shape[1], latent_path=result.latent.ravel().tolist(),
                     trajectory=self.trajectory_msg(result), length=result.length,
                     straight_line_length=result.straight_line_length, stats=stats)
