@@ -31,7 +31,7 @@ def test_changed_settings_rebuild(engine):
 
 def test_encode_orders_joints_by_name(engine):
     names = list(engine.served.joint_names)
-    q = np.linspace(-1, 1, 7)
+    q = engine.decode([0.1, -0.2])[1][0] + np.linspace(-0.1, 0.1, 7)
     _, z1 = engine.encode(names, q)
     _, z2 = engine.encode(names[::-1], q[::-1])
     assert np.allclose(z1, z2)
@@ -186,3 +186,59 @@ def test_yaml_defaults_are_the_settings_defaults():
         default = field.default_factory() if field.default is dataclasses.MISSING \
             else field.default
         assert params[field.name] == default, field.name
+
+
+@pytest.mark.parametrize("call,args,fragment", [
+    ("decode", ([1e300, -1e300],), "float32"),
+    ("decode", ([50.0, 50.0],), "far outside the data"),
+    ("magnification", ([1e6, 1e6],), "far outside the data"),
+    ("magnification", ([1e39, 0.0],), "float32"),
+    ("decode", ([0.0] * 2 * 11,), "more than max_points 10"),
+    ("magnification", ([0.0] * 2 * 11,), "more than max_points 10"),
+])
+def test_hostile_point_requests_are_refused(engine, call, args, fragment):
+    capped = Engine(engine.served.model.directory, Settings(device="cpu", max_points=10),
+                    log=lambda m: 0)
+    with pytest.raises(RequestError, match=fragment):
+        getattr(capped, call)(*args)
+
+
+def test_hostile_encode_requests_are_refused(engine):
+    names = list(engine.served.joint_names)
+    with pytest.raises(RequestError, match="beyond float32"):
+        engine.encode(names, [1e300] * 7)
+    with pytest.raises(RequestError, match="configuration 0: joint panda_joint1 = 1000 rad "
+                                           "is far outside the training data"):
+        engine.encode(names, [1000.0] * 7)
+    with pytest.raises(RequestError, match="more than max_points"):
+        Engine(engine.served.model.directory, Settings(device="cpu", max_points=2),
+               log=lambda m: 0).encode(names, [0.0] * 21)
+
+
+@pytest.mark.parametrize("change,fragment", [
+    (dict(max_joint_velocity=-1), "max_joint_velocity must be a positive number"),
+    (dict(k=0), "k must be a number >= 1"),
+    (dict(default_mode="newton"), "default_mode must be one of"),
+    (dict(joint_limits=[1, 2]), "joint_limits must be a dictionary"),
+    (dict(max_joint_step=float("nan")), "max_joint_step"),
+])
+def test_bad_settings_are_refused_at_start(engine, change, fragment):
+    with pytest.raises(RequestError, match=fragment):
+        Engine(engine.served.model.directory, Settings(device="cpu", **change),
+               log=lambda m: 0)
+
+
+def test_tampered_graph_cache_is_rebuilt_with_a_warning(engine, tmp_path):
+    directory = str(tmp_path / "model")
+    shutil.copytree(engine.served.model.directory, directory)
+    cache = os.path.join(directory, "graph_k10_n10.npz")
+    with np.load(cache) as f:
+        arrays = {key: f[key].copy() for key in f.files}
+    arrays["weights"] = -arrays["weights"]
+    np.savez(cache, **arrays)
+    warnings = []
+    tampered = Engine(directory, Settings(device="cpu"), log=lambda m: 0, warn=warnings.append)
+    assert tampered.served.info["graph_source"] == "built"
+    assert any("not finite and positive" in w for w in warnings)
+    z = tampered.served.model.latents
+    assert tampered.graph_geodesic(endpoint(z[0]), endpoint(z[-1])).length > 0

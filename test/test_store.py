@@ -2,6 +2,7 @@
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -46,7 +47,7 @@ def test_duplicates_and_bad_demonstrations_are_refused(tmp_path):
     store.seed(np.ones((4, 2)), NAMES)
     store.start_round(1, "/m0", "combined", queries())
     store.add_demonstration(1, 0, "/m0", np.ones((2, 2)))
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.IntegrityError):
         store.add_demonstration(1, 0, "/m0", np.ones((2, 2)))   # UNIQUE(round, query)
     with pytest.raises(StoreError):
         store.add_demonstration(1, 1, "/m0", np.ones((2, 3)))
@@ -93,4 +94,22 @@ def test_learner_killed_with_sigkill_resumes_without_loss(arm, arm_model_dir, tm
     for r in (1, 2):
         assert os.path.isfile(os.path.join(store.round_info(r)["trained_model_dir"],
                                            "model.yaml"))
-    assert not any(n.endswith(".tmp") for n in os.listdir(tmp_path / "work" / "models"))
+    leftovers = os.listdir(tmp_path / "work" / "models")   # half-written models are removed
+    assert sorted(leftovers) == ["round_1", "round_2"], leftovers
+
+
+@pytest.mark.parametrize("damage", ["header", "truncate"])
+def test_damaged_store_is_a_clear_error(tmp_path, damage):
+    path = str(tmp_path / "s.db")
+    store = DemoStore(path)
+    store.seed(np.ones((400, 2)), NAMES)
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        if damage == "header":
+            f.write(b"x" * 100)
+        else:
+            f.truncate(size // 2)
+    with pytest.raises(StoreError, match="s.db is damaged.*new work_dir"):
+        DemoStore(path)

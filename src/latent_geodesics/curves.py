@@ -110,7 +110,7 @@ def shortcut(decoder, points, hop_lengths, step, window=6):
     ii, jj = np.triu_indices(m, 2)
     near = jj - ii <= window
     ii, jj = ii[near], jj[near]
-    direct = segment_lengths(decoder, points[ii], points[jj], step, cap=16)
+    direct = segment_lengths(decoder, points[ii], points[jj], step, cap=8)
     cost = {(i, i + 1): float(w) for i, w in enumerate(hop_lengths)}
     cost.update({(int(i), int(j)): float(w) for i, j, w in zip(ii, jj, direct)
                  if w < cost.get((int(i), int(j)), np.inf)})
@@ -127,6 +127,25 @@ def shortcut(decoder, points, hop_lengths, step, window=6):
     while keep[-1] != 0:
         keep.append(prev[keep[-1]])
     return points[keep[::-1]]
+
+
+def smooth(points, n=None, degree=3):
+    """A clamped B-spline with the polyline as its control polygon, sampled at n points.
+
+    It starts and ends at the polyline's ends, stays in its convex hull (no
+    overshoot) and has continuous curvature, so a time parameterisation does
+    not have to stop at the polyline's corners.
+    """
+    from scipy.interpolate import BSpline
+    points = to_numpy(points)
+    m = len(points)
+    if m <= 2:
+        return points
+    degree = min(degree, m - 1)
+    knots = np.r_[np.zeros(degree), np.linspace(0, 1, m - degree + 1), np.ones(degree)]
+    out = BSpline(knots, points, degree)(np.linspace(0, 1, n or 8 * m))
+    out[0], out[-1] = points[0], points[-1]
+    return out
 
 
 def resample(points, n):

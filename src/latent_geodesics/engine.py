@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .curves import split, subdivide
+from .curves import smooth, split, subdivide
 from .geometry import log_magnification_factor
 from .graph import GraphError, LatentGraph
 from .model import load_model
@@ -23,6 +23,7 @@ from .trajectory import (NS, JointLimits, LimitError, carry_residuals, select_wa
                          time_parametrize)
 
 INITS = ("graph", "straight")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class RequestError(ValueError):
@@ -59,7 +60,39 @@ class Settings:
     polyline_iterations: int = 25
     nn_iterations: int = 300
     nn_max_iterations: int = 100000
+    max_points: int = 100000               # points per encode/decode/MF request
     joint_names: list = field(default_factory=list)
+
+    def validate(self):
+        """RequestError naming the first setting outside its range."""
+        positive = ("outside_factor", "max_joint_velocity", "position_tolerance",
+                    "max_joint_step")
+        at_least = {"k": 1, "n_samples": 2, "relax_iterations": 0, "polyline_iterations": 1,
+                    "nn_iterations": 1, "nn_max_iterations": 1, "max_points": 1,
+                    "max_joint_acceleration": 0, "max_endpoint_offset": 0}
+        for name in positive:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and np.isfinite(value) and value > 0):
+                raise RequestError("parameter %s must be a positive number, not %r"
+                                   % (name, value))
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and np.isfinite(value) and value >= low):
+                raise RequestError("parameter %s must be a number >= %g, not %r"
+                                   % (name, low, value))
+        choices = {"default_mode": MODES, "default_init": INITS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise RequestError("parameter %s must be one of %s, not %r"
+                                   % (name, ", ".join(allowed), getattr(self, name)))
+        if not isinstance(self.joint_limits, dict):
+            raise RequestError("parameter joint_limits must be a dictionary of joints")
+        if not isinstance(self.joint_names, (list, tuple)) or \
+                not all(isinstance(n, str) for n in self.joint_names):
+            raise RequestError("parameter joint_names must be a list of strings")
+        return self
 
 
 @dataclass
@@ -89,20 +122,36 @@ def finite_array(values, what):
     return arr
 
 
-def rows(values, width, what):
-    """A flat row-major list -> (N, width), refusing a length that does not fit."""
+def rows(values, width, what, max_rows=None):
+    """A flat row-major list -> (N, width), refusing a length that does not fit,
+    values beyond float32 (the model computes in it) and more than max_rows rows."""
+    if max_rows and len(values) > max_rows * width:   # before converting a huge list
+        raise RequestError("%s has %d points, more than max_points %d per request"
+                           % (what, len(values) // width, max_rows))
     arr = finite_array(values, what)
     if arr.ndim != 1 or arr.size % width:
         raise RequestError("%s has %d values, not a multiple of the dimension %d"
                            % (what, arr.size, width))
+    if np.abs(arr).max() > FLOAT32_MAX:
+        raise RequestError("%s holds values beyond float32's range" % what)
     return arr.reshape(-1, width)
 
 
+def finite_result(values, what):
+    """No answer carries NaN or inf with success."""
+    if not np.isfinite(values).all():
+        raise RequestError("%s came out non-finite: the input lies where the model is "
+                           "numerically meaningless" % what)
+    return values
+
+
 class Engine:
-    def __init__(self, model_dir, settings=None, log=print, robot_description=None):
-        """robot_description: a URDF string whose joint limits apply, or None."""
-        self.settings = settings or Settings()
+    def __init__(self, model_dir, settings=None, log=print, robot_description=None, warn=None):
+        """robot_description: a URDF string whose joint limits apply, or None.
+        log(message) for information, warn(message) for what a user should look at."""
+        self.settings = (settings or Settings()).validate()
         self.log = log
+        self.warn = warn or log
         self.robot_description = robot_description
         self._swap_lock = threading.Lock()
         self.served = self._load(model_dir)
@@ -151,7 +200,7 @@ class Engine:
                 graph.relax_iterations = cfg.relax_iterations
                 return graph, "loaded from cache"
             except GraphError as e:
-                self.log("graph cache not used, rebuilding: %s" % e)
+                self.warn("graph cache not used, rebuilding: %s" % e)
         graph = LatentGraph(model, model.latents, cfg.k, cfg.n_samples,
                             outside_factor=cfg.outside_factor,
                             relax_iterations=cfg.relax_iterations)
@@ -159,7 +208,7 @@ class Engine:
             try:
                 graph.save(path, model_id)
             except OSError as e:
-                self.log("graph cache not written: %s" % e)
+                self.warn("graph cache not written: %s" % e)
         return graph, "built"
 
     def reload(self, model_dir=None):
@@ -171,7 +220,7 @@ class Engine:
 
     # --- conversions ------------------------------------------------------
     @staticmethod
-    def configurations(served, joint_names, positions):
+    def configurations(served, joint_names, positions, max_rows=None):
         """Named positions (any joint order) -> (N, Nx) in the model's order."""
         names = list(joint_names) or list(served.joint_names)
         order = {n: i for i, n in enumerate(names)}
@@ -184,12 +233,24 @@ class Engine:
         missing = [n for n in served.joint_names if n not in order]
         if missing:
             raise RequestError("joint names missing: %s" % missing)
-        q = rows(positions, len(names), "positions")
+        q = rows(positions, len(names), "positions", max_rows)
         return q[:, [order[n] for n in served.joint_names]]
 
     @staticmethod
-    def latent_points(served, values, what="latent"):
-        return rows(values, served.model.z_dim, what)
+    def latent_points(served, values, what="latent", max_rows=None):
+        return rows(values, served.model.z_dim, what, max_rows)
+
+    def near_data(self, served, z, what):
+        """Refuse latent points far outside the data (where the decoder extrapolates)."""
+        graph = served.graph
+        distance, _ = graph.tree.query(z)
+        far = np.flatnonzero(distance > graph.outside_factor * graph.reach)
+        if len(far):
+            raise RequestError("%s point %d is far outside the data: nearest node at latent "
+                               "distance %.3g, more than %g x the graph's neighbour reach %.3g"
+                               % (what, far[0], distance[far[0]], graph.outside_factor,
+                                  graph.reach))
+        return z
 
     @staticmethod
     @torch.no_grad()
@@ -202,18 +263,27 @@ class Engine:
     # --- queries ----------------------------------------------------------
     def encode(self, joint_names, positions):
         served = self.served
-        q = self.configurations(served, joint_names, positions)
-        return served.model.z_dim, self.run_model(served, "encode", q)
+        q = self.configurations(served, joint_names, positions, self.settings.max_points)
+        for i, row in enumerate(q):
+            self.check_configuration(served, row, "configuration %d" % i)
+        z = self.run_model(served, "encode", q)
+        return served.model.z_dim, finite_result(z, "the latent point")
 
     def decode(self, latent):
         served = self.served
-        z = self.latent_points(served, latent)
-        return list(served.joint_names), self.run_model(served, "decode", z)
+        z = self.near_data(served, self.latent_points(served, latent,
+                                                       max_rows=self.settings.max_points),
+                           "latent")
+        return list(served.joint_names), finite_result(self.run_model(served, "decode", z),
+                                                       "the configuration")
 
     def magnification(self, latent):
         served = self.served
-        z = self.latent_points(served, latent)
+        z = self.near_data(served, self.latent_points(served, latent,
+                                                       max_rows=self.settings.max_points),
+                           "latent")
         log_mf = log_magnification_factor(served.model, z).double().cpu().numpy()
+        finite_result(log_mf, "the magnification factor")
         return np.exp(log_mf), log_mf
 
     # --- geodesics -----------------------------------------------------------
@@ -248,9 +318,9 @@ class Engine:
             name, value, lo, hi = bad[0]
             raise RequestError("%s: joint %s = %.4g rad is outside its limits [%.4g, %.4g] "
                                "(%s)" % (what, name, value, lo, hi, served.limits.source))
-        # Generous: the training data's mean +- 6 standard deviations (+ 0.1 rad).
+        # Generous: the training data's mean +- (6 standard deviations + 1 rad).
         mean = served.model.x_mean.double().cpu().numpy()
-        spread = 6 * served.model.x_std.double().cpu().numpy() + 0.1
+        spread = 6 * served.model.x_std.double().cpu().numpy() + 1.0
         far = np.flatnonzero(np.abs(q - mean) > spread)
         if len(far):
             i = far[0]
@@ -341,10 +411,20 @@ class Engine:
             z, _ = split(z, np.ceil(steps / target))
         return z, q, off_s, off_g
 
+    @staticmethod
+    def smoothed(served, path):
+        """The path with its corners rounded (a B-spline), unless that decodes longer."""
+        rounded = smooth(path.points)
+        length = served.graph.measure(rounded)
+        if length <= path.length:
+            return rounded, length
+        return path.points, path.length
+
     def decoded(self, served, path, q_start=None, q_goal=None):
         """Decode a latent path into an exact-ended, dense, limit-respecting timed trajectory."""
         cfg = self.settings
-        z, q, off_s, off_g = self.dense_positions(served, path.points, q_start, q_goal)
+        points, length = self.smoothed(served, path)
+        z, q, off_s, off_g = self.dense_positions(served, points, q_start, q_goal)
         picks = select_waypoints(q, cfg.max_joint_step)
         q, clipped = served.limits.clip(q[picks], q_start is not None, q_goal is not None)
         try:
@@ -358,5 +438,5 @@ class Engine:
                      clipped_points=clipped, duration=timing.duration,
                      max_joint_step=float(np.abs(np.diff(timing.positions, axis=0)).max()))
         return PathResult(z, timing.positions, timing.time_ns, timing.velocities,
-                          timing.accelerations, list(served.joint_names), path.length,
+                          timing.accelerations, list(served.joint_names), length,
                           straight, stats)

@@ -146,7 +146,11 @@ class LatentGraph:
                                  shape=(n, n)).tocsr()
         self.n_components, self.components = connected_components(self.matrix, directed=False)
         self._node_x_np = self.node_x.double().cpu().numpy()
-        self._adjacency, self._rows = {}, {}   # filled lazily by queries
+        # Python-object views for the search's hot loop, filled as queries reach nodes.
+        self._adjacency = _Lazy(lambda u: list(zip(
+            self.matrix.indices[self.matrix.indptr[u]:self.matrix.indptr[u + 1]].tolist(),
+            self.matrix.data[self.matrix.indptr[u]:self.matrix.indptr[u + 1]].tolist())))
+        self._rows = _Lazy(lambda v: self._node_x_np[v].tolist())
         self._bridge_keys = {(int(a), int(b)) for a, b in pairs[is_bridge]}
 
     def _connect(self):
@@ -306,43 +310,23 @@ class LatentGraph:
         return points, hops, {"nodes_expanded": expanded, "node_path": nodes,
                               "bridges": bridges}
 
-    def _neighbours(self, u):
-        """[(v, w)] of node u as Python objects, converted once and kept: the
-        search's hot loop then never touches numpy."""
-        adj = self._adjacency.get(u)
-        if adj is None:
-            lo, hi = self.matrix.indptr[u], self.matrix.indptr[u + 1]
-            adj = self._adjacency[u] = list(zip(self.matrix.indices[lo:hi].tolist(),
-                                                self.matrix.data[lo:hi].tolist()))
-        return adj
-
-    def _decoding(self, v):
-        row = self._rows.get(v)
-        if row is None:
-            row = self._rows[v] = self._node_x_np[v].tolist()
-        return row
-
     def _search(self, source, target, start_edges, into_goal, x_goal):
         """A* over the graph plus the query's edges; Dijkstra when x_goal is None.
 
-        Dicts instead of arrays of size N and a heuristic computed only for the
+        Dicts instead of arrays of size N, and a heuristic computed only for the
         nodes reached: a query's cost does not grow with the graph. Closed nodes
         are never reopened, so any weights (even corrupt ones) terminate.
         Returns (node path, hop weights, nodes expanded) or None.
         """
         n = len(self.nodes)
-        x_goal = None if x_goal is None else list(map(float, x_goal))
+        adjacency, rows = self._adjacency, self._rows
         h = {n: 0.0, n + 1: 0.0}
-
-        def heuristic(v):
-            value = h.get(v)
-            if value is None:
-                value = h[v] = 0.0 if x_goal is None else dist(self._decoding(v), x_goal)
-            return value
-
+        x_goal = None if x_goal is None else list(map(float, x_goal))
         best, parent, closed = {source: 0.0}, {source: (-1, 0.0)}, set()
-        heap = [(heuristic(source), 0.0, source)]
+        h_source = 0.0 if x_goal is None or source >= n else dist(rows[source], x_goal)
+        heap = [(h_source, 0.0, source)]
         pop, push, inf = heapq.heappop, heapq.heappush, float("inf")
+        best_get, h_get = best.get, h.get
         while heap:
             _, g, u = pop(heap)
             if u in closed:
@@ -355,7 +339,7 @@ class LatentGraph:
                 return path[::-1], hops[::-1], len(closed)
             closed.add(u)
             if u < n:
-                neighbours = self._neighbours(u)
+                neighbours = adjacency[u]
                 if u in into_goal:
                     neighbours = neighbours + [(n + 1, into_goal[u])]
             else:
@@ -364,10 +348,13 @@ class LatentGraph:
                 if v in closed:
                     continue
                 cost = g + w
-                if cost < best.get(v, inf):
+                if cost < best_get(v, inf):
                     best[v] = cost
                     parent[v] = (u, w)
-                    push(heap, (cost + heuristic(v), cost, v))
+                    hv = h_get(v)
+                    if hv is None:
+                        hv = h[v] = 0.0 if x_goal is None else dist(rows[v], x_goal)
+                    push(heap, (cost + hv, cost, v))
         return None
 
     def distances(self, sources, targets):
@@ -452,6 +439,18 @@ class LatentGraph:
         if graph.n_components != 1:
             raise GraphError("graph file %s holds a disconnected graph" % path)
         return graph
+
+
+class _Lazy(dict):
+    """A dict that computes a missing key once (then a plain C-level lookup)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key):
+        value = self[key] = self.make(key)
+        return value
 
 
 def _validate(path, meta, arrays):

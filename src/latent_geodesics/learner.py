@@ -117,22 +117,14 @@ class ActiveLearner:
         self.store.export(data_path)
         cmd = [sys.executable, "-m", "latent_geodesics.training", "--data", data_path,
                "--init", init_dir, "--out", tmp, "--epochs", str(self.config.epochs),
-               "--seed", str(self.config.seed + rnd), "--device", self.config.device, "--quiet"]
-        done = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=die_with_parent)
+               "--seed", str(self.config.seed + rnd), "--device", self.config.device, "--quiet",
+               "--exit-with-parent", str(os.getpid())]   # preexec_fn is unsafe in threads
+        done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError("retraining failed: %s" % done.stderr.strip()[-500:])
         os.rename(tmp, out)
         return out
 
-
-def die_with_parent():
-    """In the training child: receive SIGKILL when the learner dies (Linux)."""
-    import ctypes
-    import signal
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 def main(argv=None):
     """Run the loop without ROS against a simulated teacher (used by the crash test)."""

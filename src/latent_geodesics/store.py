@@ -37,11 +37,19 @@ class DemoStore:
     def __init__(self, path):
         self.path = path
         self.lock = threading.Lock()   # one writer at a time within the process
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                  timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                      timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+            problem = self.db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            problem = str(e)
+        if problem != "ok":
+            raise StoreError("demonstration store %s is damaged (%s): move it aside and "
+                             "recover it (sqlite3 %s .recover), or start with a new work_dir"
+                             % (path, problem, path))
 
     def close(self):
         self.db.close()

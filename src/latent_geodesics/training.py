@@ -116,11 +116,35 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", help="model directory to fine-tune (same joints and latent dim)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--exit-with-parent", type=int, metavar="PID",
+                   help="stop when process PID (the one that started this one) dies")
     return p.parse_args(argv)
+
+
+def exit_with_parent(parent):
+    """End this process when `parent` dies: the kernel's PR_SET_PDEATHSIG, asked for
+    by this process itself (a preexec_fn in a threaded parent is unsafe), and a
+    check that the parent did not die before that; a polling thread elsewhere."""
+    import ctypes
+    import os
+    import signal
+    import threading
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.exit_with_parent:
+        exit_with_parent(args.exit_with_parent)
     try:
         data, names = load_data(args.data, args.topic)
         init = load_model(args.init, args.device) if args.init else None

@@ -7,6 +7,7 @@ requests with an empty start. Joint limits: the URDF on robot_description when
 set, then ~joint_limits. Parameters: config/geodesic_server.yaml.
 """
 import threading
+import traceback
 
 import actionlib
 import numpy as np
@@ -51,6 +52,7 @@ def guarded(response_type):
                 return response_type(success=False, message=str(e))
             except Exception as e:  # never let one request take the node down
                 rospy.logerr("%s failed: %r", handler.__name__, e)
+                rospy.logdebug("%s", traceback.format_exc())
                 return response_type(success=False, message="internal error: %s" % e)
         return call
     return wrap
@@ -76,7 +78,7 @@ class GeodesicServer:
         self.frame_id = rospy.get_param("~frame_id", "latent")
         self.feedback_every = max(1, int(rospy.get_param("~feedback_every", 10)))
         self.engine = Engine(rospy.get_param("~model_dir"), settings_from_params(),
-                             log=rospy.loginfo,
+                             log=rospy.loginfo, warn=rospy.logwarn,
                              robot_description=rospy.get_param("robot_description", None))
         self.joint_state = JointStateBuffer(rospy.get_param("~joint_states_max_age", 1.0))
         self.joint_state_sub = rospy.Subscriber("joint_states", JointState,
@@ -167,6 +169,7 @@ class GeodesicServer:
             return
         except Exception as e:
             rospy.logerr("nn_geodesic failed: %r", e)
+            rospy.logdebug("%s", traceback.format_exc())
             server.set_aborted(NNGeodesicResult(success=False, message="internal error: %s" % e))
             return
         if result.stats.get("cancelled"):
