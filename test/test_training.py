@@ -64,3 +64,18 @@ def test_cli_refuses_bad_data_before_training(tmp_path, capsys):
         assert "ragged" in str(e.code)
     else:
         raise AssertionError("bad data was accepted")
+
+
+def test_a_model_that_learned_nothing_is_reported(arm, arm_model):
+    from latent_geodesics.model import IWAE
+    from latent_geodesics.training import collapse_warning, diagnose
+    good = arm_model.report["diagnosis"]
+    assert not good["collapsed"] and good["rmse_ratio"] < 0.8
+    assert good["active_latent_dims"] == 2 and collapse_warning(good, 2) is None
+    data = arm.data
+    untrained = IWAE(7, 2, x_mean=data.mean(0), x_std=data.std(0)).eval()
+    torch.nn.init.zeros_(untrained.decoder_net[-1].weight)   # decodes the mean everywhere
+    torch.nn.init.zeros_(untrained.encoder[-1].weight)       # encodes everything to one point
+    bad = diagnose(untrained, data[:500], data[500:700])
+    assert bad["collapsed"] and bad["active_latent_dims"] == 0
+    assert "learned almost nothing" in collapse_warning(bad, 2)

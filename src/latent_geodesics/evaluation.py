@@ -57,3 +57,14 @@ def pendulum_evaluation_set(n_pairs=6, seed=123):
 
 
 EVALUATION_SETS = {"arm": arm_evaluation_set, "pendulum": pendulum_evaluation_set}
+
+
+def data_evaluation_set(model, data, n_pairs=6, n_held_out=400, seed=0):
+    """Evaluation from the data alone, for any robot: pose pairs whose straight latent
+    line (under the initial model) crosses the largest gaps in the data, and a
+    fixed subset of the poses: ((P, 2, Nx), (M, Nx))."""
+    data = np.asarray(data, dtype=np.float64)
+    pairs = hole_crossing_pairs(model.latents[:len(data)], n_pairs=n_pairs, seed=seed)
+    rng = np.random.default_rng(seed)
+    held_out = data[rng.choice(len(data), min(n_held_out, len(data)), replace=False)]
+    return np.stack([np.stack([data[i], data[j]]) for i, j in pairs]), held_out

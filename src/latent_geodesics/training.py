@@ -23,6 +23,42 @@ def split(n, val_fraction, rng):
     return order[n_val:], order[:n_val]
 
 
+COLLAPSE_RATIO = 0.9      # held-out RMSE / the mean predictor's above this: learned nothing
+ACTIVE_DIM_VARIANCE = 0.01  # a latent dimension whose posterior means vary less is unused
+
+
+@torch.no_grad()
+def diagnose(model, x_train, x_val):
+    """Did the model learn anything? Held-out RMSE against predicting the training
+    mean, and the latent dimensions that carry information (posterior means that
+    vary across the data, relative to the prior's unit variance)."""
+    x_val = x_val if len(x_val) else x_train
+    x_val_t = torch.as_tensor(x_val, dtype=torch.float32, device=model.device)
+    recon = model.decode(model.encode(x_val_t)).cpu().double().numpy()
+    rmse = float(np.sqrt(((recon - x_val) ** 2).mean()))
+    mean_rmse = float(np.sqrt(((x_val - x_train.mean(0)) ** 2).mean()))
+    z = model.encode(torch.as_tensor(x_train, dtype=torch.float32, device=model.device))
+    active = int((z.var(0) > ACTIVE_DIM_VARIANCE).sum())
+    collapsed = rmse > COLLAPSE_RATIO * mean_rmse or active == 0
+    return {"mean_predictor_rmse": mean_rmse, "rmse_ratio": rmse / max(mean_rmse, 1e-12),
+            "active_latent_dims": active, "collapsed": bool(collapsed)}
+
+
+def collapse_warning(diagnosis, latent_dim):
+    """A loud message when the model learned (almost) nothing, else None."""
+    if diagnosis["collapsed"]:
+        return ("WARNING: the model learned almost nothing (posterior collapse): held-out "
+                "RMSE is %.0f %% of simply predicting the mean pose (%.3f rad), %d of %d "
+                "latent dimensions in use. Geodesics on it are meaningless. Try more epochs, "
+                "a smaller --lr, --activation softplus, or check that the data varies."
+                % (100 * diagnosis["rmse_ratio"], diagnosis["mean_predictor_rmse"],
+                   diagnosis["active_latent_dims"], latent_dim))
+    if diagnosis["active_latent_dims"] < latent_dim:
+        return ("note: %d of %d latent dimensions carry information"
+                % (diagnosis["active_latent_dims"], latent_dim))
+    return None
+
+
 @torch.no_grad()
 def evaluate(model, x, k=10, seed=0):
     """Held-out IWAE bound (nats per datum, normalised units) and RMSE in data units."""
@@ -89,6 +125,7 @@ def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=300, batch_siz
     report = {"held_out": evaluate(model, data[val_idx], k=k, seed=seed),
               "train": evaluate(model, data[train_idx], k=k, seed=seed),
               "n_train": int(len(train_idx)), "n_held_out": int(len(val_idx)),
+              "diagnosis": diagnose(model, data[train_idx], data[val_idx]),
               "train_seconds": round(time.time() - start, 2)}
     model.meta = {"data_sha256": data_hash(data),
                   "training": dict(latent_dim=latent_dim, k=k, epochs=epochs,
@@ -162,6 +199,9 @@ def main(argv=None):
         sys.exit("train_iwae: %s" % e)
     save_model(model, args.out, model.meta)
     held = report["held_out"]
+    warning = collapse_warning(report["diagnosis"], model.z_dim)
+    if warning:
+        print(warning, file=sys.stderr)
     print("held-out IWAE bound %.3f nats, reconstruction RMSE %.4f rad (max %.4f); "
           "model written to %s" % (held["iwae_bound"], held["rmse"], held["max_abs_error"],
                                    args.out))

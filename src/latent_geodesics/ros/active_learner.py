@@ -2,9 +2,12 @@
 
 Service ~select_queries (srv/SelectQueries) for a person demonstrating by hand;
 with ~auto, a loop of ~rounds rounds: select ~queries_per_round queries, ask the
-demonstrator (~demonstrator/demonstrate), store each demonstration before it is
-acknowledged (SQLite store ~store), fine-tune a new model beside the serving one,
-~reload the geodesic server, evaluate, publish ~metrics (msg/RoundMetrics).
+demonstrator (any node offering ~demonstrator/demonstrate, srv/Demonstrate),
+store each demonstration before it is acknowledged (SQLite store ~store),
+fine-tune a new model beside the serving one, ~reload the geodesic server,
+evaluate on pose pairs taken from the data itself, publish ~metrics
+(msg/RoundMetrics). On start it hands the server the newest finished round's
+model, so a relaunch after a crash serves what was learned.
 """
 import os
 import threading
@@ -15,7 +18,7 @@ import rospy
 from latent_geodesics.active_learning import SELECTORS, evaluate, select_queries
 from latent_geodesics.data import load_data
 from latent_geodesics.engine import Engine, Settings
-from latent_geodesics.evaluation import EVALUATION_SETS
+from latent_geodesics.evaluation import data_evaluation_set
 from latent_geodesics.learner import ActiveLearner, LoopConfig
 from latent_geodesics.msg import RoundMetrics
 from latent_geodesics.ros import run_node
@@ -33,23 +36,29 @@ class ActiveLearnerNode:
         initial_data = p("initial_data", "")
         if initial_data:
             self.store.seed(*load_data(initial_data))
+        system = p("system", "none")
+        if system not in ("none", "arm", "pendulum"):
+            raise ValueError("~system must be none (any robot), arm or pendulum, not %r"
+                             % system)
         self.config = LoopConfig(p("rounds", 3), p("queries_per_round", 5),
                                  p("selector", "combined"), p("epochs", 30),
                                  p("seed", 0), p("device", "auto"))
         self.server = p("server", "/geodesic_server")
         self.demonstrator = p("demonstrator", "/demonstrator")
-        self.eval_pairs, self.held_out = EVALUATION_SETS[p("system", "arm")]()
         self.learner = ActiveLearner(self.store, self.work_dir, p("model_dir", ""),
                                      self.demonstrate, self.config, reload=self.reload,
                                      evaluate=self.evaluate, on_round=self.publish_round,
                                      on_ack=self.ack, log=rospy.loginfo)
         self.engines = {}
         self.engine_lock = threading.Lock()
+        data, _ = self.store.data(up_to_round=0)   # StoreError: no ~initial_data given
+        initial = self.engine(self.learner.initial_model_dir).served.model
+        self.eval_pairs, self.held_out = data_evaluation_set(initial, data)
         self.metrics_pub = rospy.Publisher("~metrics", RoundMetrics, queue_size=10, latch=True)
         self.select_srv = rospy.Service("~select_queries", SelectQueries, self.handle_select)
-        if p("auto", False):
-            self.thread = threading.Thread(target=self.run_loop, daemon=True)
-            self.thread.start()
+        target = self.run_loop if p("auto", False) else self.serve_newest
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
 
     # --- what the loop calls --------------------------------------------------
     def demonstrate(self, query):
@@ -78,7 +87,9 @@ class ActiveLearnerNode:
         return evaluate(served.model, served.graph, self.eval_pairs, self.held_out)
 
     def ack(self, rnd, idx, demo_id):
-        rospy.loginfo("round %d query %d: demonstration %d stored", rnd, idx, demo_id)
+        # Counted as a user counts them: the initial data set is not a demonstration.
+        rospy.loginfo("round %d query %d: demonstration stored (%d so far)", rnd, idx,
+                      len(self.store.demonstration_ids()))
 
     def publish_round(self, rnd, metrics):
         counts = self.store.query_counts(rnd)
@@ -90,8 +101,16 @@ class ActiveLearnerNode:
             max_log_mf=metrics["max_log_mf"], held_out_rmse=metrics["held_out_rmse"],
             model_dir=self.learner.model_dir()))
 
+    def serve_newest(self):
+        """After a relaunch the server starts on the initial model: hand it the newest."""
+        if self.learner.completed_rounds() > 0:
+            newest = self.learner.model_dir()
+            self.reload(newest)
+            rospy.loginfo("serving the newest finished round's model %s", newest)
+
     def run_loop(self):
         try:
+            self.serve_newest()
             self.learner.run()
             rospy.loginfo("active learning finished: %d rounds", self.learner.completed_rounds())
         except Exception as e:  # the node stays up for ~select_queries

@@ -215,6 +215,17 @@ def write_active_learning_figures(rounds, out):
     plt.close(fig)
 
 
+def _learned(diagnosis, latent_dim):
+    from latent_geodesics.training import collapse_warning
+    if not diagnosis:
+        return "not diagnosed"
+    verdict = "FAIL" if diagnosis["collapsed"] else "pass"
+    return "%s: held-out RMSE is %.0f %% of predicting the mean pose (fail above 90 %%); " \
+        "%d of %d latent dimensions in use%s" % (
+            verdict, 100 * diagnosis["rmse_ratio"], diagnosis["active_latent_dims"], latent_dim,
+            ("; " + collapse_warning(diagnosis, latent_dim)) if diagnosis["collapsed"] else "")
+
+
 def write_report(model, services, results, out, seconds, rounds=()):
     report = model.meta.get("report", {})
     held = report.get("held_out", {})
@@ -225,6 +236,7 @@ def write_report(model, services, results, out, seconds, rounds=()):
                  "iwae_bound", float("nan")),
              "- held-out reconstruction RMSE: %.4f rad (max abs error %.3f rad)" % (
                  held.get("rmse", float("nan")), held.get("max_abs_error", float("nan"))),
+             "- did it learn? %s" % _learned(report.get("diagnosis"), model.z_dim),
              "- encode/decode services: %s (round-trip latent error %.2e)" % (
                  "ok" if services["encode_ok"] and services["decode_ok"] else "FAILED",
                  services["round_trip_latent_error"]), "",
