@@ -3,11 +3,13 @@
 A query is a latent point where the decoder is sensitive (a small latent step
 makes a large jump in the robot's configuration: large magnification factor,
 large stretch) *and* the data do not support the model (large decoder
-variance, far from any encoded datum). Scores are normalised to [0, 1] over
+variance, far from any encoded datum). Candidates lie where the robot will
+move (graph edges, bridges across gaps, geodesics), in any latent dimension;
+the decoder variance is an RBF precision network that grows away from the data. Scores are normalised to [0, 1] over
 the candidate set and combined with documented weights:
 
     sensitivity = mean(norm(log MF), norm(log stretch))
-    uncertainty = mean(norm(decoder std), norm(distance to the nearest datum))
+    uncertainty = mean(norm(log RBF decoder std), norm(distance to the nearest datum))
     score       = w_sensitivity * sensitivity + w_uncertainty * uncertainty
                   (defaults 0.5, 0.5; "mf" and "uncertainty" selectors use one term)
 
@@ -21,10 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .curves import subdivide
 from .geometry import jacobian
+from .uncertainty import fit_rbf_precision
 
 SELECTORS = ("combined", "random", "uncertainty", "mf")
 WEIGHTS = {"sensitivity": 0.5, "uncertainty": 0.5}
+DIVERSITY = 0.15   # batch spacing between decoded queries, x the data's joint spread
 
 
 @dataclass
@@ -35,34 +40,39 @@ class Queries:
     selector: str
 
 
-def candidates(model, graph, grid=64, per_edge=3, max_points=20000, seed=0):
-    """Candidate latent points near the data (within the graph's reach).
-
-    2-D: a grid over the data's bounding box. Higher dimensions: points along
-    the graph's edges and Gaussian perturbations around the data. Returns
-    (points (M, Nz), edge_ratio (M,) or None).
-    """
+def candidates(model, graph, per_edge=3, per_bridge=16, n_geodesics=24,
+               max_points=20000, seed=0):
+    """Candidate latent points where the robot will move, in any latent dimension:
+    along graph edges, densely along the bridges between components (they cross
+    data gaps), and along graph node paths between random data pairs.
+    Returns (points (M, Nz), edge_ratio (M,): an edge's Riemannian / Euclidean
+    length ratio where the point lies on one, else NaN)."""
     z = graph.nodes
     rng = np.random.default_rng(seed)
-    if z.shape[1] == 2:
-        lo, hi = z.min(0), z.max(0)
-        axes = [np.linspace(lo[d], hi[d], grid) for d in range(2)]
-        points = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
-        ratio = None
-    else:
-        take = rng.choice(len(graph.edges), min(len(graph.edges), max_points // (2 * per_edge)),
-                          replace=False)
-        edges, weights = graph.edges[take], graph.weights[take]
-        t = (np.arange(per_edge) + 1.0) / (per_edge + 1)
+    parts, ratios = [], []
+
+    def along(edges, weights, count):
+        t = (np.arange(count) + 1.0) / (count + 1)
         a, b = z[edges[:, 0]], z[edges[:, 1]]
-        on_edges = (a[:, None] + t[None, :, None] * (b - a)[:, None]).reshape(-1, z.shape[1])
-        latent_len = np.linalg.norm(b - a, axis=1).clip(1e-12)
-        around = z[rng.integers(len(z), size=len(on_edges))] + \
-            rng.normal(0, graph.reach, (len(on_edges), z.shape[1]))
-        points = np.vstack([on_edges, around])
-        ratio = np.r_[np.repeat(weights / latent_len, per_edge), np.full(len(around), np.nan)]
-    near = graph.tree.query(points)[0] <= graph.outside_factor * graph.reach
-    return points[near], (None if ratio is None else ratio[near])
+        parts.append((a[:, None] + t[None, :, None] * (b - a)[:, None]).reshape(-1, z.shape[1]))
+        ratios.append(np.repeat(weights / np.linalg.norm(b - a, axis=1).clip(1e-12), count))
+
+    bridges = np.flatnonzero(graph.is_bridge)
+    if len(bridges):
+        along(graph.edges[bridges], graph.weights[bridges], per_bridge)
+    plain = np.flatnonzero(~graph.is_bridge)
+    take = rng.choice(plain, min(len(plain), max_points // (2 * per_edge)), replace=False)
+    along(graph.edges[take], graph.weights[take], per_edge)
+    for i, j in rng.choice(len(z), (n_geodesics, 2)):
+        if i != j:
+            # The node path: it follows the data and crosses gaps by bridges.
+            path = graph.shortest_path(z[i], z[j], shorten=False)
+            dense, _ = subdivide(path.points, 2 * graph.step)
+            parts.append(dense[1:-1])
+            ratios.append(np.full(len(dense) - 2, np.nan))
+    # No "near the data" filter: a bridge's middle is far from the data by design,
+    # and it is exactly where the robot will cross a gap.
+    return np.vstack(parts), np.concatenate(ratios)
 
 
 def normalise(values):
@@ -72,10 +82,12 @@ def normalise(values):
 
 
 @torch.no_grad()
-def decoder_uncertainty(model, z):
-    """Mean decoder standard deviation over joints, in units of each joint's data std."""
-    zt = torch.as_tensor(z, dtype=torch.float32, device=model.device)
-    return (model.decode_std(zt) / model.x_std).mean(-1).double().cpu().numpy()
+def decoder_uncertainty(model, nodes, z):
+    """The decoder's standard deviation in units of the data's at z, from an RBF
+    precision network fitted at the graph's nodes: it grows away from the data."""
+    rbf = fit_rbf_precision(model, nodes)
+    return rbf(torch.as_tensor(z, dtype=torch.float32, device=rbf.centres.device)) \
+        .double().cpu().numpy()
 
 
 def scores(model, graph, points, edge_ratio=None, chunk=4096):
@@ -89,30 +101,42 @@ def scores(model, graph, points, edge_ratio=None, chunk=4096):
     if edge_ratio is not None:  # an edge's own Riemannian / Euclidean ratio where known
         stretch = np.where(np.isnan(edge_ratio), stretch, edge_ratio)
     distance = graph.tree.query(points)[0]
-    variance = decoder_uncertainty(model, points)
+    variance = decoder_uncertainty(model, graph.nodes, points)
     sensitivity = (normalise(log_mf) + normalise(np.log(stretch + 1e-12))) / 2
-    uncertainty = (normalise(variance) + normalise(distance)) / 2
+    uncertainty = (normalise(np.log(variance)) + normalise(distance)) / 2
     return {"log_mf": log_mf, "stretch": stretch, "distance": distance,
             "decoder_std": variance, "sensitivity": sensitivity, "uncertainty": uncertainty,
             "combined": WEIGHTS["sensitivity"] * sensitivity
             + WEIGHTS["uncertainty"] * uncertainty}
 
 
-def diverse_top(points, values, n, radius):
+def diverse_top(points, values, n, radius, relax=0.5):
     """Greedy batch with non-maximum suppression: the best remaining candidate,
-    then none closer than `radius` to one already chosen."""
-    values = np.asarray(values, dtype=np.float64).copy()
-    allowed = np.ones(len(points), dtype=bool)
+    then none closer than `radius` to one already chosen (points: decoded
+    configurations, so several queries may share one long gap). When that
+    leaves fewer than n, the radius shrinks by `relax` and the batch goes on
+    (a model that decodes everything alike still gets n queries)."""
+    values = np.asarray(values, dtype=np.float64)
     chosen = []
-    while len(chosen) < n and allowed.any():
-        k = int(np.flatnonzero(allowed)[np.argmax(values[allowed])])
-        chosen.append(k)
-        allowed &= ((points - points[k]) ** 2).sum(1) >= radius ** 2
+    while len(chosen) < min(n, len(points)):
+        allowed = np.ones(len(points), dtype=bool)
+        allowed[chosen] = False
+        for k in chosen:
+            allowed &= ((points - points[k]) ** 2).sum(1) >= radius ** 2
+        while len(chosen) < n and allowed.any():
+            k = int(np.flatnonzero(allowed)[np.argmax(values[allowed])])
+            chosen.append(k)
+            allowed &= ((points - points[k]) ** 2).sum(1) >= radius ** 2
+        radius = radius * relax if radius > 1e-9 else 0.0
     return np.array(chosen, dtype=int)
 
 
 def select_queries(model, graph, n, selector="combined", radius=None, seed=0):
-    """n latent queries and their decoded configurations."""
+    """n latent queries and their decoded configurations.
+
+    Diversity is measured between decoded configurations (radius in radians,
+    default 15 % of the data's typical joint spread): queries that ask the teacher
+    for visibly different poses, wherever they lie in latent space."""
     if selector not in SELECTORS:
         raise ValueError("selector must be one of %s, not %r" % (SELECTORS, selector))
     if not 1 <= int(n) <= 1000:
@@ -126,8 +150,11 @@ def select_queries(model, graph, n, selector="combined", radius=None, seed=0):
         terms = scores(model, graph, points, ratio)
         values = terms[{"combined": "combined", "uncertainty": "uncertainty",
                         "mf": "sensitivity"}[selector]]
-        extent = np.ptp(graph.nodes, axis=0).max()
-        chosen = diverse_top(points, values, n, radius or 0.08 * extent)
+        with torch.no_grad():
+            decoded = model.decode(torch.as_tensor(points, dtype=torch.float32,
+                                                   device=model.device)).double().cpu().numpy()
+        spread = float(np.linalg.norm(model.x_std.double().cpu().numpy()))
+        chosen = diverse_top(decoded, values, n, radius or DIVERSITY * spread)
     latent = points[chosen]
     with torch.no_grad():
         q = model.decode(torch.as_tensor(latent, dtype=torch.float32, device=model.device))

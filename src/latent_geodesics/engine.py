@@ -21,8 +21,10 @@ from .model import load_model
 from .nn_geodesic import MODES, nn_geodesic, polyline_geodesic
 from .trajectory import (NS, JointLimits, LimitError, carry_residuals, select_waypoints,
                          time_parametrize)
+from .uncertainty import VarianceAwareDecoder, fit_rbf_precision
 
 INITS = ("graph", "straight")
+METRICS = ("mean", "mean+variance")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -49,6 +51,7 @@ class Settings:
     graph_cache: bool = True
     outside_factor: float = 3.0
     relax_iterations: int = 8              # graph paths: energy-relaxation steps
+    metric: str = "mean"                   # or "mean+variance": avoid data-less regions
     max_joint_velocity: float = 1.0        # rad/s, joints without a URDF/override limit
     max_joint_acceleration: float = 2.0    # rad/s^2, 0 = not limited
     joint_limits: dict = field(default_factory=dict)   # MoveIt joint_limits.yaml entries
@@ -82,7 +85,7 @@ class Settings:
                     and np.isfinite(value) and value >= low):
                 raise RequestError("parameter %s must be a number >= %g, not %r"
                                    % (name, low, value))
-        choices = {"default_mode": MODES, "default_init": INITS}
+        choices = {"default_mode": MODES, "default_init": INITS, "metric": METRICS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise RequestError("parameter %s must be one of %s, not %r"
@@ -188,20 +191,28 @@ class Engine:
             raise RequestError(str(e)) from None
 
     def _graph(self, model):
-        """The model's latent graph: from the cache next to the model when it matches."""
+        """The model's latent graph: from the cache next to the model when it matches.
+
+        Its decoder is the metric's: the decoder mean, or with metric
+        "mean+variance" the mean and an RBF variance that grows away from the data
+        (G = J_mu^T J_mu + J_sigma^T J_sigma), so paths avoid data-less regions."""
         cfg = self.settings
+        decoder = model
+        if cfg.metric == "mean+variance":
+            decoder = VarianceAwareDecoder(model, fit_rbf_precision(model))
         model_id = model.meta["files"]["weights.pt"] + model.meta["files"]["latents.npy"]
-        path = os.path.join(model.directory, "graph_k%d_n%d.npz" % (cfg.k, cfg.n_samples))
+        path = os.path.join(model.directory, "graph_k%d_n%d%s.npz" % (
+            cfg.k, cfg.n_samples, "" if cfg.metric == "mean" else "_variance"))
         if cfg.graph_cache and os.path.isfile(path):
             try:
-                graph = LatentGraph.load(path, model, cfg.k, cfg.n_samples, model_id,
+                graph = LatentGraph.load(path, decoder, cfg.k, cfg.n_samples, model_id,
                                          nodes=model.latents)
                 graph.outside_factor = cfg.outside_factor
                 graph.relax_iterations = cfg.relax_iterations
                 return graph, "loaded from cache"
             except GraphError as e:
                 self.warn("graph cache not used, rebuilding: %s" % e)
-        graph = LatentGraph(model, model.latents, cfg.k, cfg.n_samples,
+        graph = LatentGraph(decoder, model.latents, cfg.k, cfg.n_samples,
                             outside_factor=cfg.outside_factor,
                             relax_iterations=cfg.relax_iterations)
         if cfg.graph_cache:
@@ -385,11 +396,11 @@ class Engine:
         coarse = self.graph_path(served, zs, zg) if init == "graph" else None
         step = served.graph.step
         if mode == "polyline":
-            path = polyline_geodesic(served.model, zs, zg, init=coarse, step=step,
+            path = polyline_geodesic(served.graph.decoder, zs, zg, init=coarse, step=step,
                                      max_iterations=max_iterations, callback=callback,
                                      should_stop=should_stop)
         else:
-            path = nn_geodesic(served.model, zs, zg, init=coarse, mode=mode, step=step,
+            path = nn_geodesic(served.graph.decoder, zs, zg, init=coarse, mode=mode, step=step,
                                max_iterations=max_iterations, callback=callback,
                                should_stop=should_stop, n_out=50)
         if coarse is not None:

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from scipy.cluster.vq import kmeans2
 
+from .geometry import as_points
+
 FLOOR = 1e-3          # zeta relative to the smallest height
 BANDWIDTH = 1.25      # lambda_k = 0.5 / (BANDWIDTH * cluster spread)^2, as in the paper
 
@@ -54,15 +56,18 @@ class RBFPrecision(torch.nn.Module):
 
     def forward(self, z):
         """sigma(z): (B, Nz) -> (B,), in units of the data's standard deviation."""
-        return self.precision(z).rsqrt()
+        return self.precision(z.to(self.centres.dtype)).rsqrt().to(z.dtype)
 
 
 @torch.no_grad()
-def fit_rbf_precision(model, n_centres=64, seed=0):
-    """The RBF precision of a trained IWAE, fitted on its encoded training data."""
-    z = torch.as_tensor(model.latents, dtype=torch.float32, device=model.device)
-    variance = ((model.decode_std(z) / model.x_std) ** 2).mean(-1).double().cpu().numpy()
-    return RBFPrecision(model.latents, variance, n_centres, seed).to(model.device)
+def fit_rbf_precision(model, latents=None, n_centres=64, seed=0):
+    """The RBF precision of a model with a variance head (decode_std, x_std), fitted
+    on encoded data: `latents`, by default the model's training data."""
+    latents = np.asarray(model.latents if latents is None else latents, dtype=np.float64)
+    z = as_points(latents, model)
+    variance = ((model.decode_std(z) / model.x_std.to(z.dtype)) ** 2).mean(-1)
+    rbf = RBFPrecision(latents, variance.double().cpu().numpy(), n_centres, seed)
+    return rbf.to(z.device)
 
 
 class VarianceAwareDecoder(torch.nn.Module):
