@@ -64,6 +64,7 @@ demo: setup
 	$(ENV) python scripts/demo --out $(OUT)
 
 test: setup
+	$(ENV) ruff check src test bench scripts
 	$(ENV) python -m pytest -q test
 	$(ENV) bash test/run_rostests.sh $(OUT)/test
 

@@ -10,7 +10,6 @@ the server's own core (Engine, in-process) with its default settings:
   rounding to integer nanoseconds;
 - lazy A*: off-graph queries at N = 10k and 1M (a cheap decoder for 1M).
 """
-import os
 import tempfile
 import time
 

@@ -94,6 +94,7 @@ def test_jump_ratio():
     assert jump_ratio(steps) > 5
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_arm_model(arm_model, arm):
     graph = LatentGraph(arm_model, arm_model.latents, k=10)
     pairs = np.stack([arm.demos[0][[0, -1]], arm.demos[5][[0, -1]]])
@@ -121,6 +122,7 @@ def test_pendulum_teacher():
         teacher.demonstrate([0.0, 50.0])
 
 
+@pytest.mark.slow
 def test_pendulum_loop_without_ros(tmp_path):
     """One round of the loop on the pendulum: queries answered, model retrained."""
     from latent_geodesics.data import pendulum_dataset

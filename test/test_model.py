@@ -79,7 +79,28 @@ BROKEN = {
     "inconsistent names": (lambda d: edit_yaml(d, joint_names=["a", "b"]), "inconsistent"),
     "wrong architecture": (lambda d: edit_yaml(d, hidden=[16, 16]), "does not fit"),
     "wrong version": (lambda d: edit_yaml(d, format_version=99), "format_version"),
+    "files without weights": (lambda d: edit_yaml(d, files={"latents.npy": "0" * 64}),
+                              "sha256 of weights.pt"),
+    "files null": (lambda d: edit_yaml(d, files=None), "sha256 of weights.pt"),
+    "relu": (lambda d: edit_yaml(d, activation="relu"), "twice differentiable"),
+    "negative width": (lambda d: edit_yaml(d, hidden=[-5]), "layer widths"),
+    "huge layers": (lambda d: edit_yaml(d, hidden=[20000, 20000]), "layer widths"),
+    "wide and many": (lambda d: edit_yaml(d, hidden=[8000] * 3), "parameters"),
+    "names as a string": (lambda d: edit_yaml(d, joint_names="abcdefg"), "list of names"),
+    "repeated names": (lambda d: edit_yaml(d, joint_names=["a"] * 7), "distinct"),
+    "zero std": (lambda d: edit_yaml(d, x_std=[0.0] * 7), "x_std must be positive"),
+    "string x_dim": (lambda d: edit_yaml(d, x_dim="7"), "x_dim must be an integer"),
+    "identical latents": (lambda d: _write_latents(d, np.zeros((50, 2), np.float32)),
+                          "fewer than 2 distinct"),
 }
+
+
+def _write_latents(d, latents):
+    from latent_geodesics.model import sha256_file
+    np.save(d / "latents.npy", latents)
+    meta = yaml.safe_load(open(d / "model.yaml"))
+    meta["files"]["latents.npy"] = sha256_file(str(d / "latents.npy"))
+    yaml.safe_dump(meta, open(d / "model.yaml", "w"))
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
@@ -92,10 +113,11 @@ def test_broken_model_directory_gives_clear_error(case, arm_model_dir, tmp_path)
 
 
 def test_corrupt_weights_with_matching_checksum_are_refused(arm_model_dir, tmp_path):
+    from latent_geodesics.model import sha256_file
     d = copy_dir(arm_model_dir, tmp_path)
     open(d / "weights.pt", "wb").write(b"not a torch file")
     meta = yaml.safe_load(open(d / "model.yaml"))
-    meta["files"].pop("weights.pt")
+    meta["files"]["weights.pt"] = sha256_file(str(d / "weights.pt"))
     yaml.safe_dump(meta, open(d / "model.yaml", "w"))
     with pytest.raises(ModelError, match="weights.pt"):
         load_model(str(d), "cpu")

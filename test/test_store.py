@@ -56,6 +56,7 @@ def test_duplicates_and_bad_demonstrations_are_refused(tmp_path):
     assert len(store.demonstration_ids()) == 1
 
 
+@pytest.mark.slow
 def test_learner_killed_with_sigkill_resumes_without_loss(arm, arm_model_dir, tmp_path):
     """Kill the real learner process at random moments; restart until it finishes."""
     np.savez(tmp_path / "initial.npz", data=arm.data, joint_names=np.array(arm.joint_names))

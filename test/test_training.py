@@ -1,5 +1,6 @@
 """Training: accuracy on the simulated arm, determinism, laikago, the CLI."""
 import numpy as np
+import pytest
 import torch
 
 from latent_geodesics.data import laikago_dataset
@@ -18,6 +19,7 @@ def test_arm_model_reaches_held_out_rmse(arm_model):
     assert np.isfinite(held["iwae_bound"])
 
 
+@pytest.mark.slow
 def test_larger_latent_space_reconstructs_better(arm, arm_model):
     model, report = train_iwae(arm.data, arm.joint_names, latent_dim=4, epochs=60,
                                device="cpu", progress=False)

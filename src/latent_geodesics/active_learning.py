@@ -5,8 +5,9 @@ makes a large jump in the robot's configuration: large magnification factor,
 large stretch) *and* the data do not support the model (large decoder
 variance, far from any encoded datum). Candidates lie where the robot will
 move (graph edges, bridges across gaps, geodesics), in any latent dimension;
-the decoder variance is an RBF precision network that grows away from the data. Scores are normalised to [0, 1] over
-the candidate set and combined with documented weights:
+the decoder variance is an RBF precision network that grows away from the data.
+Scores are normalised to [0, 1] over the candidate set and combined with
+documented weights:
 
     sensitivity = mean(norm(log MF), norm(log stretch))
     uncertainty = mean(norm(log RBF decoder std), norm(distance to the nearest datum))

@@ -242,7 +242,8 @@ def _interpolation_weights(knots, sub):
 
 
 def best_candidate(decoder, candidates, step):
-    """The shortest of named latent polylines under one measure: (name, points, length)."""
+    """The shortest of named latent polylines under one measure:
+    (name, points, length, {name: length})."""
     measured = [(measure(decoder, pts, step), name, pts) for name, pts in candidates]
     length, name, pts = min(measured, key=lambda c: c[0])
-    return name, pts, length, {n: l for l, n, _ in measured}
+    return name, pts, length, {key: value for value, key, _ in measured}

@@ -62,6 +62,7 @@ class Settings:
     default_init: str = "graph"
     polyline_iterations: int = 25
     nn_iterations: int = 300
+    nn_tolerance: float = 1e-4             # relative improvement to go on; 0 = whole budget
     nn_max_iterations: int = 100000
     max_points: int = 100000               # points per encode/decode/MF request
     joint_names: list = field(default_factory=list)
@@ -70,9 +71,9 @@ class Settings:
         """RequestError naming the first setting outside its range."""
         positive = ("outside_factor", "max_joint_velocity", "position_tolerance",
                     "max_joint_step")
-        at_least = {"k": 1, "n_samples": 2, "relax_iterations": 0, "polyline_iterations": 1,
-                    "nn_iterations": 1, "nn_max_iterations": 1, "max_points": 1,
-                    "max_joint_acceleration": 0, "max_endpoint_offset": 0}
+        at_least = {"k": 1, "n_samples": 2, "nn_tolerance": 0, "relax_iterations": 0,
+                    "polyline_iterations": 1, "nn_iterations": 1, "nn_max_iterations": 1,
+                    "max_points": 1, "max_joint_acceleration": 0, "max_endpoint_offset": 0}
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -402,7 +403,7 @@ class Engine:
         else:
             path = nn_geodesic(served.graph.decoder, zs, zg, init=coarse, mode=mode, step=step,
                                max_iterations=max_iterations, callback=callback,
-                               should_stop=should_stop, n_out=50)
+                               should_stop=should_stop, n_out=50, tol=cfg.nn_tolerance)
         if coarse is not None:
             path.stats.update(nodes_expanded=coarse.stats["nodes_expanded"],
                               bridges=coarse.stats["bridges"] if path.stats.get(

@@ -174,18 +174,70 @@ def read_model_yaml(directory):
     if meta["format_version"] != FORMAT_VERSION:
         raise ModelError("model.yaml format_version %r, this code reads %d"
                          % (meta["format_version"], FORMAT_VERSION))
-    if len(meta["joint_names"]) != meta["x_dim"] or len(meta["x_mean"]) != meta["x_dim"]:
-        raise ModelError("model.yaml in '%s' is inconsistent: x_dim %d but %d joint names"
-                         % (directory, meta["x_dim"], len(meta["joint_names"])))
+    problem = meta_problem(meta)
+    if problem:
+        raise ModelError("model.yaml in '%s' is invalid: %s" % (directory, problem))
     return meta
+
+
+MAX_X_DIM, MAX_Z_DIM, MAX_WIDTH, MAX_LAYERS = 100000, 1024, 8192, 16
+MAX_PARAMETERS = 50_000_000   # checked before anything is allocated
+
+
+def _is_int(value, low, high):
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _numbers(values, n):
+    return isinstance(values, list) and len(values) == n and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        for v in values)
+
+
+def meta_problem(meta):
+    """What is wrong with a model.yaml's contents (types, ranges, counts), or None."""
+    if not _is_int(meta["x_dim"], 1, MAX_X_DIM):
+        return "x_dim must be an integer 1..%d, not %r" % (MAX_X_DIM, meta["x_dim"])
+    if not _is_int(meta["z_dim"], 1, MAX_Z_DIM):
+        return "z_dim must be an integer 1..%d, not %r" % (MAX_Z_DIM, meta["z_dim"])
+    hidden = meta["hidden"]
+    if not (isinstance(hidden, list) and 1 <= len(hidden) <= MAX_LAYERS
+            and all(_is_int(h, 1, MAX_WIDTH) for h in hidden)):
+        return "hidden must be a list of 1..%d layer widths 1..%d, not %r" % (
+            MAX_LAYERS, MAX_WIDTH, hidden)
+    if meta["activation"] not in ACTIVATIONS:
+        return "activation must be one of %s (twice differentiable), not %r" % (
+            sorted(ACTIVATIONS), meta["activation"])
+    sizes = [meta["x_dim"], *hidden, 2 * meta["z_dim"]]
+    count = 2 * sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if count > MAX_PARAMETERS:
+        return "the architecture has about %d parameters, more than %d" % (count,
+                                                                           MAX_PARAMETERS)
+    names = meta["joint_names"]
+    if not (isinstance(names, list) and all(isinstance(n, str) and n for n in names)):
+        return "joint_names must be a list of names, not %r" % (names,)
+    if len(names) != meta["x_dim"] or len(set(names)) != len(names):
+        return "inconsistent: x_dim %d but %d joint names (%d distinct)" % (
+            meta["x_dim"], len(names), len(set(names)))
+    for key in ("x_mean", "x_std"):
+        if not _numbers(meta[key], meta["x_dim"]):
+            return "%s must be %d finite numbers" % (key, meta["x_dim"])
+    if min(meta["x_std"]) <= 0:
+        return "x_std must be positive"
+    files = meta["files"]
+    if not isinstance(files, dict) or not all(
+            isinstance(files.get(f), str) and len(files[f]) == 64
+            for f in ("weights.pt", "latents.npy")):
+        return "files must hold the sha256 of weights.pt and latents.npy"
+    return None
 
 
 def _checked_file(directory, meta, name):
     path = os.path.join(directory, name)
     if not os.path.isfile(path):
         raise ModelError("model directory '%s' lacks %s" % (directory, name))
-    expected = meta["files"].get(name)
-    if expected and sha256_file(path) != expected:
+    expected = meta["files"][name]
+    if sha256_file(path) != expected:
         raise ModelError("%s in '%s' is truncated or corrupt (checksum mismatch)"
                          % (name, directory))
     return path
@@ -211,6 +263,9 @@ def load_model(directory, device="auto"):
     if latents.ndim != 2 or latents.shape[1] != meta["z_dim"] or len(latents) == 0:
         raise ModelError("latents.npy in '%s' has shape %s, expected (N, %d)"
                          % (directory, latents.shape, meta["z_dim"]))
+    if not np.isfinite(latents).all() or len(np.unique(latents, axis=0)) < 2:
+        raise ModelError("latents.npy in '%s' holds non-finite or fewer than 2 distinct "
+                         "points: no graph can be built on it" % directory)
     model.latents = latents
     model.meta = meta
     model.directory = os.path.abspath(directory)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.func import jvp
 
-from .curves import Geodesic, best_candidate, check_point, measure, relax, to_numpy
+from .curves import Geodesic, best_candidate, check_point, relax, to_numpy
 from .geometry import FUNC_TRANSFORMS, as_points, curve_length, decode, interpolate
 
 NN_MODES = ("finite-difference", "jacobian")
@@ -179,7 +179,9 @@ def nn_geodesic(decoder, z_start, z_goal, init=None, mode="finite-difference",
 
     init: None (straight line), a Geodesic or an (m, Nz) curve to start from.
     callback(iteration, length) is called every iteration; should_stop() -> True
-    cancels and returns the best curve so far (stats["cancelled"] = True).
+    cancels and returns the best curve so far (stats["cancelled"] = True). It stops
+    early when the length improves by less than tol (relative) over `patience`
+    iterations; tol <= 0 runs all max_iterations.
     The result is never longer than its initial curve or the straight line,
     all measured at latent resolution `step` (default: 1/256 of the distance).
     """
@@ -229,7 +231,7 @@ def nn_geodesic(decoder, z_start, z_goal, init=None, mode="finite-difference",
         if should_stop is not None and should_stop():
             cancelled = True
             break
-        if len(history) > patience:
+        if tol > 0 and len(history) > patience:   # tol <= 0: run the whole budget
             before = history[-patience - 1]
             if before - min(history[-patience:]) < tol * before:
                 break

@@ -243,7 +243,8 @@ def time_parametrize(positions, limits, margin=1e-6):
         v_ratio, a_ratio = peak_ratios(timing, limits)
         if v_ratio <= 1.0 and a_ratio <= 1.0:
             break
-        scale = max(v_ratio, np.sqrt(a_ratio)) * (1 + margin)   # slowing by s divides v by s and a by s^2
+        # Slowing down by s divides velocities by s and accelerations by s^2.
+        scale = max(v_ratio, np.sqrt(a_ratio)) * (1 + margin)
         seconds = seconds * scale
         timing.velocities /= scale
         timing.accelerations /= scale ** 2

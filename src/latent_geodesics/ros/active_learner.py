@@ -30,16 +30,16 @@ from latent_geodesics.teachers import Refused
 class ActiveLearnerNode:
     def __init__(self):
         p = lambda name, default: rospy.get_param("~" + name, default)  # noqa: E731
+        system = p("system", "none")
+        if system not in ("none", "arm", "pendulum"):
+            raise ValueError("~system must be none (any robot), arm or pendulum, not %r"
+                             % system)
         self.work_dir = os.path.abspath(p("work_dir", "active_learning"))
         os.makedirs(self.work_dir, exist_ok=True)
         self.store = DemoStore(p("store", os.path.join(self.work_dir, "demonstrations.db")))
         initial_data = p("initial_data", "")
         if initial_data:
             self.store.seed(*load_data(initial_data))
-        system = p("system", "none")
-        if system not in ("none", "arm", "pendulum"):
-            raise ValueError("~system must be none (any robot), arm or pendulum, not %r"
-                             % system)
         self.config = LoopConfig(p("rounds", 3), p("queries_per_round", 5),
                                  p("selector", "combined"), p("epochs", 30),
                                  p("seed", 0), p("device", "auto"))

@@ -1,4 +1,6 @@
-"""Nodes started with a broken set-up exit with one fatal line, not a traceback."""
+"""Nodes started with a broken set-up exit with one fatal line, not a traceback.
+
+Needs ROS (a roscore on its own port): run by test/run_rostests.sh with pytest."""
 import subprocess
 
 import pytest
@@ -17,6 +19,8 @@ def roscore(tmp_path_factory):
      "cannot start: model directory '/nonexistent/model' does not exist"),
     ("geodesic_server", ["__name:=server_without_model"], "cannot start: '~model_dir'"),
     ("demonstrator", ["_system:=boat"], "cannot start: ~system must be one of"),
+    ("active_learner", ["_system:=boat", "__name:=learner_boat"],
+     "cannot start: ~system must be none (any robot), arm or pendulum, not 'boat'"),
 ])
 def test_broken_setup_is_one_fatal_line(roscore, node, args, fragment):
     # Private parameters outlive a node on the master: each case has its own name.
@@ -25,4 +29,17 @@ def test_broken_setup_is_one_fatal_line(roscore, node, args, fragment):
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert fragment in output
+    assert "Traceback" not in output
+
+
+def test_learner_with_a_damaged_store_is_one_fatal_line(roscore, tmp_path):
+    store = tmp_path / "demonstrations.db"
+    store.write_bytes(b"this is not an SQLite database" * 100)
+    done = subprocess.run(["rosrun", "latent_geodesics", "active_learner",
+                           "__name:=learner_damaged", "_store:=%s" % store,
+                           "_work_dir:=%s" % tmp_path], capture_output=True, text=True,
+                          timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "cannot start: demonstration store %s is damaged" % store in output
     assert "Traceback" not in output
