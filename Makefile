@@ -22,6 +22,9 @@ ROS_DEBS := ros-core-python-dev catkin python3-rostest python3-actionlib \
   python3-std-srvs python3-venv python3-numpy python3-scipy \
   python3-matplotlib python3-yaml python3-lxml
 
+# What the demo needs beside: rviz on a virtual screen for its screenshot.
+DEMO_DEBS := rviz xvfb ros-robot-state-publisher python3-tf2-ros
+
 # Shell prefix that puts the built workspace and the venv in front.
 ROS_SETUP := $(if $(wildcard /opt/ros/noetic/setup.bash),source /opt/ros/noetic/setup.bash &&,)
 ENV := $(ROS_SETUP) source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$PATH &&
@@ -60,7 +63,18 @@ $(WS)/.built: $(PKG_FILES) Makefile $(VENV)/.installed
 	  -DCMAKE_BUILD_TYPE=Release > $(WS)/build.log 2>&1 || { tail -40 $(WS)/build.log; exit 1; }
 	@touch $@
 
-demo: setup
+$(VENV)/.demo-ok: $(VENV)/.ros-ok
+	@missing=$$(for p in $(DEMO_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	    | grep -q 'ok installed' || echo $$p; done); \
+	if [ -f /opt/ros/noetic/setup.bash ]; then :; \
+	elif [ -n "$$missing" ]; then \
+	  echo "installing from Debian: $$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@touch $@
+
+demo: setup $(VENV)/.demo-ok
 	$(ENV) python scripts/demo --out $(OUT)
 
 test: setup

@@ -90,8 +90,11 @@ class IWAE(nn.Module):
     def normalise(self, x):
         return (x - self.x_mean) / self.x_std
 
-    def iwae_bound(self, x_norm, k=10):
-        """Per-datum IWAE bound L_K (normalised units), shape (B,)."""
+    def iwae_bound(self, x_norm, k=10, beta=1.0):
+        """Per-datum IWAE bound L_K (normalised units), shape (B,).
+
+        beta < 1 weighs the prior/posterior terms down (KL warm-up in training);
+        beta = 1 is the bound itself."""
         mu, logvar = self.posterior(x_norm)
         eps = torch.randn((k,) + mu.shape, device=mu.device, dtype=mu.dtype)
         z = mu + eps * (0.5 * logvar).exp()                       # (K, B, Nz)
@@ -99,7 +102,7 @@ class IWAE(nn.Module):
         log_px_z = gaussian_log_prob(x_norm, x_mean, x_logvar)
         log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
         log_qz_x = gaussian_log_prob(z, mu, logvar)
-        log_w = log_px_z + log_pz - log_qz_x                      # (K, B)
+        log_w = log_px_z + beta * (log_pz - log_qz_x)             # (K, B)
         return torch.logsumexp(log_w, dim=0) - math.log(k)
 
     # --- the public callables, original units ----------------------------

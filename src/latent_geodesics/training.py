@@ -13,7 +13,7 @@ from tqdm import tqdm
 from .data.loaders import DataError, data_hash, load_data, validate
 from .model import IWAE, ModelError, load_model, resolve_device, save_model
 
-DEFAULTS = dict(latent_dim=2, k=10, epochs=300, batch_size=128, hidden=(128, 128),
+DEFAULTS = dict(latent_dim=2, k=10, epochs=150, batch_size=128, warmup=0.2, hidden=(128, 128),
                 activation="tanh", lr=2e-3, val_fraction=0.1, seed=0, device="auto")
 
 
@@ -73,9 +73,9 @@ def evaluate(model, x, k=10, seed=0):
     return {"iwae_bound": bound, "rmse": rmse, "max_abs_error": max_err}
 
 
-def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=300, batch_size=128,
+def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=150, batch_size=128,
                hidden=(128, 128), activation="tanh", lr=2e-3, val_fraction=0.1, seed=0,
-               device="auto", init=None, progress=True):
+               device="auto", init=None, progress=True, warmup=0.2):
     """Train an IWAE; returns (model with .latents set, report dict).
 
     `init` is an existing model to fine-tune (same dimensions), e.g. after new
@@ -108,11 +108,14 @@ def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=300, batch_siz
     gen = torch.Generator().manual_seed(seed)
     bar = tqdm(range(epochs), desc="IWAE", disable=not progress, file=sys.stderr, mininterval=1.0)
     start = time.time()
-    for _ in bar:
+    for epoch in bar:
+        # KL warm-up: the latent code is learned before the prior pulls on it, so a
+        # decoder with learned variance cannot settle on ignoring it (posterior collapse).
+        beta = min(1.0, (epoch + 1) / (warmup * epochs)) if warmup > 0 and init is None else 1.0
         perm = torch.randperm(len(x_train), generator=gen).to(device)
         total = 0.0
         for i in range(0, len(perm) - batch_size + 1, batch_size):
-            loss = -model.iwae_bound(x_train[perm[i:i + batch_size]], k=k).mean()
+            loss = -model.iwae_bound(x_train[perm[i:i + batch_size]], k=k, beta=beta).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -129,7 +132,8 @@ def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=300, batch_siz
               "train_seconds": round(time.time() - start, 2)}
     model.meta = {"data_sha256": data_hash(data),
                   "training": dict(latent_dim=latent_dim, k=k, epochs=epochs,
-                                   batch_size=batch_size, lr=lr, val_fraction=val_fraction,
+                                   batch_size=batch_size, lr=lr, warmup=warmup,
+                                   val_fraction=val_fraction,
                                    seed=seed, device=str(device),
                                    fine_tuned=init is not None),
                   "report": report}
@@ -137,20 +141,32 @@ def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=300, batch_siz
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="train_iwae", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="train_iwae", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train an IWAE on recorded joint configurations. About 30 s for 5,000 "
+                    "poses x 7 joints at the defaults on a 2-core CPU; the time grows "
+                    "with rows x epochs.")
     p.add_argument("--data", required=True, help="CSV, NPY, NPZ or rosbag (.bag)")
     p.add_argument("--topic", default="/joint_states", help="JointState topic in a bag")
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--latent-dim", type=int, default=DEFAULTS["latent_dim"])
+    p.add_argument("--latent-dim", type=int, default=DEFAULTS["latent_dim"],
+                   help="latent dimensions (2 can be plotted; more reconstruct better)")
     p.add_argument("--k", type=int, default=DEFAULTS["k"], help="importance samples")
-    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    p.add_argument("--hidden", type=int, nargs="+", default=list(DEFAULTS["hidden"]))
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="passes over the data")
+    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"],
+                   help="poses per gradient step")
+    p.add_argument("--hidden", type=int, nargs="+", default=list(DEFAULTS["hidden"]),
+                   help="hidden layer widths of encoder and decoder")
     p.add_argument("--activation", default=DEFAULTS["activation"],
-                   choices=["tanh", "softplus", "elu"])
-    p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--seed", type=int, default=0)
+                   choices=["tanh", "softplus", "elu"],
+                   help="twice differentiable, for the NN geodesics' jacobian mode")
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate")
+    p.add_argument("--warmup", type=float, default=DEFAULTS["warmup"],
+                   help="fraction of the epochs over which the KL term is phased in "
+                        "(0 = none); it keeps the model from ignoring its latent code")
+    p.add_argument("--device", default=DEFAULTS["device"], help="auto, cpu or cuda")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+                   help="same seed, data and device: same model")
     p.add_argument("--init", help="model directory to fine-tune (same joints and latent dim)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--exit-with-parent", type=int, metavar="PID",
@@ -194,6 +210,7 @@ def main(argv=None):
                                    epochs=args.epochs, batch_size=args.batch_size,
                                    hidden=args.hidden, activation=args.activation,
                                    lr=args.lr, seed=args.seed, device=args.device,
+                                   warmup=args.warmup,
                                    init=init, progress=not args.quiet)
     except (DataError, ModelError) as e:
         sys.exit("train_iwae: %s" % e)

@@ -264,3 +264,10 @@ def _rest_to_rest(q, limits, kept):
     time_ns = np.array([0, max(1, int(np.ceil(duration * NS)))], dtype=np.int64)
     a = 6 * (q[1] - q[0]) / (time_ns[1] / NS) ** 2
     return Timing(q, time_ns, np.zeros_like(q), np.stack([a, -a]), kept)
+
+
+def position_at(time_ns, positions, t):
+    """Joint positions of a timed trajectory at t seconds (linear between points)."""
+    seconds = np.asarray(time_ns, dtype=np.float64) / NS
+    positions = np.asarray(positions, dtype=np.float64)
+    return np.array([np.interp(t, seconds, positions[:, d]) for d in range(positions.shape[1])])

@@ -108,8 +108,8 @@ def validate(data, joint_names, batch_size=1):
         raise DataError("%d rows hold NaN or inf (first: row %d)" % (bad.size, bad[0]))
     flat = np.flatnonzero(data.std(axis=0) < 1e-9)
     if flat.size:
-        raise DataError("columns with zero variance: %s"
-                        % ", ".join(joint_names[i] for i in flat))
+        raise DataError("columns with zero variance (a joint that never moves; drop it): %s"
+                        % ", ".join("%s (column %d)" % (joint_names[i], i + 1) for i in flat))
     if data.shape[0] < batch_size:
         raise DataError("%d rows, fewer than the batch size %d" % (data.shape[0], batch_size))
     return data

@@ -102,11 +102,16 @@ class ActiveLearnerNode:
             model_dir=self.learner.model_dir()))
 
     def serve_newest(self):
-        """After a relaunch the server starts on the initial model: hand it the newest."""
-        if self.learner.completed_rounds() > 0:
+        """After a relaunch the server starts on the initial model: hand it the newest,
+        and publish (latched) the metrics of the last finished round."""
+        done = self.learner.completed_rounds()
+        if done > 0:
             newest = self.learner.model_dir()
             self.reload(newest)
             rospy.loginfo("serving the newest finished round's model %s", newest)
+            metrics = self.store.round_info(done)["metrics"]
+            if metrics:
+                self.publish_round(done, metrics)
 
     def run_loop(self):
         try:

@@ -17,6 +17,7 @@ import numpy as np
 from latent_geodesics.data import arm_dataset
 from latent_geodesics.engine import Settings
 from latent_geodesics.evaluation import hole_crossing_pairs
+from latent_geodesics.graph import LatentGraph
 from latent_geodesics.model import load_model, save_model
 from latent_geodesics.ros.processes import ros_processes
 from latent_geodesics.trajectory import JointLimits
@@ -111,17 +112,66 @@ def straight_trajectory(model, za, zb, limits, n=60):
     return timing.times, timing.positions
 
 
-def write_figures(model, results, out, limits):
+def rviz_screenshot(ros, out, pair_endpoints, seconds=12):
+    """rviz on a virtual screen (Xvfb) showing the robot following a geodesic;
+    saved as out/rviz.png. Returns (path or None, what happened)."""
+    import rospy
+    from latent_geodesics.srv import GraphGeodesic
+    from PIL import ImageGrab
+    if not (shutil.which("rviz") and shutil.which("Xvfb")):
+        return None, "rviz or Xvfb is not installed (make demo installs them)"
+    display = ":%d" % (90 + os.getpid() % 100)
+    xvfb = ros.start(["Xvfb", display, "-screen", "0", "1280x860x24", "-nolisten", "tcp"])
+    os.environ["DISPLAY"] = display
+    view = ros.launch("latent_geodesics", "view.launch")
+    graph = rospy.ServiceProxy(SERVER + "/graph_geodesic", GraphGeodesic)
+    start, goal = pair_endpoints
+    deadline = time.time() + seconds
+    while time.time() < deadline:   # the path is not latched: publish while rviz subscribes
+        graph(start=start, goal=goal, publish=True)
+        time.sleep(2.0)
+    path = os.path.join(out, "rviz.png")
+    try:
+        ImageGrab.grab(xdisplay=display).save(path)
+        result = path, "screenshot of rviz with the robot on pair 1's geodesic"
+    except OSError as e:
+        result = None, "no screenshot: %s" % e
+    for proc in (view, xvfb):
+        ros.end(proc)
+    os.environ.pop("DISPLAY", None)
+    return result
+
+
+def leaves_data(graph, points):
+    """How far a latent path gets from the data, and the server's refusal limit."""
+    return float(graph.tree.query(points)[0].max()), graph.outside_factor * graph.reach
+
+
+def hole_latents(model, seed=7):
+    """Encoded held-out poses whose targets lie in the arm's data hole."""
+    import torch
+    from latent_geodesics.evaluation import arm_goal_poses
+    inside = arm_goal_poses(120, seed)[0]
+    with torch.no_grad():
+        return model.encode(torch.as_tensor(inside, dtype=torch.float32)).double().numpy()
+
+
+def write_figures(model, graph, results, out, limits):
     import matplotlib.pyplot as plt
     from latent_geodesics.plots import latent_figure
     z = model.latents
     paths = []
     for k, r in enumerate(results):
         i, j = r["pair"]
-        names = ("straight line", "graph (A*)", "graph + NN") if k == 0 else (None,) * 3
-        paths += [(names[0], np.stack([z[i], z[j]]), "w--"),
-                  (names[1], r["graph_path"], "C1-"), (names[2], r["refined_path"], "r-")]
-    fig = latent_figure(model, z, paths, "Latent space: log MF, data, geodesics", 160)
+        tag = "pair %d (%d to %d)" % (k + 1, i, j)
+        far, limit = leaves_data(graph, r["refined_path"])
+        flag = ", leaves the data by %.2f (> limit %.2f)" % (far, limit) if far > limit else ""
+        paths += [(tag + ": straight line", np.stack([z[i], z[j]]), "--"),
+                  (tag + ": refined geodesic" + flag, r["refined_path"], "-")]
+    marks = [("held-out poses in the data hole (never demonstrated)", hole_latents(model),
+              "mx")]
+    fig = latent_figure(model, z, paths, "Latent space: log MF, data, geodesics (o start, "
+                        "* goal)", 160, marks=marks, size=(9, 7))
     fig.savefig(os.path.join(out, "latent_geodesics.png"))
     r = results[0]
     i, j = r["pair"]
@@ -129,25 +179,37 @@ def write_figures(model, results, out, limits):
     q = np.array([p.positions for p in r["trajectory"].points])
     v = np.array([p.velocities for p in r["trajectory"].points])
     st, sq = straight_trajectory(model, z[i], z[j], limits)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    styles = ["-", "--", "-.", ":"]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), sharex=True)
     for ax, (title, t, x) in zip(axes, [("along the refined geodesic", times, q),
                                         ("along the straight latent line", st, sq)]):
         for d in range(x.shape[1]):
-            ax.plot(t, x[:, d], label=r["joint_names"][d])
+            ax.plot(t, x[:, d], styles[d % 4], lw=1.8, label=r["joint_names"][d])
         ax.set_title("Joint angles " + title)
         ax.set_xlabel("time [s]")
         ax.set_ylabel("angle [rad]")
     ax = axes[2]
     for d in range(v.shape[1]):
-        ax.plot(times, v[:, d] / limits.velocity[d], label=r["joint_names"][d])
+        ax.plot(times, v[:, d] / limits.velocity[d], styles[d % 4], lw=1.8,
+                label=r["joint_names"][d])
     ax.axhline(1.0, color="k", ls="--", lw=1)
     ax.axhline(-1.0, color="k", ls="--", lw=1)
+    ax.set_ylim(-1.1, 1.1)
     ax.set_title("Joint velocity / limit (TOPP-RA, time-optimal)")
     ax.set_xlabel("time [s]")
-    ax.legend(fontsize=7, loc="lower right")
+    axes[2].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle("Pair 1: data poses %d to %d" % (i, j))
     fig.tight_layout()
     fig.savefig(os.path.join(out, "joint_angles.png"))
     plt.close(fig)
+
+
+def initial_metrics(model, data):
+    """Round 0: the initial model on the learner's own evaluation set (from the data)."""
+    from latent_geodesics.active_learning import evaluate
+    from latent_geodesics.evaluation import data_evaluation_set
+    pairs, held_out = data_evaluation_set(model, data)
+    return evaluate(model, LatentGraph(model, model.latents), pairs, held_out)
 
 
 def run_active_learning(ros, out, model_dir, data_path, rounds, queries=5):
@@ -166,7 +228,7 @@ def run_active_learning(ros, out, model_dir, data_path, rounds, queries=5):
     launched = ros.launch("latent_geodesics", "active_learning.launch",
                           model_dir=os.path.abspath(model_dir),
                           initial_data=os.path.abspath(data_path), work_dir=work,
-                          rounds=rounds, queries_per_round=queries, epochs=20, output="log")
+                          rounds=rounds, queries_per_round=queries, output="log")
     deadline = time.time() + 600
     while len({m.round for m in metrics}) < rounds and time.time() < deadline:
         time.sleep(0.5)
@@ -186,6 +248,11 @@ def run_active_learning(ros, out, model_dir, data_path, rounds, queries=5):
                         "smoothness": m.smoothness, "max_log_mf": m.max_log_mf,
                         "held_out_rmse": m.held_out_rmse, "model_dir": m.model_dir})
     store.close()
+    model = load_model(model_dir, "cpu")
+    start = {"round": 0, "asked_by": None, "queries": None, "demonstrations": 0, "refused": 0,
+             "total": 0, "model_dir": model_dir,
+             **initial_metrics(model, np.load(data_path)["data"])}
+    summary = [start] + summary
     write_active_learning_figures(summary, out)
     return summary
 
@@ -193,23 +260,32 @@ def run_active_learning(ros, out, model_dir, data_path, rounds, queries=5):
 def write_active_learning_figures(rounds, out):
     import matplotlib.pyplot as plt
     from latent_geodesics.plots import draw_latent
-    fig, axes = plt.subplots(1, len(rounds), figsize=(5 * len(rounds), 4.5), squeeze=False)
-    for ax, r in zip(axes[0], rounds):
+    asked = [r for r in rounds if r["asked_by"]]
+    fig, axes = plt.subplots(1, len(asked), figsize=(5.5 * len(asked), 4.8), squeeze=False)
+    for ax, r in zip(axes[0], asked):
         model = load_model(r["asked_by"], "cpu")
-        draw_latent(ax, model, model.latents, title="round %d: queries over log MF"
-                    % r["round"], resolution=96, queries=r["queries"])
+        im = draw_latent(ax, model, model.latents, title="round %d: queries of the model it "
+                         "started with" % r["round"], resolution=96, queries=r["queries"],
+                         legend=ax is axes[0][0])
+        fig.colorbar(im, ax=ax, label="log magnification factor")
+    fig.suptitle("Each round's model has latent coordinates of its own: compare queries "
+                 "with the data in the same panel, not across panels")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "active_learning_queries.png"))
     plt.close(fig)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     x = [r["total"] for r in rounds]
     for ax, key, label in zip(axes, ("smoothness", "max_log_mf", "held_out_rmse"),
-                              ("largest step / mean step", "largest log MF",
-                               "held-out RMSE [rad]")):
-        ax.plot(x, [r[key] for r in rounds], "o-")
+                              ("largest step / mean step along held-out geodesics",
+                               "largest log MF along them", "held-out RMSE [rad]")):
+        y = np.array([r[key] for r in rounds])
+        ax.plot(x, y, "o-", label="after each round")
+        ax.axhline(y[0], color="grey", ls="--", lw=1, label="round 0 (initial model)")
+        middle, half = y.mean(), max(np.ptp(y), 0.2 * abs(y.mean()) + 1e-9)
+        ax.set_ylim(middle - half, middle + half)   # no magnified noise
         ax.set_xlabel("demonstrations")
-        ax.set_ylabel(label)
-    axes[0].set_title("Held-out geodesics per round")
+        ax.set_title("%s\n(lower is better)" % label, fontsize=10)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "active_learning_metrics.png"))
     plt.close(fig)
@@ -226,37 +302,121 @@ def _learned(diagnosis, latent_dim):
             ("; " + collapse_warning(diagnosis, latent_dim)) if diagnosis["collapsed"] else "")
 
 
-def write_report(model, services, results, out, seconds, rounds=()):
+def first_pair(model, pairs, data):
+    from latent_geodesics.msg import Endpoint
+    i, j = pairs[0]
+    return (Endpoint(joint_names=model.joint_names, positions=list(map(float, data[i]))),
+            Endpoint(joint_names=model.joint_names, positions=list(map(float, data[j]))))
+
+
+def verdicts(model, graph, services, results, rounds):
+    """(check, measured, threshold, verdict) rows: what a robotics user acts on."""
+    held = model.meta.get("report", {}).get("held_out", {})
+    diagnosis = model.meta.get("report", {}).get("diagnosis")
+    spacing = graph.step * (graph.n_samples - 1)   # median k-th neighbour distance
+    far = max(leaves_data(graph, r["refined_path"])[0] for r in results)
+    limit = graph.outside_factor * graph.reach
+    rows = [
+        ("the model learned (not collapsed)", _learned(diagnosis, model.z_dim).split(":")[0],
+         "held-out RMSE < 90 % of predicting the mean", diagnosis and not diagnosis["collapsed"]),
+        ("held-out reconstruction RMSE", "%.3f rad" % held.get("rmse", np.nan), "<= 0.10 rad",
+         held.get("rmse", np.inf) <= 0.10),
+        ("worst joint reconstruction error", "%.3f rad" % held.get("max_abs_error", np.nan),
+         "<= 0.50 rad", held.get("max_abs_error", np.inf) <= 0.50),
+        ("encode(decode(z)) round trip", "%.3f latent" % services["round_trip_latent_error"],
+         "<= half a neighbour spacing (%.3f)" % (0.5 * spacing),
+         services["round_trip_latent_error"] <= 0.5 * spacing),
+        ("graph geodesic / straight line (worst pair)", "%.3f" % max(
+            r["graph_length"] / r["straight_line_length"] for r in results), "<= 1.0",
+         all(r["graph_length"] <= r["straight_line_length"] * (1 + 1e-9) for r in results)),
+        ("refined / graph geodesic (worst pair)", "%.3f" % max(
+            r["refined_length"] / r["graph_length"] for r in results), "<= 1.0",
+         all(r["refined_length"] <= r["graph_length"] * (1 + 1e-9) for r in results)),
+        ("trajectory ends at the requested poses", "%.1e rad" % max(
+            r["endpoint_error"] for r in results), "<= 1e-6 rad",
+         max(r["endpoint_error"] for r in results) <= 1e-6),
+        ("largest joint step between trajectory points", "%.3f rad" % max(
+            r["max_joint_step"] for r in results), "<= 0.05 rad (max_joint_step)",
+         max(r["max_joint_step"] for r in results) <= 0.05 + 1e-9),
+        ("refined paths stay near the data", "%.2f latent" % far,
+         "<= the server's refusal limit %.2f" % limit, far <= limit),
+        ("refine round trip (median)", "%.0f ms" % np.median(
+            [r["refine_round_trip_ms"] for r in results]), "<= 100 ms",
+         np.median([r["refine_round_trip_ms"] for r in results]) <= 100)]
+    rows.append(("rviz renders the robot on a geodesic", services.get("rviz", "not run"),
+                 "a screenshot in rviz.png", services.get("rviz", "").startswith("screenshot")))
+    if rounds:
+        worse = [r["round"] for a, r in zip(rounds[:-1], rounds[1:])
+                 if r["smoothness"] > a["smoothness"] * 1.01]
+        rows.append(("active learning: smoothness after the last round",
+                     "%.3f (round 0: %.3f)" % (rounds[-1]["smoothness"],
+                                               rounds[0]["smoothness"]),
+                     "<= round 0", rounds[-1]["smoothness"] <= rounds[0]["smoothness"]))
+        rows.append(("active learning: rounds that made it worse",
+                     ", ".join(map(str, worse)) or "none", "none (1 % tolerance)", not worse))
+    return [(c, m, t, "pass" if ok else "WARN") for c, m, t, ok in rows]
+
+
+ADVICE = {
+    "the model learned (not collapsed)": "retrain (train_iwae --warmup, more epochs)",
+    "held-out reconstruction RMSE": "more epochs, a larger --latent-dim or more data",
+    "worst joint reconstruction error": "demonstrations near the worst poses",
+    "encode(decode(z)) round trip": "the encoder and decoder disagree: train longer",
+    "refined paths stay near the data": "a geodesic crosses a region without data: "
+                                        "demonstrate there (active learning) or serve "
+                                        "with metric: mean+variance",
+    "refine round trip (median)": "a loaded machine; or lower polyline_iterations",
+    "active learning: rounds that made it worse": "more fine-tuning epochs per round",
+    "active learning: smoothness after the last round": "the demonstrations did not yet "
+                                                         "smooth the geodesics: more rounds",
+    "rviz renders the robot on a geodesic": "install rviz and xvfb (make demo does)",
+}
+
+
+def write_report(model, graph, services, results, out, seconds, rounds=()):
     report = model.meta.get("report", {})
     held = report.get("held_out", {})
+    checks = verdicts(model, graph, services, results, rounds)
+    warned = [c for c in checks if c[3] != "pass"]
     lines = ["# latent_geodesics demo: simulated Panda arm with a data hole", "",
-             "- model: %s (latent dim %d, %d training poses)" % (
-                 model.directory, model.z_dim, len(model.latents)),
-             "- held-out IWAE bound: %.3f nats per pose (normalised units)" % held.get(
-                 "iwae_bound", float("nan")),
-             "- held-out reconstruction RMSE: %.4f rad (max abs error %.3f rad)" % (
-                 held.get("rmse", float("nan")), held.get("max_abs_error", float("nan"))),
-             "- did it learn? %s" % _learned(report.get("diagnosis"), model.z_dim),
-             "- encode/decode services: %s (round-trip latent error %.2e)" % (
-                 "ok" if services["encode_ok"] and services["decode_ok"] else "FAILED",
-                 services["round_trip_latent_error"]), "",
-             "## Geodesics between pose pairs whose straight latent line crosses the hole", "",
-             "| pair | straight line | graph | refined | graph round trip | refine round trip "
-             "| start / goal offset | largest step | duration |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append("| %d-%d | %.3f | %.3f | %.3f | %.1f ms | %.1f ms | %.3f / %.3f rad "
+             "**Summary: %d of %d checks pass.**%s" % (
+                 len(checks) - len(warned), len(checks), "" if not warned else
+                 " Look at: " + "; ".join("%s (%s)" % (c[0], ADVICE.get(c[0], "see below"))
+                                          for c in warned) + "."), "",
+             "| check | measured | threshold | verdict |", "|---|---|---|---|"]
+    lines += ["| %s | %s | %s | %s |" % c for c in checks]
+    lines += ["", "## The model", "",
+              "- %s (latent dim %d, %d training poses)" % (
+                  model.directory, model.z_dim, len(model.latents)),
+              "- held-out IWAE bound: %.3f nats per pose (normalised units)" % held.get(
+                  "iwae_bound", float("nan")),
+              "- held-out reconstruction RMSE: %.4f rad (max abs error %.3f rad)" % (
+                  held.get("rmse", float("nan")), held.get("max_abs_error", float("nan"))),
+              "- did it learn? %s" % _learned(report.get("diagnosis"), model.z_dim),
+              "- encode/decode services: %s (round-trip latent error %.2e)" % (
+                  "ok" if services["encode_ok"] and services["decode_ok"] else "FAILED",
+                  services["round_trip_latent_error"]), "",
+              "## Geodesics between pose pairs whose straight latent line crosses the hole",
+              "",
+              "| pair | straight line | graph | refined | graph round trip | refine round "
+              "trip | start / goal offset | largest step | duration |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for k, r in enumerate(results):
+        lines.append("| %d: %d-%d | %.3f | %.3f | %.3f | %.1f ms | %.1f ms | %.3f / %.3f rad "
                      "| %.3f rad | %.2f s |" % (
-                         *r["pair"], r["straight_line_length"], r["graph_length"],
+                         k + 1, *r["pair"], r["straight_line_length"], r["graph_length"],
                          r["refined_length"], r["graph_round_trip_ms"],
                          r["refine_round_trip_ms"], r["start_offset"], r["goal_offset"],
                          r["max_joint_step"], r["duration"]))
     lines += ["", "Lengths are decoded (Riemannian) lengths in radians of joint motion.",
               "Start/goal offset: how far the model's reconstruction of each requested pose "
               "is (largest joint); it is carried along the path, so every trajectory starts "
-              "and ends exactly at the requested poses (largest deviation %.1e rad)."
-              % max(r["endpoint_error"] for r in results),
-              "", "Figures: latent_geodesics.png, joint_angles.png. Trajectories: geodesics.bag."]
+              "and ends exactly at the requested poses.",
+              "", "Figures: latent_geodesics.png (pairs labelled, o start, * goal, the data "
+              "hole's poses in magenta), joint_angles.png (pair 1; joint velocities against "
+              "their limits), rviz.png (rviz on a virtual screen: the robot model "
+              "following pair 1's trajectory, the latent path and the MF map). "
+              "Trajectories: geodesics.bag."]
     if rounds:
         lines += ["", "## Active learning with the simulated demonstrator", "",
                   "| round | demonstrations (refused) | total | smoothness | max log MF | "
@@ -265,9 +425,10 @@ def write_report(model, services, results, out, seconds, rounds=()):
             lines.append("| %d | %d (%d) | %d | %.3f | %.3f | %.4f |" % (
                 r["round"], r["demonstrations"], r["refused"], r["total"], r["smoothness"],
                 r["max_log_mf"], r["held_out_rmse"]))
-        lines += ["", "Smoothness: largest joint step / mean step along the decoded geodesics "
-                  "between held-out pose pairs across the hole (1 = even). Figures: "
-                  "active_learning_queries.png, active_learning_metrics.png; store: "
+        lines += ["", "Round 0 is the initial model. Smoothness: largest joint step / mean "
+                  "step along the decoded geodesics between pose pairs from the data whose "
+                  "straight latent line crosses the largest gaps (1 = even; lower is better). "
+                  "Figures: active_learning_queries.png, active_learning_metrics.png; store: "
                   "active_learning/demonstrations.db."]
     lines += ["", "Total demo time: %.0f s" % seconds, ""]
     with open(os.path.join(out, "report.md"), "w") as f:
@@ -276,7 +437,8 @@ def write_report(model, services, results, out, seconds, rounds=()):
                                                          "trajectory", "joint_names")}
                for r in results]
     with open(os.path.join(out, "report.json"), "w") as f:
-        json.dump({"held_out": held, "services": services, "geodesics": summary}, f, indent=1)
+        json.dump({"held_out": held, "services": services, "geodesics": summary,
+                   "checks": checks}, f, indent=1)
 
 
 def main(argv=None):
@@ -289,19 +451,24 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     model, model_dir, data_path = default_model(args.out, args.epochs)
     pairs = hole_crossing_pairs(model.latents)
+    graph = LatentGraph(model, model.latents)   # for the figures' "leaves the data" check
     with ros_processes(os.path.join(args.out, "ros.log")) as ros:
         server = ros.launch("latent_geodesics", "geodesic_server.launch",
                             model_dir=os.path.abspath(model_dir))
         bag = ros.start(["rosbag", "record", "-O", os.path.join(args.out, "geodesics.bag")]
                         + TOPICS)
-        services, results = run_queries(model, pairs, np.load(data_path)["data"])
-        for proc in (bag, server):
-            ros.end(proc)
-        write_figures(model, results, args.out, JointLimits.uniform(
+        data = np.load(data_path)["data"]
+        services, results = run_queries(model, pairs, data)
+        ros.end(bag)
+        screenshot = rviz_screenshot(ros, args.out, first_pair(model, pairs, data))
+        print(screenshot[1])
+        ros.end(server)
+        write_figures(model, graph, results, args.out, JointLimits.uniform(
             model.joint_names, Settings.max_joint_velocity, Settings.max_joint_acceleration))
         print("active learning: %d rounds with the simulated demonstrator..." % args.rounds)
         rounds = run_active_learning(ros, args.out, model_dir, data_path, args.rounds)
-    write_report(model, services, results, args.out, time.time() - start, rounds)
+    services["rviz"] = screenshot[1]
+    write_report(model, graph, services, results, args.out, time.time() - start, rounds)
     print(open(os.path.join(args.out, "report.md")).read())
     if not all(r["refined_length"] <= r["straight_line_length"] for r in results):
         sys.exit("a geodesic came out longer than its straight line")

@@ -1,0 +1,70 @@
+"""trajectory_player: shows the latest geodesic on a robot model in rviz.
+
+Plays the latest `trajectory` (trajectory_msgs/JointTrajectory, remap it to the
+server's ~trajectory) as `joint_states` (remap it away from the robot's own) for
+robot_state_publisher, in a loop with a pause at the end, and broadcasts a static
+transform from ~fixed_frame to ~latent_frame so ~latent_path can be drawn beside
+the robot. Parameters: ~rate (Hz), ~pause (s), ~fixed_frame, ~latent_frame,
+~latent_offset ([x, y, z] in metres).
+"""
+import threading
+
+import rospy
+import tf2_ros
+from geometry_msgs.msg import TransformStamped
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from latent_geodesics.ros import run_node
+from latent_geodesics.trajectory import position_at
+
+
+class TrajectoryPlayer:
+    def __init__(self):
+        self.rate = float(rospy.get_param("~rate", 30.0))
+        self.pause = float(rospy.get_param("~pause", 1.0))
+        self.lock = threading.Lock()
+        self.latest, self.started = None, None
+        self.static_tf = tf2_ros.StaticTransformBroadcaster()
+        self.static_tf.sendTransform(self.latent_transform())
+        self.state_pub = rospy.Publisher("joint_states", JointState, queue_size=10)
+        self.trajectory_sub = rospy.Subscriber("trajectory", JointTrajectory, self.on_trajectory,
+                                               queue_size=1)
+        self.timer = rospy.Timer(rospy.Duration(1.0 / self.rate), self.tick)
+
+    @staticmethod
+    def latent_transform():
+        t = TransformStamped()
+        t.header.stamp = rospy.Time.now()
+        t.header.frame_id = rospy.get_param("~fixed_frame", "panda_link0")
+        t.child_frame_id = rospy.get_param("~latent_frame", "latent")
+        x, y, z = rospy.get_param("~latent_offset", [0.0, 3.0, 0.0])
+        t.transform.translation.x, t.transform.translation.y = x, y
+        t.transform.translation.z = z
+        t.transform.rotation.w = 1.0
+        return t
+
+    def on_trajectory(self, msg):
+        if not msg.points:
+            return
+        with self.lock:
+            self.latest = (list(msg.joint_names),
+                           [p.time_from_start.to_nsec() for p in msg.points],
+                           [list(p.positions) for p in msg.points])
+            self.started = rospy.get_time()
+
+    def tick(self, _event):
+        with self.lock:
+            if self.latest is None:
+                return
+            names, time_ns, positions = self.latest
+            elapsed = rospy.get_time() - self.started
+        period = time_ns[-1] / 1e9 + self.pause
+        state = JointState(name=names, position=position_at(
+            time_ns, positions, elapsed % period).tolist())
+        state.header.stamp = rospy.Time.now()
+        self.state_pub.publish(state)
+
+
+def main():
+    run_node("trajectory_player", TrajectoryPlayer)
