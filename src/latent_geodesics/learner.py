@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 from .active_learning import select_queries
@@ -39,6 +40,7 @@ class ActiveLearner:
         self.demonstrate, self.reload, self.evaluate = demonstrate, reload, evaluate
         self.on_ack, self.on_round, self.log = on_ack, on_round, log
         self.config = config or LoopConfig()
+        self.progress_every = 5.0   # seconds between fine-tuning progress lines
         os.makedirs(os.path.join(work_dir, "models"), exist_ok=True)
 
     def model_dir(self):
@@ -117,13 +119,33 @@ class ActiveLearner:
         self.store.export(data_path)
         cmd = [sys.executable, "-m", "latent_geodesics.training", "--data", data_path,
                "--init", init_dir, "--out", tmp, "--epochs", str(self.config.epochs),
-               "--seed", str(self.config.seed + rnd), "--device", self.config.device, "--quiet",
+               "--seed", str(self.config.seed + rnd), "--device", self.config.device,
                "--exit-with-parent", str(os.getpid())]   # preexec_fn is unsafe in threads
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError("retraining failed: %s" % done.stderr.strip()[-500:])
+        log_path = os.path.join(self.work_dir, "fine_tuning_round_%d.log" % rnd)
+        with open(log_path, "w") as log:
+            child = subprocess.Popen(cmd, stdout=log, stderr=log)
+            while child.poll() is None:   # the child's progress bar, with its ETA
+                time.sleep(self.progress_every)
+                line = last_progress(log_path)
+                if line:
+                    self.log("round %d fine-tuning: %s" % (rnd, line))
+        if child.returncode != 0:
+            raise RuntimeError("retraining failed: %s" % open(log_path).read().strip()[-500:])
         os.rename(tmp, out)
         return out
+
+
+def last_progress(path):
+    """The newest tqdm update in a log file (updates are separated by carriage returns)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 400))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    parts = [p.strip() for p in tail.replace("\n", "\r").split("\r") if "it/s" in p
+             or "s/it" in p]
+    return parts[-1] if parts else ""
 
 
 def main(argv=None):

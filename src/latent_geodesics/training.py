@@ -60,13 +60,20 @@ def collapse_warning(diagnosis, latent_dim):
 
 
 @torch.no_grad()
+def held_out_bound(model, x_norm, k=10, seed=0):
+    """The mean IWAE bound with samples of a generator of its own: the same samples
+    every call (comparable across epochs) and the global RNG left alone."""
+    gen = torch.Generator(device=x_norm.device).manual_seed(seed)
+    return model.iwae_bound(x_norm, k=k, generator=gen).mean().item()
+
+
+@torch.no_grad()
 def evaluate(model, x, k=10, seed=0):
     """Held-out IWAE bound (nats per datum, normalised units) and RMSE in data units."""
     if len(x) == 0:
         return {"iwae_bound": float("nan"), "rmse": float("nan")}
-    torch.manual_seed(seed)
     x = torch.as_tensor(x, dtype=torch.float32, device=model.device)
-    bound = model.iwae_bound(model.normalise(x), k=k).mean().item()
+    bound = held_out_bound(model, model.normalise(x), k, seed)
     recon = model.decode(model.encode(x))
     rmse = ((recon - x) ** 2).mean().sqrt().item()
     max_err = (recon - x).abs().max().item()
@@ -75,11 +82,14 @@ def evaluate(model, x, k=10, seed=0):
 
 def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=150, batch_size=128,
                hidden=(128, 128), activation="tanh", lr=2e-3, val_fraction=0.1, seed=0,
-               device="auto", init=None, progress=True, warmup=0.2):
+               device="auto", init=None, progress=True, warmup=0.2, patience=None):
     """Train an IWAE; returns (model with .latents set, report dict).
 
     `init` is an existing model to fine-tune (same dimensions), e.g. after new
     demonstrations arrived; its normalisation is kept so the latent space stays.
+    `epochs` is a cap: after the warm-up, training stops once the held-out bound
+    has not improved for `patience` epochs (default: a fifth of the epochs, at
+    least 10) and the best epoch's weights are kept.
     """
     joint_names = list(joint_names or ["joint_%d" % i for i in range(np.shape(data)[-1])])
     data = validate(data, joint_names, batch_size)
@@ -103,6 +113,11 @@ def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=150, batch_siz
     model.to(device).train()
     x_all = torch.as_tensor(data, dtype=torch.float32, device=device)
     x_train = model.normalise(x_all[train_idx])
+    x_val = model.normalise(x_all[val_idx]) if len(val_idx) else None
+    patience = max(10, epochs // 5) if patience is None else int(patience)
+    warm_epochs = int(np.ceil(warmup * epochs)) if warmup > 0 and init is None else 0
+    best = (-np.inf, None, 0)   # (held-out bound, weights, epoch)
+    progressed = 0              # the last epoch that improved the bound noticeably
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs), eta_min=lr / 20)
     gen = torch.Generator().manual_seed(seed)
@@ -122,6 +137,20 @@ def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=150, batch_siz
             total += loss.item()
         sched.step()
         bar.set_postfix(bound="%.3f" % (-total / max(1, len(perm) // batch_size)))
+        if x_val is not None and epoch + 1 >= warm_epochs:
+            model.eval()
+            bound = held_out_bound(model, x_val, k, seed)
+            model.train()
+            if best[1] is None or bound > best[0] + 1e-3 * abs(best[0]):
+                progressed = epoch + 1
+            if best[1] is None or bound > best[0]:
+                best = (bound, {n: t.detach().clone() for n, t in model.state_dict().items()},
+                        epoch + 1)
+            if epoch + 1 - progressed >= patience:
+                break
+    stopped_at = epoch + 1
+    if best[1] is not None:
+        model.load_state_dict(best[1])
     model.eval().requires_grad_(False)
     with torch.no_grad():
         model.latents = model.encode(x_all).cpu().numpy()
@@ -129,7 +158,8 @@ def train_iwae(data, joint_names=None, latent_dim=2, k=10, epochs=150, batch_siz
               "train": evaluate(model, data[train_idx], k=k, seed=seed),
               "n_train": int(len(train_idx)), "n_held_out": int(len(val_idx)),
               "diagnosis": diagnose(model, data[train_idx], data[val_idx]),
-              "train_seconds": round(time.time() - start, 2)}
+              "train_seconds": round(time.time() - start, 2),
+              "epochs_run": stopped_at, "best_epoch": best[2]}
     model.meta = {"data_sha256": data_hash(data),
                   "training": dict(latent_dim=latent_dim, k=k, epochs=epochs,
                                    batch_size=batch_size, lr=lr, warmup=warmup,

@@ -155,7 +155,7 @@ class TestGeodesics(unittest.TestCase):
         while not feedback and rospy.Time.now() < deadline:
             rospy.sleep(0.02)
         self.nn.cancel_goal()
-        self.assertTrue(self.nn.wait_for_result(rospy.Duration(30)))
+        self.assertTrue(self.nn.wait_for_result(rospy.Duration(120)))
         self.assertEqual(self.nn.get_state(), actionlib.GoalStatus.PREEMPTED)
         self.assertLess(self.nn.get_result().stats.iterations, 100000)
 
@@ -167,7 +167,7 @@ class TestGeodesics(unittest.TestCase):
                                (self.nn_goal(goal=latent(self.a)), "same point"),
                                (self.nn_goal(start=latent([np.nan, 0])), "NaN")]:
             self.nn.send_goal(goal)
-            self.assertTrue(self.nn.wait_for_result(rospy.Duration(30)))
+            self.assertTrue(self.nn.wait_for_result(rospy.Duration(120)))
             self.assertEqual(self.nn.get_state(), actionlib.GoalStatus.ABORTED)
             self.assertIn(fragment, self.nn.get_result().message)
 
