@@ -43,21 +43,32 @@ class GraphError(PointError):
     """A query or file the graph cannot answer; the message says why."""
 
 
-def unique_pairs(idx, n):
-    """kNN index table (N, k+1) -> unique undirected pairs (E, 2), i < j, sorted.
+def unique_pairs(idx, n, dist=None):
+    """kNN index table (N, k+1) -> unique undirected pairs (E, 2), i < j.
 
-    Packed keys i * n + j sorted once; a linear pass drops repeats. This beats
-    np.unique (which sorts a copy and builds extra index arrays) on numpy 1 and 2.
+    No sort: a pair {i, j} (i < j) is listed by row i, or by row j, or both. Row
+    i's pairs with j > i are kept; its pairs with j < i only where row j does not
+    list i. With the kNN distances `dist`, "row j lists i" is d(i, j) < the k-th
+    distance of j (a gather of one number); ties and calls without `dist` gather
+    row j. Linear in N k, the same on numpy 1 and 2. Missing neighbours (index n,
+    as cKDTree reports them) are dropped.
     """
-    rows = np.repeat(np.arange(len(idx), dtype=np.int64), idx.shape[1])
-    cols = idx.ravel().astype(np.int64)
-    keep = (rows != cols) & (cols < n)
-    lo, hi = np.minimum(rows[keep], cols[keep]), np.maximum(rows[keep], cols[keep])
-    keys = lo * n + hi
-    keys.sort()
-    if len(keys):
-        keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
-    return np.stack([keys // n, keys % n], 1)
+    idx = np.asarray(idx, dtype=np.int64)
+    width, flat_idx = idx.shape[1], idx.ravel()
+    own = np.arange(len(idx), dtype=np.int64)[:, None]
+    real = idx < n
+    fwd = np.flatnonzero((real & (idx > own)).ravel())   # flat indices: cheaper than 2-D
+    back = np.flatnonzero((real & (idx < own)).ravel())
+    i_back, j_back = back // width, flat_idx[back]
+    if dist is None:
+        listed = (idx[j_back] == i_back[:, None]).any(1)
+    else:
+        d_back, kth = np.ravel(dist)[back], np.ascontiguousarray(dist[:, -1])[j_back]
+        listed = d_back < kth
+        tie = np.flatnonzero(d_back == kth)
+        listed[tie] = (idx[j_back[tie]] == i_back[tie, None]).any(1)
+    keep = ~listed
+    return np.stack([np.r_[fwd // width, j_back[keep]], np.r_[flat_idx[fwd], i_back[keep]]], 1)
 
 
 class LatentGraph:
@@ -107,7 +118,7 @@ class LatentGraph:
         self.reach = float(np.percentile(dist[:, -1], 99))
         # Latent resolution of every measure: an edge's sample spacing.
         self.step = max(float(np.median(dist[:, -1])) / (self.n_samples - 1), 1e-12)
-        return unique_pairs(idx, len(self.nodes))
+        return unique_pairs(idx, len(self.nodes), dist)
 
     @torch.no_grad()
     def _decode(self, z):
