@@ -125,8 +125,11 @@ def test_trajectories_start_and_end_exactly_at_requested_configurations(engine, 
             assert np.abs(res.positions[-1] - qb).max() <= 1e-9
             # The residual the model leaves is reported, not hidden.
             recon = engine.run_model(engine.served, "decode", res.latent[[0, -1]])
-            assert res.stats["start_offset"] == pytest.approx(np.abs(recon[0] - qa).max())
-            assert res.stats["goal_offset"] == pytest.approx(np.abs(recon[1] - qb).max())
+            # (float32 decodings differ by ~1e-7 between batch sizes)
+            assert res.stats["start_offset"] == pytest.approx(np.abs(recon[0] - qa).max(),
+                                                              abs=1e-5)
+            assert res.stats["goal_offset"] == pytest.approx(np.abs(recon[1] - qb).max(),
+                                                             abs=1e-5)
 
 
 def test_trajectories_are_dense_and_within_limits(engine, poses):
