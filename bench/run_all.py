@@ -64,15 +64,19 @@ def graph_build(sizes=(1000, 10000, 50000), dims=(2, 8)):
 
 
 def astar(n=10000, queries=300):
+    """Node-to-node queries: raw A* against Dijkstra (both shorten=False), and the
+    served pipeline (A* + shortcut + relaxation + straight-line candidate)."""
     decoder = iwae_decoder(2)
     nodes = np.random.default_rng(0).normal(size=(n, 2))
     graph = LatentGraph(decoder, nodes, k=10, n_samples=10)
     rng = np.random.default_rng(1)
-    times, expanded, dij_expanded, dij_times = [], [], [], []
+    times, expanded, dij_expanded, dij_times, full_times = [], [], [], [], []
     for _ in range(queries):
         i, j = rng.choice(n, 2, replace=False)
-        path, t = timed(graph.shortest_path, nodes[i], nodes[j])
-        ref, td = timed(graph.shortest_path, nodes[i], nodes[j], method="dijkstra")
+        path, t = timed(graph.shortest_path, nodes[i], nodes[j], shorten=False)
+        ref, td = timed(graph.shortest_path, nodes[i], nodes[j], method="dijkstra",
+                        shorten=False)
+        full_times.append(timed(graph.shortest_path, nodes[i], nodes[j])[1])
         assert abs(path.length - ref.length) <= 1e-9 * ref.length
         times.append(t), dij_times.append(td)
         expanded.append(path.stats["nodes_expanded"])
@@ -80,6 +84,7 @@ def astar(n=10000, queries=300):
     return {"N": n, "queries": queries, "p50_ms": 1e3 * np.median(times),
             "p99_ms": 1e3 * np.percentile(times, 99),
             "dijkstra_p50_ms": 1e3 * np.median(dij_times),
+            "served_p50_ms": 1e3 * np.median(full_times),
             "expanded_ratio": float(np.sum(expanded) / np.sum(dij_expanded))}
 
 
@@ -231,10 +236,14 @@ def report(results):
                  "ratio": f3("ratio")})
     a = results["astar"]
     md += ["", "## 2. A* on the N = %d graph (%d node-to-node queries)" % (a["N"], a["queries"]),
-           "Target: p50 < 2 ms; A* expands at most half of Dijkstra's nodes.", "",
-           "| p50 | p99 | Dijkstra p50 | nodes expanded A* / Dijkstra |", "|---|---|---|---|",
-           "| %.2f ms | %.2f ms | %.2f ms | %.3f |" % (a["p50_ms"], a["p99_ms"],
-                                                    a["dijkstra_p50_ms"], a["expanded_ratio"])]
+           "Target: p50 < 2 ms; A* expands at most half of Dijkstra's nodes. Raw node paths "
+           "(shorten=False); the served graph geodesic adds shortcuts, relaxation and the "
+           "straight-line candidate.", "",
+           "| A* p50 | A* p99 | Dijkstra p50 | nodes expanded A* / Dijkstra | served p50 |",
+           "|---|---|---|---|---|",
+           "| %.2f ms | %.2f ms | %.2f ms | %.3f | %s |" % (
+               a["p50_ms"], a["p99_ms"], a["dijkstra_p50_ms"], a["expanded_ratio"],
+               "%.1f ms" % a["served_p50_ms"] if "served_p50_ms" in a else "-")]
     md += ["", "## 3. NN geodesics vs stochman 0.3.0 (trained arm IWAE, hole-crossing pairs)",
            "stochman: EmbeddedManifold over the same decoder, CubicSpline (8 nodes), "
            "geodesic_minimizing_energy (Adam, max_iter 500, eval_grid 20). Lengths re-measured "
@@ -334,6 +343,8 @@ def main(sections):
     if not sections or "core" in sections:
         print("1/7 graph build", flush=True)
         core_sections(results)
+    elif "astar" in sections:
+        results["astar"] = astar()
     if not sections or "ros" in sections:
         print("6/7 ROS round trip", flush=True)
         from ros_round_trip import ros_round_trip
