@@ -164,9 +164,10 @@ def select_queries(model, graph, n, selector="combined", radius=None, seed=0):
 
 def path_profile(model, graph, z_start, z_goal, n=200):
     """A graph geodesic decoded at n equal latent steps: (positions, log MF)."""
-    from .geometry import log_magnification_factor, resample
+    from .curves import resample
+    from .geometry import log_magnification_factor
     path = graph.shortest_path(z_start, z_goal)
-    dense = resample(torch.as_tensor(path.points), n)
+    dense = torch.as_tensor(resample(path.points, n))
     with torch.no_grad():
         z = dense.to(device=model.device, dtype=torch.float32)
         positions = model.decode(z).double().cpu().numpy()

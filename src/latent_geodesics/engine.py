@@ -444,7 +444,9 @@ class Engine:
         except LimitError as e:
             raise RequestError("the path cannot be timed: %s" % e) from None
         z = z[picks][timing.kept]
-        straight = served.graph.measure(np.stack([path.points[0], path.points[-1]]))
+        straight = path.stats.get("straight_length")   # measured by the path's own search
+        if straight is None or not np.isfinite(straight):
+            straight = served.graph.measure(np.stack([path.points[0], path.points[-1]]))
         stats = {k: v for k, v in path.stats.items() if np.isscalar(v)}
         stats.update(method=path.method, start_offset=off_s, goal_offset=off_g,
                      clipped_points=clipped, duration=timing.duration,

@@ -104,17 +104,6 @@ def magnification_factor(decoder, z):
     return log_magnification_factor(decoder, z).exp()
 
 
-def resample(points, n):
-    """Resample a polyline (m, Nz) to n points equidistant along its latent length."""
-    points = torch.as_tensor(points)
-    seg = (points[1:] - points[:-1]).norm(dim=-1)
-    s = torch.cat([seg.new_zeros(1), seg.cumsum(0)])
-    if s[-1] <= 0:
-        return points[:1].expand(n, -1).clone()
-    return interpolate(s / s[-1], points, torch.linspace(0, 1, n, dtype=s.dtype,
-                                                         device=s.device))
-
-
 def interpolate(s, points, t):
     """Piecewise-linear interpolation of points at knots s (increasing) to values t."""
     idx = torch.searchsorted(s, t.clamp(0, 1), right=True).clamp(1, len(s) - 1)
