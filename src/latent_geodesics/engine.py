@@ -276,8 +276,7 @@ class Engine:
     def encode(self, joint_names, positions):
         served = self.served
         q = self.configurations(served, joint_names, positions, self.settings.max_points)
-        for i, row in enumerate(q):
-            self.check_configuration(served, row, "configuration %d" % i)
+        self.check_configurations(served, q, lambda r: "configuration %d" % r)
         z = self.run_model(served, "encode", q)
         return served.model.z_dim, finite_result(z, "the latent point")
 
@@ -312,8 +311,8 @@ class Engine:
             q = self.configurations(served, joint_names, positions)
             if len(q) != 1:
                 raise RequestError("%s: one configuration expected, got %d" % (what, len(q)))
+            self.check_configurations(served, q, lambda r: what)
             q = q[0]
-            self.check_configuration(served, q, what)
             z = self.run_model(served, "encode", q[None])
         if len(z) != 1:
             raise RequestError("%s: one latent point expected, got %d" % (what, len(z)))
@@ -322,23 +321,26 @@ class Engine:
         except GraphError as e:
             raise RequestError(str(e)) from None
 
-    def check_configuration(self, served, q, what):
-        """Refuse a configuration beyond the joint limits or far from the data."""
-        cfg = self.settings
-        bad = served.limits.outside(q, cfg.position_tolerance)
-        if bad:
-            name, value, lo, hi = bad[0]
+    def check_configurations(self, served, q, what):
+        """Refuse configurations (N, D) beyond the joint limits or far from the data,
+        in one vectorised pass; the message names the first offending row and joint.
+        what(row) says which configuration that is."""
+        limits = served.limits
+        bad = np.argwhere(limits.beyond(q, self.settings.position_tolerance))
+        if len(bad):
+            r, i = bad[0]
             raise RequestError("%s: joint %s = %.4g rad is outside its limits [%.4g, %.4g] "
-                               "(%s)" % (what, name, value, lo, hi, served.limits.source))
+                               "(%s)" % (what(r), limits.names[i], q[r, i], limits.lower[i],
+                                         limits.upper[i], limits.source))
         # Generous: the training data's mean +- (6 standard deviations + 1 rad).
         mean = served.model.x_mean.double().cpu().numpy()
         spread = 6 * served.model.x_std.double().cpu().numpy() + 1.0
-        far = np.flatnonzero(np.abs(q - mean) > spread)
+        far = np.argwhere(np.abs(q - mean) > spread)
         if len(far):
-            i = far[0]
+            r, i = far[0]
             raise RequestError("%s: joint %s = %.4g rad is far outside the training data "
                                "(mean %.4g, accepted %.4g to %.4g)" % (
-                                   what, served.joint_names[i], q[i], mean[i],
+                                   what(r), served.joint_names[i], q[r, i], mean[i],
                                    mean[i] - spread[i], mean[i] + spread[i]))
 
     def endpoints(self, served, start, goal):

@@ -140,10 +140,14 @@ class JointLimits:
                                  % (name, self.lower[i], self.upper[i]))
         return self
 
+    def beyond(self, q, tolerance):
+        """Mask (..., D) of positions beyond the limits + tolerance."""
+        return (q < self.lower - tolerance) | (q > self.upper + tolerance)
+
     def outside(self, q, tolerance):
         """[(joint, value, lower, upper)] of a configuration beyond the limits + tolerance."""
-        bad = (q < self.lower - tolerance) | (q > self.upper + tolerance)
-        return [(self.names[i], q[i], self.lower[i], self.upper[i]) for i in np.flatnonzero(bad)]
+        return [(self.names[i], q[i], self.lower[i], self.upper[i])
+                for i in np.flatnonzero(self.beyond(q, tolerance))]
 
     def clip(self, positions, keep_first=False, keep_last=False):
         """Positions clipped into the limits; (clipped, number of points changed)."""
