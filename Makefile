@@ -18,8 +18,8 @@ ROS_DEBS := ros-core-python-dev catkin python3-rostest python3-actionlib \
   python3-rosbag rosbash python3-roslaunch python3-rosmaster rosout \
   ros-message-generation ros-message-runtime libstd-msgs-dev \
   libactionlib-msgs-dev libtrajectory-msgs-dev libsensor-msgs-dev \
-  libgeometry-msgs-dev libnav-msgs-dev libvisualization-msgs-dev \
-  python3-std-srvs python3-venv python3-numpy python3-scipy \
+  libgeometry-msgs-dev libnav-msgs-dev \
+  python3-venv python3-numpy python3-scipy \
   python3-matplotlib python3-yaml python3-lxml
 
 # What the demo needs beside: rviz on a virtual screen for its screenshot.
@@ -44,6 +44,13 @@ $(VENV)/.ros-ok:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	@touch $@
+
+# The core on current numpy 2: a venv without Debian's packages (ROS needs numpy 1).
+VENV_NP2 := $(ROOT)/.venv-numpy2
+$(VENV_NP2)/.installed: requirements-numpy2.txt $(VENV)/.ros-ok
+	@[ -x $(VENV_NP2)/bin/python ] || /usr/bin/python3 -m venv $(VENV_NP2)
+	$(VENV_NP2)/bin/python -m pip install -q -r requirements-numpy2.txt
 	@touch $@
 
 $(VENV)/.installed: requirements.txt $(VENV)/.ros-ok
@@ -77,14 +84,16 @@ $(VENV)/.demo-ok: $(VENV)/.ros-ok
 demo: setup $(VENV)/.demo-ok
 	$(ENV) python scripts/demo --out $(OUT)
 
-test: setup
+test: setup $(VENV_NP2)/.installed
 	$(ENV) ruff check src test bench scripts
 	$(ENV) python -m pytest -q test
-	$(ENV) bash test/run_rostests.sh $(OUT)/test
+	@echo "core tests on numpy $$($(VENV_NP2)/bin/python -c 'import numpy; print(numpy.__version__)')"
+	PYTHONPATH=$(ROOT)/src $(VENV_NP2)/bin/python -m pytest -q test
+	$(ENV) bash test/run_rostests.sh $(WS)
 
 bench: setup
 	$(PY) -m pip install -q --no-deps stochman==0.3.0   # the peer library, benchmark only
 	$(ENV) python bench/run_all.py
 
 clean:
-	rm -rf $(WS) $(OUT)
+	rm -rf $(WS) $(OUT) $(VENV_NP2)

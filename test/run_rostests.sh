@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Run every rostest (each starts its own roscore) against a freshly trained
-# fixture model. Usage: test/run_rostests.sh WORK_DIR
+# The tests that need the ROS environment. Usage: test/run_rostests.sh CATKIN_WS
+#  1. pytest checks of node start-up failures and the README's commands;
+#  2. every rostest, the standard way: `catkin_make run_tests` (each starts its own
+#     roscore; CMake trains their fixture models first), then catkin_test_results.
 set -eo pipefail
-work=$(realpath -m "${1:?work dir}")
-mkdir -p "$work"
-model="$work/fixture_model"
-rm -rf "$model" "$work/fixture_model_b" "$work/active_learning" "$work/any_teacher"
-python "$(dirname "$0")/ros/train_fixture.py" "$model" "$work/fixture_model_b"
+ws=$(realpath "${1:?catkin workspace}")
+here=$(dirname "$(realpath "$0")")
 status=0
 echo "== start-up failures and the README's commands (pytest, ROS environment)"
-python -m pytest -q "$(dirname "$0")/ros/test_node_startup.py" \
-  "$(dirname "$0")/ros/test_readme_commands.py" || status=1
-for t in "$(dirname "$0")"/ros/*.test; do
-  echo "== rostest $(basename "$t")"
-  rostest latent_geodesics "$(basename "$t")" model_dir:="$model" work_dir:="$work" || status=1
-done
+python -m pytest -q "$here/ros/test_node_startup.py" "$here/ros/test_readme_commands.py" \
+  || status=1
+echo "== rostests: catkin_make run_tests"
+cd "$ws"
+rm -rf build/test_results/latent_geodesics
+catkin_make run_tests_latent_geodesics > build/run_tests.log 2>&1 \
+  || { tail -60 build/run_tests.log; status=1; }
+grep -E "^\[ROSTEST\]|^ \* |SUMMARY|RESULT|FAILURE|ERROR" build/run_tests.log | head -80 || true
+catkin_test_results --verbose build/test_results/latent_geodesics || status=1
 exit $status

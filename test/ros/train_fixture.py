@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Train the small arm models the rostests serve (seconds on a CPU): OUT_DIR..."""
+"""Prepare WORK_DIR for the rostests: two small arm models (trained afresh,
+seconds on a CPU), the data they were trained on, and no state left from a previous run."""
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -9,12 +11,17 @@ from latent_geodesics.data import arm_dataset
 from latent_geodesics.model import save_model
 from latent_geodesics.training import train_iwae
 
+work = os.path.realpath(sys.argv[1])
+os.makedirs(work, exist_ok=True)
+for previous_run in ("active_learning", "any_teacher"):
+    shutil.rmtree(os.path.join(work, previous_run), ignore_errors=True)
 arm = arm_dataset(n_demos=80, seed=1)
-np.savez(os.path.join(os.path.dirname(sys.argv[1]), "fixture_data.npz"), data=arm.data,
+np.savez(os.path.join(work, "fixture_data.npz"), data=arm.data,
          joint_names=np.array(arm.joint_names))   # for the active learner's round 0
-for out, seed in zip(sys.argv[1:], range(1, 100)):  # one model per directory given
-    if not os.path.isfile(os.path.join(out, "model.yaml")):
-        model, report = train_iwae(arm.data, arm.joint_names, epochs=40, seed=seed,
-                                   device="cpu", progress=False)
-        save_model(model, out, model.meta)
-        print("fixture model %s: held-out RMSE %.3f rad" % (out, report["held_out"]["rmse"]))
+for name, seed in (("fixture_model", 1), ("fixture_model_b", 2)):
+    out = os.path.join(work, name)
+    shutil.rmtree(out, ignore_errors=True)
+    model, report = train_iwae(arm.data, arm.joint_names, epochs=40, seed=seed,
+                               device="cpu", progress=False)
+    save_model(model, out, model.meta)
+    print("fixture model %s: held-out RMSE %.3f rad" % (out, report["held_out"]["rmse"]))

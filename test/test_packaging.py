@@ -1,0 +1,78 @@
+"""package.xml declares what the code uses, and nothing it does not (rosdep installs
+from it), and the rostests need no argument that `catkin_make run_tests` lacks."""
+import ast
+import re
+from pathlib import Path
+from xml.etree import ElementTree
+
+ROOT = Path(__file__).resolve().parents[1]
+# Imported module -> the ROS package (rosdep key) that provides it.
+ROS_MODULES = {"rospy", "rosgraph", "roslaunch", "rosnode", "rostest", "rosbag",
+               "actionlib", "tf2_ros", "std_msgs", "sensor_msgs", "trajectory_msgs",
+               "actionlib_msgs", "nav_msgs", "geometry_msgs", "visualization_msgs",
+               "std_srvs", "urdf_parser_py"}
+KEY = {"urdf_parser_py": "urdfdom_py"}
+
+
+def declared():
+    tree = ElementTree.parse(ROOT / "package.xml")
+    return {tag: {e.text.strip() for e in tree.iter(tag)}
+            for tag in ("depend", "build_depend", "exec_depend", "test_depend",
+                        "buildtool_depend")}
+
+
+def imported(paths):
+    found = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            found |= {n.split(".")[0] for n in names} & ROS_MODULES
+    return {KEY.get(m, m) for m in found}
+
+
+def python_files(*dirs):
+    files = [p for d in dirs for p in (ROOT / d).rglob("*.py")]
+    return files + [p for p in (ROOT / "scripts").iterdir()
+                    if p.read_text().startswith("#!/usr/bin/env python")]
+
+
+def test_every_ros_package_the_code_imports_is_declared():
+    deps = declared()
+    run = deps["depend"] | deps["exec_depend"]
+    assert imported(python_files("src")) <= run
+    tested = imported(python_files("test") + [ROOT / "test" / "ros" / "train_fixture.py"])
+    assert tested <= run | deps["test_depend"]
+
+
+def test_launch_files_tools_and_setup_are_declared():
+    deps = declared()
+    assert {"roslaunch", "rosgraph", "rosbash"} <= deps["exec_depend"]   # launch, rosrun
+    assert "python3-catkin-pkg" in deps["buildtool_depend"] | deps["build_depend"]  # setup.py
+
+
+def test_no_ros_package_is_declared_that_nothing_uses():
+    deps = declared()
+    used = imported(python_files("src", "test"))
+    launch = " ".join(p.read_text() for p in (ROOT / "launch").glob("*.launch"))
+    messages = " ".join(p.read_text() for d in ("msg", "srv", "action")
+                        for p in (ROOT / d).iterdir())
+    generated = re.search(r"generate_messages\(DEPENDENCIES([^)]*)\)",
+                          (ROOT / "CMakeLists.txt").read_text()).group(1).split()
+    libraries = (deps["depend"] | deps["exec_depend"]) & ROS_MODULES - {"roslaunch"}
+    for package in libraries:
+        assert (package in used or 'pkg="%s"' % package in launch or package + "/" in messages
+                or package in generated), package + " is declared but not used"
+
+
+def test_no_key_that_rosdep_cannot_resolve():
+    deps = set().union(*declared().values())
+    assert "python3-pybullet" not in deps   # the key is python3-pybullet-pip
+
+
+def test_rostests_need_only_the_work_dir_cmake_passes():
+    cmake = (ROOT / "CMakeLists.txt").read_text()
+    assert "ARGS work_dir:=" in cmake
+    for test in (ROOT / "test" / "ros").glob("*.test"):
+        required = re.findall(r'<arg name="(\w+)"\s*/>', test.read_text())
+        assert required in ([], ["work_dir"]), (test.name, required)
