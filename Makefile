@@ -32,6 +32,10 @@ ENV := $(ROS_SETUP) source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$P
 PKG_FILES := package.xml CMakeLists.txt setup.py $(wildcard msg/*.msg srv/*.srv action/*.action scripts/*)
 
 .PHONY: setup demo test unit rostest bench clean
+# make bench DEVICE=cuda: the same sections on a GPU, results in bench-cuda.md beside;
+# make bench SECTIONS="core train": only these sections (bench/run_all.py lists them).
+DEVICE ?= cpu
+SECTIONS ?=
 setup: $(VENV)/.ros-ok $(VENV)/.installed $(WS)/.built
 
 $(VENV)/.ros-ok:
@@ -93,7 +97,7 @@ test: setup $(VENV_NP2)/.installed
 
 bench: setup
 	$(PY) -m pip install -q --no-deps stochman==0.3.0   # the peer library, benchmark only
-	$(ENV) python bench/run_all.py
+	$(ENV) python bench/run_all.py --device $(DEVICE) $(SECTIONS)
 
 clean:
 	rm -rf $(WS) $(OUT) $(VENV_NP2)

@@ -12,7 +12,7 @@ import numpy as np
 
 from latent_geodesics.active_learning import evaluate
 from latent_geodesics.data import arm_dataset
-from latent_geodesics.engine import Engine, Settings
+from latent_geodesics.loading import load_model_with_graph
 from latent_geodesics.evaluation import arm_evaluation_set
 from latent_geodesics.learner import ActiveLearner, LoopConfig
 from latent_geodesics.model import save_model
@@ -33,8 +33,7 @@ def run(selector, seed, work, pairs, held_out, rounds, queries, epochs, latent_d
     store.seed(arm.data, arm.joint_names)
 
     def metrics(directory):
-        served = Engine(directory, Settings(device="cpu"), log=lambda m: None).served
-        return evaluate(served.model, served.graph, pairs, held_out)
+        return evaluate(*load_model_with_graph(directory, "cpu"), pairs, held_out)
 
     history = [{"round": 0, "demonstrations": 0, **metrics(model_dir)}]
     config = LoopConfig(rounds, queries, selector, epochs, seed=seed, device="cpu")

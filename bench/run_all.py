@@ -8,9 +8,12 @@ Writes bench/results/bench.md and bench/results/bench.json. Sections:
   7 active learning vs random queries (active_learning_eval.py)
   8 geodesic quality and executable trajectories, arm and laikago (geodesic_quality.py)
 
+  9 training speed at equal quality, previous vs today's defaults (training_speed.py)
+
     python bench/run_all.py            all sections
     python bench/run_all.py ros al     only these (others kept from bench.json)
-    sections: core ros al al3 hole quality
+    python bench/run_all.py --device cuda core train   on a GPU: bench-cuda.md beside
+    sections: core astar ros al al3 hole quality train
 """
 import functools
 import json
@@ -31,6 +34,7 @@ from latent_geodesics.nn_geodesic import nn_geodesic, refined_geodesic
 from latent_geodesics.training import train_iwae
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+DEVICE = torch.device("cpu")   # --device: where models and decoders run
 
 
 def timed(fn, *args, **kwargs):
@@ -42,7 +46,7 @@ def timed(fn, *args, **kwargs):
 def iwae_decoder(nz, seed=0):
     """An IWAE-sized decoder (Nz -> 128 -> 128 -> 7 joints), weights as initialised."""
     torch.manual_seed(seed)
-    return IWAE(7, nz).eval().requires_grad_(False)
+    return IWAE(7, nz).to(DEVICE).eval().requires_grad_(False)
 
 
 def graph_build(sizes=(1000, 10000, 50000), dims=(2, 8)):
@@ -55,7 +59,7 @@ def graph_build(sizes=(1000, 10000, 50000), dims=(2, 8)):
             graph, build = timed(LatentGraph, decoder, nodes, k=10, n_samples=10)
             build = min([build] + [timed(LatentGraph, decoder, nodes, k=10, n_samples=10)[1]
                                    for _ in range(reps - 1)])
-            points = torch.randn(len(graph.edges) * 8 + n, nz)
+            points = torch.randn(len(graph.edges) * 8 + n, nz, device=DEVICE)
             with torch.no_grad():
                 floor = min(timed(decoder, points)[1] for _ in range(reps))
             rows.append({"N": n, "Nz": nz, "edges": len(graph.edges), "build_s": build,
@@ -97,14 +101,14 @@ def stochman_geodesic(decoder, za, zb):
         def embed(self, c, jacobian=False):
             return decoder(c.reshape(-1, c.shape[-1])).reshape(*c.shape[:-1], -1)
 
-    begin = torch.as_tensor(za, dtype=torch.float32)[None]
-    end = torch.as_tensor(zb, dtype=torch.float32)[None]
+    begin = torch.as_tensor(za, dtype=torch.float32, device=DEVICE)[None]
+    end = torch.as_tensor(zb, dtype=torch.float32, device=DEVICE)[None]
     curve = CubicSpline(begin, end, num_nodes=8)
     start = time.perf_counter()
     geodesic_minimizing_energy(curve, Decoded(), max_iter=500, eval_grid=20)
     elapsed = time.perf_counter() - start
     with torch.no_grad():
-        dense = curve(torch.linspace(0, 1, 400)).reshape(-1, begin.shape[1])
+        dense = curve(torch.linspace(0, 1, 400, device=DEVICE)).reshape(-1, begin.shape[1])
         return float(curve_length(decoder, dense)), elapsed
 
 
@@ -150,7 +154,7 @@ def lengths(model, graph, pairs, name):
 
 
 def mf_grid(model, loop_points=300):
-    g = torch.linspace(-2, 2, 256)
+    g = torch.linspace(-2, 2, 256, device=DEVICE)
     grid = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
     _, batched = timed(magnification_factor, model, grid)
 
@@ -173,9 +177,9 @@ def mf_grid(model, loop_points=300):
 def trained_models():
     """The arm and laikago models every section uses, trained once per run."""
     arm = arm_dataset(n_demos=200, hole=True, seed=0)
-    arm_model, _ = train_iwae(arm.data, arm.joint_names, epochs=100, progress=False)
+    arm_model, _ = train_iwae(arm.data, arm.joint_names, device=DEVICE, progress=False)
     data, names = laikago_dataset()
-    laikago_model, _ = train_iwae(data, names, epochs=60, progress=False)
+    laikago_model, _ = train_iwae(data, names, epochs=60, device=DEVICE, progress=False)
     return arm_model, laikago_model
 
 
@@ -302,6 +306,9 @@ def report(results):
     if "quality" in results:
         from geodesic_quality import report_lines
         md += report_lines(results)
+    if "training_speed" in results:
+        from training_speed import report_lines as training_lines
+        md += training_lines(results["training_speed"])
     return "\n".join(md) + "\n"
 
 
@@ -333,11 +340,14 @@ def core_sections(results):
     results["mf_grid"] = mf_grid(arm_model)
 
 
-def main(sections):
+def main(sections, device="cpu"):
+    global DEVICE
+    DEVICE = torch.device(device)
     os.makedirs(RESULTS, exist_ok=True)
     torch.manual_seed(0)
-    path = os.path.join(RESULTS, "bench.json")
-    results = {"device": "cpu"}
+    name = "bench" if DEVICE.type == "cpu" else "bench-" + DEVICE.type
+    path = os.path.join(RESULTS, name + ".json")
+    results = {"device": str(DEVICE)}
     if sections and os.path.isfile(path):
         results = json.load(open(path))
     if not sections or "core" in sections:
@@ -365,6 +375,10 @@ def main(sections):
         results["quality"] = [evaluate("simulated arm", arm_model, arm.data),
                               evaluate("laikago", laikago_model, laikago_dataset()[0])]
         results["lazy_astar"] = lazy_astar()
+    if not sections or "train" in sections:
+        print("9 training speed, previous vs today's defaults", flush=True)
+        from training_speed import training_speed
+        results["training_speed"] = training_speed(DEVICE)
     if not sections or "al" in sections or "hole" in sections:
         from active_learning_eval import hole_visibility
         results["hole_visibility"] = hole_visibility()
@@ -376,10 +390,16 @@ def main(sections):
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
     text = report(results)
-    with open(os.path.join(RESULTS, "bench.md"), "w") as f:
+    with open(os.path.join(RESULTS, name + ".md"), "w") as f:
         f.write(text)
     print(text)
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    chosen = "cpu"
+    if "--device" in args:
+        at = args.index("--device")
+        chosen = args[at + 1]
+        del args[at:at + 2]
+    main(args, chosen)

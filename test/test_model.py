@@ -40,8 +40,8 @@ def test_decoder_speaks_data_units(arm_model, arm):
 def test_more_importance_samples_tighten_the_bound(arm_model, arm):
     x = arm_model.normalise(torch.as_tensor(arm.data[:1000], dtype=torch.float32))
     torch.manual_seed(1)
-    k1 = torch.stack([arm_model.iwae_bound(x, k=1) for _ in range(5)]).mean()
-    k20 = torch.stack([arm_model.iwae_bound(x, k=20) for _ in range(5)]).mean()
+    k1 = torch.stack([arm_model.iwae_bound(x, samples=1) for _ in range(5)]).mean()
+    k20 = torch.stack([arm_model.iwae_bound(x, samples=20) for _ in range(5)]).mean()
     assert k20 >= k1
 
 

@@ -95,3 +95,36 @@ def test_default_training_does_not_collapse_on_the_pendulum():
     assert collapsed["diagnosis"]["collapsed"]
     assert not learned["diagnosis"]["collapsed"]
     assert learned["held_out"]["rmse"] < 0.2 * collapsed["held_out"]["rmse"]
+
+
+def test_batch_size_and_learning_rate_follow_the_data_and_device(arm):
+    from latent_geodesics.training import auto_batch_size, auto_lr
+    assert auto_batch_size(4500, "cpu") == 512 and auto_batch_size(4500, "cuda") == 4096
+    assert auto_batch_size(300, "cpu") == 300 and auto_batch_size(300, "cuda") == 300
+    assert auto_lr(128) == pytest.approx(2e-3) and auto_lr(512) == pytest.approx(8e-3)
+    assert auto_lr(4096) == pytest.approx(1e-2)
+    data = arm.data[:400]
+    model, _ = train_iwae(data, arm.joint_names, epochs=2, device="cpu", progress=False)
+    chosen = model.meta["training"]
+    assert chosen["batch_size"] == 360 and chosen["lr"] == pytest.approx(auto_lr(360))
+
+
+def test_first_epochs_train_the_one_sample_bound_then_the_full_bound(arm, monkeypatch):
+    from latent_geodesics.model import IWAE
+    used = []
+    original = IWAE.iwae_bound
+
+    def spy(self, x, samples=10, beta=1.0, generator=None):
+        if torch.is_grad_enabled():   # training steps, not the held-out evaluation
+            used.append(samples)
+        return original(self, x, samples, beta, generator)
+
+    monkeypatch.setattr(IWAE, "iwae_bound", spy)
+    data = arm.data[:1000]   # 900 training rows: 1 step of 512 per epoch
+    train_iwae(data, arm.joint_names, epochs=10, elbo_fraction=0.8, patience=100,
+               device="cpu", progress=False)
+    assert used == [1] * 8 + [10] * 2
+    used.clear()
+    train_iwae(data, arm.joint_names, epochs=4, elbo_fraction=0.0, device="cpu",
+               progress=False)
+    assert used == [10] * 4

@@ -6,7 +6,6 @@ act on; the node turns that into success=False. The served model is held as one
 immutable `Served` record that `reload` swaps in one assignment, so a request
 in flight finishes on the pair it started with.
 """
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,15 +15,14 @@ import torch
 
 from .curves import smooth, split, subdivide
 from .geometry import log_magnification_factor
-from .graph import GraphError, LatentGraph
+from .graph import GraphError
+from .loading import METRICS, model_graph
 from .model import load_model
 from .nn_geodesic import MODES, nn_geodesic, polyline_geodesic
 from .trajectory import (NS, JointLimits, LimitError, carry_residuals, select_waypoints,
                          time_parametrize)
-from .uncertainty import VarianceAwareDecoder, fit_rbf_precision
 
 INITS = ("graph", "straight")
-METRICS = ("mean", "mean+variance")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -192,36 +190,10 @@ class Engine:
             raise RequestError(str(e)) from None
 
     def _graph(self, model):
-        """The model's latent graph: from the cache next to the model when it matches.
-
-        Its decoder is the metric's: the decoder mean, or with metric
-        "mean+variance" the mean and an RBF variance that grows away from the data
-        (G = J_mu^T J_mu + J_sigma^T J_sigma), so paths avoid data-less regions."""
         cfg = self.settings
-        decoder = model
-        if cfg.metric == "mean+variance":
-            decoder = VarianceAwareDecoder(model, fit_rbf_precision(model))
-        model_id = model.meta["files"]["weights.pt"] + model.meta["files"]["latents.npy"]
-        path = os.path.join(model.directory, "graph_k%d_n%d%s.npz" % (
-            cfg.k, cfg.n_samples, "" if cfg.metric == "mean" else "_variance"))
-        if cfg.graph_cache and os.path.isfile(path):
-            try:
-                graph = LatentGraph.load(path, decoder, cfg.k, cfg.n_samples, model_id,
-                                         nodes=model.latents)
-                graph.outside_factor = cfg.outside_factor
-                graph.relax_iterations = cfg.relax_iterations
-                return graph, "loaded from cache"
-            except GraphError as e:
-                self.warn("graph cache not used, rebuilding: %s" % e)
-        graph = LatentGraph(decoder, model.latents, cfg.k, cfg.n_samples,
-                            outside_factor=cfg.outside_factor,
-                            relax_iterations=cfg.relax_iterations)
-        if cfg.graph_cache:
-            try:
-                graph.save(path, model_id)
-            except OSError as e:
-                self.warn("graph cache not written: %s" % e)
-        return graph, "built"
+        return model_graph(model, cfg.k, cfg.n_samples, cfg.metric, cfg.graph_cache,
+                           warn=self.warn, outside_factor=cfg.outside_factor,
+                           relax_iterations=cfg.relax_iterations)
 
     def reload(self, model_dir=None):
         """Load a new model and graph beside the old, then swap in one assignment."""

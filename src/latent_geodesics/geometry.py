@@ -10,10 +10,14 @@ nn.Module or a plain function. Points may be tensors or numpy arrays.
 """
 import itertools
 import threading
+from typing import Callable, Union
 
 import numpy as np
 import torch
 from torch.func import jacfwd, jacrev, vmap
+
+Decoder = Callable[[torch.Tensor], torch.Tensor]   # (B, Nz) -> (B, Nx)
+Points = Union[torch.Tensor, np.ndarray]          # (B, Nz) or (n, Nz)
 
 CHUNK = 4096  # latent points per Jacobian batch: bounds memory for big grids
 # torch.func transforms (vmap, jacfwd, jvp) are not thread-safe: concurrent calls
@@ -47,7 +51,7 @@ def decode(decoder, z, batch_size=65536):
     return out.reshape(*z.shape[:-1], out.shape[-1])
 
 
-def curve_length(decoder, curve):
+def curve_length(decoder: Decoder, curve: Points) -> torch.Tensor:
     """Discretised Riemannian length: curve (n, Nz) -> scalar, (B, n, Nz) -> (B,)."""
     x = decode(decoder, as_points(curve, decoder))
     return (x[..., 1:, :] - x[..., :-1, :]).norm(dim=-1).sum(-1)
@@ -85,7 +89,7 @@ def jacobian(decoder, z):
     return torch.cat(chunks)
 
 
-def metric_tensor(decoder, z):
+def metric_tensor(decoder: Decoder, z: Points) -> torch.Tensor:
     """G(z) = J(z)^T J(z): (B, Nz) -> (B, Nz, Nz)."""
     J = jacobian(decoder, z)
     return J.transpose(-1, -2) @ J
@@ -99,7 +103,7 @@ def log_magnification_factor(decoder, z):
     return torch.log(sigma).sum(-1)
 
 
-def magnification_factor(decoder, z):
+def magnification_factor(decoder: Decoder, z: Points) -> torch.Tensor:
     """MF(z) = sqrt(det G(z)): (B, Nz) -> (B,)."""
     return log_magnification_factor(decoder, z).exp()
 

@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 
 from .curves import (Geodesic, PointError, best_candidate, check_point, measure, relax,
                      segment_lengths, shortcut, to_numpy)
-from .geometry import as_points, decode, decoder_device_dtype
+from .geometry import Decoder, Points, as_points, decode, decoder_device_dtype
 
 __all__ = ["Geodesic", "GraphError", "LatentGraph", "check_point", "to_numpy"]
 
@@ -72,8 +72,8 @@ def unique_pairs(idx, n, dist=None):
 
 
 class LatentGraph:
-    def __init__(self, decoder, nodes, k=10, n_samples=10, batch_size=65536,
-                 outside_factor=3.0, relax_iterations=8, _build=True):
+    def __init__(self, decoder: Decoder, nodes: Points, k: int = 10, n_samples: int = 10,
+                 batch_size=65536, outside_factor=3.0, relax_iterations=8, _build=True):
         """decoder: callable (B, Nz) -> (B, Nx); nodes: (N, Nz) latent points."""
         if int(k) < 1 or int(n_samples) < 2:
             raise ValueError("k must be >= 1 and n_samples >= 2")
@@ -255,7 +255,8 @@ class LatentGraph:
         return float(self._edge_lengths(za[None], zb[None], xa[None], xb[None])[0])
 
     # --- queries ----------------------------------------------------------------
-    def shortest_path(self, z_start, z_goal, method="astar", shorten=True):
+    def shortest_path(self, z_start: Points, z_goal: Points, method="astar",
+                      shorten=True) -> Geodesic:
         """Geodesic from z_start to z_goal.
 
         method: 'astar' or 'dijkstra' (h = 0). shorten=False returns A*'s node
@@ -286,7 +287,7 @@ class LatentGraph:
                      straight_length=lengths["straight"], time=time.perf_counter() - t0)
         return Geodesic(best, length, "graph", stats)
 
-    def measure(self, points):
+    def measure(self, points: Points) -> float:
         """Decoded length of a latent polyline at the graph's resolution."""
         return measure(self.decoder, points, self.step)
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from .active_learning import select_queries
-from .engine import Engine, Settings
+from .loading import load_model_with_graph
 from .model import ModelError, load_model
 from .teachers import Refused
 
@@ -86,9 +86,8 @@ class ActiveLearner:
             self.on_round(rnd, metrics)
 
     def select(self, model_dir, n, selector, seed=0):
-        engine = Engine(model_dir, Settings(device=self.config.device), log=lambda m: None)
-        served = engine.served
-        return select_queries(served.model, served.graph, n, selector, seed=seed)
+        model, graph = load_model_with_graph(model_dir, self.config.device, warn=self.log)
+        return select_queries(model, graph, n, selector, seed=seed)
 
     def collect(self, rnd, model_dir):
         for idx, query in self.store.pending(rnd):

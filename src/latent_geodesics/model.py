@@ -90,13 +90,13 @@ class IWAE(nn.Module):
     def normalise(self, x):
         return (x - self.x_mean) / self.x_std
 
-    def iwae_bound(self, x_norm, k=10, beta=1.0, generator=None):
+    def iwae_bound(self, x_norm, samples=10, beta=1.0, generator=None):
         """Per-datum IWAE bound L_K (normalised units), shape (B,).
 
         beta < 1 weighs the prior/posterior terms down (KL warm-up in training);
         beta = 1 is the bound itself."""
         mu, logvar = self.posterior(x_norm)
-        eps = torch.randn((k,) + mu.shape, device=mu.device, dtype=mu.dtype,
+        eps = torch.randn((samples,) + mu.shape, device=mu.device, dtype=mu.dtype,
                           generator=generator)
         z = mu + eps * (0.5 * logvar).exp()                       # (K, B, Nz)
         x_mean, x_logvar = self.likelihood(z)
@@ -104,7 +104,7 @@ class IWAE(nn.Module):
         log_pz = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
         log_qz_x = gaussian_log_prob(z, mu, logvar)
         log_w = log_px_z + beta * (log_pz - log_qz_x)             # (K, B)
-        return torch.logsumexp(log_w, dim=0) - math.log(k)
+        return torch.logsumexp(log_w, dim=0) - math.log(samples)
 
     # --- the public callables, original units ----------------------------
     def decode(self, z):
@@ -136,7 +136,7 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def save_model(model, directory, extra=None):
+def save_model(model: "IWAE", directory: str, extra=None) -> None:
     """Write a complete model directory; files appear atomically (tmp + rename)."""
     os.makedirs(directory, exist_ok=True)
     if model.latents is None:
@@ -247,7 +247,7 @@ def _checked_file(directory, meta, name):
     return path
 
 
-def load_model(directory, device="auto"):
+def load_model(directory: str, device="auto") -> "IWAE":
     """Load a model directory onto `device`; ModelError names any problem."""
     meta = read_model_yaml(directory)
     device = resolve_device(device)

@@ -23,7 +23,8 @@ from torch import nn
 from torch.func import jvp
 
 from .curves import Geodesic, best_candidate, check_point, relax, to_numpy
-from .geometry import FUNC_TRANSFORMS, as_points, curve_length, decode, interpolate
+from .geometry import (FUNC_TRANSFORMS, Decoder, Points, as_points, curve_length, decode,
+                       interpolate)
 
 NN_MODES = ("finite-difference", "jacobian")
 MODES = ("polyline",) + NN_MODES
@@ -172,9 +173,11 @@ def polyline_geodesic(decoder, z_start, z_goal, init=None, step=None, knots=32,
     return path
 
 
-def nn_geodesic(decoder, z_start, z_goal, init=None, mode="finite-difference",
+def nn_geodesic(decoder: Decoder, z_start: Points, z_goal: Points, init=None,
+                mode="finite-difference",
                 max_iterations=500, n_train_points=64, lr=2e-2, tol=1e-4, patience=20,
-                hidden=32, n_out=100, callback=None, should_stop=None, seed=0, step=None):
+                hidden=32, n_out=100, callback=None, should_stop=None, seed=0,
+                step=None) -> Geodesic:
     """Optimise an NN curve between two latent points; returns a constant-speed Geodesic.
 
     init: None (straight line), a Geodesic or an (m, Nz) curve to start from.
@@ -250,7 +253,8 @@ def nn_geodesic(decoder, z_start, z_goal, init=None, mode="finite-difference",
     return path
 
 
-def refined_geodesic(graph, z_start, z_goal, mode="polyline", **kwargs):
+def refined_geodesic(graph, z_start: Points, z_goal: Points, mode="polyline",
+                     **kwargs) -> Geodesic:
     """Graph geodesic refined (polyline relaxation by default, or an NN curve)."""
     coarse = graph.shortest_path(z_start, z_goal)
     if coarse.length == 0.0:

@@ -17,9 +17,9 @@ import rospy
 
 from latent_geodesics.active_learning import SELECTORS, evaluate, select_queries
 from latent_geodesics.data import load_data
-from latent_geodesics.engine import Engine, Settings
 from latent_geodesics.evaluation import data_evaluation_set
 from latent_geodesics.learner import ActiveLearner, LoopConfig
+from latent_geodesics.loading import load_model_with_graph
 from latent_geodesics.msg import RoundMetrics
 from latent_geodesics.ros import run_node
 from latent_geodesics.srv import Demonstrate, Reload, SelectQueries, SelectQueriesResponse
@@ -49,10 +49,10 @@ class ActiveLearnerNode:
                                      self.demonstrate, self.config, reload=self.reload,
                                      evaluate=self.evaluate, on_round=self.publish_round,
                                      on_ack=self.ack, log=rospy.loginfo)
-        self.engines = {}
-        self.engine_lock = threading.Lock()
+        self.models = {}
+        self.model_lock = threading.Lock()
         data, _ = self.store.data(up_to_round=0)   # StoreError: no ~initial_data given
-        initial = self.engine(self.learner.initial_model_dir).served.model
+        initial, _ = self.model_with_graph(self.learner.initial_model_dir)
         self.eval_pairs, self.held_out = data_evaluation_set(initial, data)
         self.metrics_pub = rospy.Publisher("~metrics", RoundMetrics, queue_size=10, latch=True)
         self.select_srv = rospy.Service("~select_queries", SelectQueries, self.handle_select)
@@ -75,16 +75,15 @@ class ActiveLearnerNode:
         if not res.success:
             raise RuntimeError("the server refused the new model: %s" % res.message)
 
-    def engine(self, model_dir):
-        with self.engine_lock:
-            if model_dir not in self.engines:
-                self.engines = {model_dir: Engine(model_dir, Settings(device=self.config.device),
-                                                  log=lambda m: None)}
-            return self.engines[model_dir]
+    def model_with_graph(self, model_dir):
+        with self.model_lock:   # the newest model only: one in memory at a time
+            if model_dir not in self.models:
+                self.models = {model_dir: load_model_with_graph(
+                    model_dir, self.config.device, warn=rospy.logwarn)}
+            return self.models[model_dir]
 
     def evaluate(self, model_dir):
-        served = self.engine(model_dir).served
-        return evaluate(served.model, served.graph, self.eval_pairs, self.held_out)
+        return evaluate(*self.model_with_graph(model_dir), self.eval_pairs, self.held_out)
 
     def ack(self, rnd, idx, demo_id):
         # Counted as a user counts them: the initial data set is not a demonstration.
@@ -131,14 +130,14 @@ class ActiveLearnerNode:
             return SelectQueriesResponse(success=False, message="n must be 1..1000, not %d"
                                          % req.n)
         try:
-            served = self.engine(self.learner.model_dir()).served
-            q = select_queries(served.model, served.graph, req.n, selector)
+            model, graph = self.model_with_graph(self.learner.model_dir())
+            q = select_queries(model, graph, req.n, selector)
         except ValueError as e:  # ModelError included
             return SelectQueriesResponse(success=False, message=str(e))
         return SelectQueriesResponse(success=True, message="%d queries" % len(q.latent),
                                      latent_dim=q.latent.shape[1],
                                      latent=q.latent.ravel().tolist(),
-                                     joint_names=list(served.joint_names),
+                                     joint_names=list(model.joint_names),
                                      positions=q.positions.ravel().tolist(),
                                      scores=q.scores.tolist())
 

@@ -21,7 +21,7 @@ from latent_geodesics.graph import LatentGraph
 from latent_geodesics.model import load_model, save_model
 from latent_geodesics.ros.processes import ros_processes
 from latent_geodesics.trajectory import JointLimits
-from latent_geodesics.training import train_iwae
+from latent_geodesics.training import DEFAULTS, train_iwae
 
 SERVER = "/geodesic_server"
 TOPICS = [SERVER + "/trajectory", SERVER + "/latent_path"]
@@ -444,7 +444,7 @@ def write_report(model, graph, services, results, out, seconds, rounds=()):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="out")
-    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     p.add_argument("--rounds", type=int, default=3, help="active-learning rounds")
     args = p.parse_args(argv)
     start = time.time()

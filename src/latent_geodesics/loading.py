@@ -1,0 +1,58 @@
+"""A trained model with its latent graph, the graph cached beside the model.
+
+Everyone who uses a model needs both: the geodesic server, the active learner,
+the benchmarks. The cache is used only when it was built for this model's
+weights and latents and these settings, and its contents are valid; otherwise
+the graph is rebuilt (and the reason reported through `warn`).
+"""
+import os
+
+from .graph import GraphError, LatentGraph
+from .model import load_model
+from .uncertainty import VarianceAwareDecoder, fit_rbf_precision
+
+METRICS = ("mean", "mean+variance")
+
+
+def metric_decoder(model, metric="mean"):
+    """The callable whose pull-back metric the graph measures: the decoder mean, or
+    with "mean+variance" the mean and an RBF variance that grows away from the data
+    (G = J_mu^T J_mu + J_sigma^T J_sigma), so paths avoid data-less regions."""
+    if metric not in METRICS:
+        raise ValueError("metric must be one of %s, not %r" % (", ".join(METRICS), metric))
+    return model if metric == "mean" else VarianceAwareDecoder(model, fit_rbf_precision(model))
+
+
+def cache_path(model, k, n_samples, metric="mean"):
+    return os.path.join(model.directory, "graph_k%d_n%d%s.npz" % (
+        k, n_samples, "" if metric == "mean" else "_variance"))
+
+
+def model_graph(model, k=10, n_samples=10, metric="mean", cache=True, warn=print,
+                **options):
+    """The latent graph of a loaded model: (graph, "loaded from cache" | "built").
+    options: LatentGraph's search settings (outside_factor, relax_iterations)."""
+    decoder = metric_decoder(model, metric)
+    model_id = model.meta["files"]["weights.pt"] + model.meta["files"]["latents.npy"]
+    path = cache_path(model, k, n_samples, metric)
+    if cache and os.path.isfile(path):
+        try:
+            graph = LatentGraph.load(path, decoder, k, n_samples, model_id, nodes=model.latents)
+            for name, value in options.items():
+                setattr(graph, name, type(getattr(graph, name))(value))
+            return graph, "loaded from cache"
+        except GraphError as e:
+            warn("graph cache not used, rebuilding: %s" % e)
+    graph = LatentGraph(decoder, model.latents, k, n_samples, **options)
+    if cache:
+        try:
+            graph.save(path, model_id)
+        except OSError as e:
+            warn("graph cache not written: %s" % e)
+    return graph, "built"
+
+
+def load_model_with_graph(model_dir: str, device="auto", warn=print, **graph_settings):
+    """(model, graph) for a model directory; graph_settings as for model_graph."""
+    model = load_model(model_dir, device)
+    return model, model_graph(model, warn=warn, **graph_settings)[0]
