@@ -89,10 +89,10 @@ def run(world, selector, seed, rounds, queries, epochs):
             history.append(row)
             break
         q = select_queries(model, graph, queries, selector, seed=seed * 100 + rnd)
-        row["in_gap"] = float(np.mean(world.in_gap(q.configurations)))
+        row["in_gap"] = float(np.mean(world.in_gap(q.positions)))
         history.append(row)
         new = []
-        for config in q.configurations:
+        for config in q.positions:
             try:
                 new.append(world.demonstrate(config))
             except Refused:

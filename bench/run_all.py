@@ -9,11 +9,12 @@ Writes bench/results/bench.md and bench/results/bench.json. Sections:
   8 geodesic quality and executable trajectories, arm and laikago (geodesic_quality.py)
 
   9 training speed at equal quality, previous vs today's defaults (training_speed.py)
+ 10 the IROS 2018 experiments: pendulum images, arm with two skills (gap_experiments.py)
 
     python bench/run_all.py            all sections
     python bench/run_all.py ros al     only these (others kept from bench.json)
     python bench/run_all.py --device cuda core train   on a GPU: bench-cuda.md beside
-    sections: core astar ros al al3 hole quality train
+    sections: core astar ros al al3 hole quality train gap
 """
 import functools
 import json
@@ -309,6 +310,9 @@ def report(results):
     if "training_speed" in results:
         from training_speed import report_lines as training_lines
         md += training_lines(results["training_speed"])
+    if "gap_arm" in results or "gap_pendulum" in results:
+        from gap_experiments import report_lines as gap_lines
+        md += gap_lines(results)
     return "\n".join(md) + "\n"
 
 
@@ -379,6 +383,10 @@ def main(sections, device="cpu"):
         print("9 training speed, previous vs today's defaults", flush=True)
         from training_speed import training_speed
         results["training_speed"] = training_speed(DEVICE)
+    if not sections or "gap" in sections:
+        print("10 the IROS 2018 experiments (pendulum images, arm two skills)", flush=True)
+        from gap_experiments import gap_experiments
+        results.update(gap_experiments(RESULTS))
     if not sections or "al" in sections or "hole" in sections:
         from active_learning_eval import hole_visibility
         results["hole_visibility"] = hole_visibility()

@@ -56,7 +56,8 @@ def report_lines(result):
     md = ["", "## 9. Training speed at equal quality (%s, %d poses, seeds %s)"
           % (result["device"], result["rows"], ", ".join(map(str, result["seeds"]))),
           "Previous defaults: batch 128, lr 2e-3, 150 epochs on the 10-sample bound. "
-          "Today: batch 512 on a CPU (4096 on a GPU), lr 2e-3 x batch / 128 (at most 1e-2; "
+          "Today: batch = data / 16 (at most 512 on a CPU, 4096 on a GPU), lr 2e-3 x batch "
+          "/ 128 (at most 1e-2; "
           "a quarter of it when fine-tuning), at most 100 epochs, the first 80 % on the "
           "one-sample bound. Fine-tuning: 30 epochs from today's model of the same seed on "
           "its data and 10 new demonstrations. Held-out RMSE (rad) and IWAE bound (nats, "

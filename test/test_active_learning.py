@@ -193,3 +193,15 @@ def test_variance_metric_keeps_geodesics_near_the_data(arcs_model, tmp_path):
             engine.nn_geodesic(([], [], list(z[i])), ([], [], list(z[j]))).latent)[0].max()
             for i, j in pairs])
     assert far["mean+variance"] < 0.95 * far["mean"]   # measured: 0.86 x
+
+
+@pytest.mark.parametrize("change", [{"rounds": 0}, {"queries_per_round": 5000},
+                                    {"epochs": -1}, {"epochs": 2.5}, {"seed": -3},
+                                    {"selector": "best"}, {"device": "tpu"},
+                                    {"rounds": True}])
+def test_loop_settings_outside_their_range_are_refused_by_name(change):
+    from latent_geodesics.learner import LoopConfig
+    name = next(iter(change))
+    with pytest.raises(ValueError, match=name):
+        LoopConfig(**change).validate()
+    assert LoopConfig().validate() == LoopConfig()

@@ -99,14 +99,15 @@ def test_default_training_does_not_collapse_on_the_pendulum():
 
 def test_batch_size_and_learning_rate_follow_the_data_and_device(arm):
     from latent_geodesics.training import auto_batch_size, auto_lr
-    assert auto_batch_size(4500, "cpu") == 512 and auto_batch_size(4500, "cuda") == 4096
-    assert auto_batch_size(300, "cpu") == 300 and auto_batch_size(300, "cuda") == 300
+    assert auto_batch_size(4500, "cpu") == 281 and auto_batch_size(4500, "cuda") == 281
+    assert auto_batch_size(10 ** 5, "cpu") == 512 and auto_batch_size(10 ** 5, "cuda") == 4096
+    assert auto_batch_size(300, "cpu") == 32 and auto_batch_size(20, "cpu") == 20
     assert auto_lr(128) == pytest.approx(2e-3) and auto_lr(512) == pytest.approx(8e-3)
     assert auto_lr(4096) == pytest.approx(1e-2)
     data = arm.data[:400]
     model, _ = train_iwae(data, arm.joint_names, epochs=2, device="cpu", progress=False)
     chosen = model.meta["training"]
-    assert chosen["batch_size"] == 360 and chosen["lr"] == pytest.approx(auto_lr(360))
+    assert chosen["batch_size"] == 32 and chosen["lr"] == pytest.approx(auto_lr(32))
 
 
 def test_first_epochs_train_the_one_sample_bound_then_the_full_bound(arm, monkeypatch):
@@ -120,11 +121,11 @@ def test_first_epochs_train_the_one_sample_bound_then_the_full_bound(arm, monkey
         return original(self, x, samples, beta, generator)
 
     monkeypatch.setattr(IWAE, "iwae_bound", spy)
-    data = arm.data[:1000]   # 900 training rows: 1 step of 512 per epoch
-    train_iwae(data, arm.joint_names, epochs=10, elbo_fraction=0.8, patience=100,
-               device="cpu", progress=False)
+    data = arm.data[:1000]   # 900 training rows: 1 step per epoch
+    train_iwae(data, arm.joint_names, epochs=10, batch_size=900, elbo_fraction=0.8,
+               patience=100, device="cpu", progress=False)
     assert used == [1] * 8 + [10] * 2
     used.clear()
-    train_iwae(data, arm.joint_names, epochs=4, elbo_fraction=0.0, device="cpu",
-               progress=False)
+    train_iwae(data, arm.joint_names, epochs=4, batch_size=900, elbo_fraction=0.0,
+               device="cpu", progress=False)
     assert used == [10] * 4

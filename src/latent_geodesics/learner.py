@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from .active_learning import select_queries
+from .active_learning import SELECTORS, select_queries
 from .loading import load_model_with_graph
 from .model import ModelError, load_model
 from .teachers import Refused
@@ -21,12 +21,33 @@ from .teachers import Refused
 
 @dataclass
 class LoopConfig:
+    """The active-learning loop's settings and their defaults: the one source the
+    node, its YAML and the launch file follow."""
     rounds: int = 3
     queries_per_round: int = 5
     selector: str = "combined"
     epochs: int = 30            # fine-tuning epochs per round
     seed: int = 0
     device: str = "auto"
+
+    def validate(self):
+        """ValueError naming the first setting outside its range."""
+        ranges = {"rounds": (1, 10 ** 6), "queries_per_round": (1, 1000),
+                  "epochs": (1, 10 ** 5), "seed": (0, 2 ** 32 - 1)}
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool)
+                    and low <= value <= high):
+                raise ValueError("parameter %s must be an integer in %d..%d, not %r"
+                                 % (name, low, high, value))
+        if self.selector not in SELECTORS:
+            raise ValueError("parameter selector must be one of %s, not %r"
+                             % (", ".join(SELECTORS), self.selector))
+        if not (isinstance(self.device, str) and (self.device in ("auto", "cpu")
+                                                  or self.device.startswith("cuda"))):
+            raise ValueError("parameter device must be auto, cpu or cuda[:N], not %r"
+                             % (self.device,))
+        return self
 
 
 class ActiveLearner:
@@ -39,7 +60,7 @@ class ActiveLearner:
         self.initial_model_dir = os.path.abspath(initial_model_dir)
         self.demonstrate, self.reload, self.evaluate = demonstrate, reload, evaluate
         self.on_ack, self.on_round, self.log = on_ack, on_round, log
-        self.config = config or LoopConfig()
+        self.config = (config or LoopConfig()).validate()
         self.progress_every = 5.0   # seconds between fine-tuning progress lines
         os.makedirs(os.path.join(work_dir, "models"), exist_ok=True)
 

@@ -21,6 +21,10 @@ def roscore(tmp_path_factory):
     ("demonstrator", ["_system:=boat"], "cannot start: ~system must be one of"),
     ("active_learner", ["_system:=boat", "__name:=learner_boat"],
      "cannot start: ~system must be none (any robot), arm or pendulum, not 'boat'"),
+    ("active_learner", ["_rounds:=0", "__name:=learner_no_rounds"],
+     "cannot start: parameter rounds must be an integer in 1..1000000, not 0"),
+    ("active_learner", ["_selector:=best", "__name:=learner_bad_selector"],
+     "cannot start: parameter selector must be one of combined, random, uncertainty, mf"),
 ])
 def test_broken_setup_is_one_fatal_line(roscore, node, args, fragment):
     # Private parameters outlive a node on the master: each case has its own name.

@@ -34,15 +34,15 @@ class ActiveLearnerNode:
         if system not in ("none", "arm", "pendulum"):
             raise ValueError("~system must be none (any robot), arm or pendulum, not %r"
                              % system)
+        defaults = LoopConfig()
+        self.config = LoopConfig(*(p(name, getattr(defaults, name)) for name in (
+            "rounds", "queries_per_round", "selector", "epochs", "seed", "device"))).validate()
         self.work_dir = os.path.abspath(p("work_dir", "active_learning"))
         os.makedirs(self.work_dir, exist_ok=True)
         self.store = DemoStore(p("store", os.path.join(self.work_dir, "demonstrations.db")))
         initial_data = p("initial_data", "")
         if initial_data:
             self.store.seed(*load_data(initial_data))
-        self.config = LoopConfig(p("rounds", 3), p("queries_per_round", 5),
-                                 p("selector", "combined"), p("epochs", 30),
-                                 p("seed", 0), p("device", "auto"))
         self.server = p("server", "/geodesic_server")
         self.demonstrator = p("demonstrator", "/demonstrator")
         self.learner = ActiveLearner(self.store, self.work_dir, p("model_dir", ""),
