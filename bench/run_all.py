@@ -307,9 +307,10 @@ def report(results):
     if "quality" in results:
         from geodesic_quality import report_lines
         md += report_lines(results)
-    if "training_speed" in results:
-        from training_speed import report_lines as training_lines
-        md += training_lines(results["training_speed"])
+    for key in ("training_speed", "training_speed_laikago"):
+        if key in results:
+            from training_speed import report_lines as training_lines
+            md += training_lines(results[key])
     if "gap_arm" in results or "gap_pendulum" in results:
         from gap_experiments import report_lines as gap_lines
         md += gap_lines(results)
@@ -383,6 +384,7 @@ def main(sections, device="cpu"):
         print("9 training speed, previous vs today's defaults", flush=True)
         from training_speed import training_speed
         results["training_speed"] = training_speed(DEVICE)
+        results["training_speed_laikago"] = training_speed(DEVICE, (0, 1, 2), "laikago")
     if not sections or "gap" in sections:
         print("10 the IROS 2018 experiments (pendulum images, arm two skills)", flush=True)
         from gap_experiments import gap_experiments

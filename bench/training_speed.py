@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from latent_geodesics.data import arm_dataset
+from latent_geodesics.data import arm_dataset, laikago_dataset
 from latent_geodesics.training import train_iwae
 
 PREVIOUS = dict(batch_size=128, lr=2e-3, epochs=150, elbo_fraction=0.0)
@@ -30,22 +30,31 @@ def _summary(rows):
     return out
 
 
-def training_speed(device="cpu", seeds=tuple(range(8)), log=print):
+def _data(dataset, seed):
+    """(initial data, data after a round of new demonstrations, joint names)."""
+    if dataset == "laikago":   # the recording: its last tenth arrives as the new data
+        data, names = laikago_dataset()
+        return data[:len(data) * 9 // 10], data, names
     arm = arm_dataset(n_demos=200, hole=True, seed=0)
+    extra = arm_dataset(n_demos=10, seed=100 + seed).data   # a round's new poses
+    return arm.data, np.concatenate([arm.data, extra]), arm.joint_names
+
+
+def training_speed(device="cpu", seeds=tuple(range(8)), dataset="arm", log=print):
     runs = {"previous": [], "today": []}
     fine = {"previous": [], "today": []}
     for seed in seeds:
+        initial, data, names = _data(dataset, seed)
         for name, config in (("previous", PREVIOUS), ("today", {})):
-            model, row = _train(arm.data, arm.joint_names, device, seed, **config)
+            model, row = _train(initial, names, device, seed, **config)
             runs[name].append(row)
-            log("training seed %d %s: %.1f s, RMSE %.4f" % (seed, name, row["seconds"],
-                                                            row["rmse"]))
-        extra = arm_dataset(n_demos=10, seed=100 + seed).data   # a round's new poses
-        data = np.concatenate([arm.data, extra])
+            log("training %s seed %d %s: %.1f s, RMSE %.4f" % (
+                dataset, seed, name, row["seconds"], row["rmse"]))
         for name, config in (("previous", dict(PREVIOUS, epochs=30)), ("today", {"epochs": 30})):
-            fine[name].append(_train(data, arm.joint_names, device, seed, init=model,
+            fine[name].append(_train(data, names, device, seed, init=model,
                                      **config)[1])   # both from today's model
-    return {"device": str(device), "seeds": list(seeds), "rows": len(arm.data),
+    return {"device": str(device), "seeds": list(seeds), "rows": len(initial),
+            "dataset": dataset,
             "runs": runs, "train": {k: _summary(v) for k, v in runs.items()},
             "fine_tune": {k: _summary(v) for k, v in fine.items()}}
 
@@ -53,14 +62,17 @@ def training_speed(device="cpu", seeds=tuple(range(8)), log=print):
 def report_lines(result):
     t, f = result["train"], result["fine_tune"]
     line = "| %s | %s | %.1f ± %.1f s | %.4f ± %.4f (%.4f) | %.3f ± %.3f (%.3f) |"
-    md = ["", "## 9. Training speed at equal quality (%s, %d poses, seeds %s)"
-          % (result["device"], result["rows"], ", ".join(map(str, result["seeds"]))),
+    data = {"arm": "simulated arm", "laikago": "laikago recording"}[result.get("dataset", "arm")]
+    md = ["", "## 9%s. Training speed at equal quality: %s (%s, %d poses, seeds %s)"
+          % ("" if data == "simulated arm" else "b", data, result["device"], result["rows"],
+             ", ".join(map(str, result["seeds"]))),
           "Previous defaults: batch 128, lr 2e-3, 150 epochs on the 10-sample bound. "
           "Today: batch = data / 16 (at most 512 on a CPU, 4096 on a GPU), lr 2e-3 x batch "
           "/ 128 (at most 1e-2; "
           "a quarter of it when fine-tuning), at most 100 epochs, the first 80 % on the "
           "one-sample bound. Fine-tuning: 30 epochs from today's model of the same seed on "
-          "its data and 10 new demonstrations. Held-out RMSE (rad) and IWAE bound (nats, "
+          "its data and new poses (arm: 10 new demonstrations; laikago: the recording's last "
+          "tenth, held back from the first training). Held-out RMSE (rad) and IWAE bound (nats, "
           "normalised units, higher is better): mean ± sd (median) over seeds.", "",
           "| | configuration | wall time | held-out RMSE | held-out bound |",
           "|---|---|---|---|---|"]
