@@ -94,3 +94,11 @@ def test_iwae_geodesics_beat_straight_lines_across_the_data_hole(arm_model):
         straight = polyline_length(arm_model, np.stack([z[i], z[j]]), per_segment=200)
         path = refined_geodesic(graph, z[i], z[j])
         assert path.length <= straight, (i, j)
+
+
+def test_nn_geodesic_leaves_the_global_rng_alone():
+    torch.manual_seed(321)
+    expected = torch.rand(3)
+    torch.manual_seed(321)
+    nn_geodesic(linear, np.array([0.0, 1.0]), np.array([2.0, -1.0]), max_iterations=5, seed=9)
+    assert torch.equal(torch.rand(3), expected)

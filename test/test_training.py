@@ -129,3 +129,12 @@ def test_first_epochs_train_the_one_sample_bound_then_the_full_bound(arm, monkey
     train_iwae(data, arm.joint_names, epochs=4, batch_size=900, elbo_fraction=0.0,
                device="cpu", progress=False)
     assert used == [10] * 4
+
+
+def test_training_leaves_the_global_rng_alone(arm):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train_iwae(arm.data[:400], arm.joint_names, epochs=1, seed=5, device="cpu",
+               progress=False)
+    assert torch.equal(torch.rand(3), expected)   # as if training had not run

@@ -196,7 +196,8 @@ def nn_geodesic(decoder: Decoder, z_start: Points, z_goal: Points, init=None,
     z0, z1 = _endpoints(decoder, z_start, z_goal)
     # A generator of its own: reseeding torch's global RNG would disturb other threads.
     gen = torch.Generator().manual_seed(seed)
-    curve = CurveNet(z0, z1, hidden, gen).to(device=z0.device, dtype=z0.dtype)
+    with torch.random.fork_rng(devices=[]):   # nn.Linear's own initialisation draws too
+        curve = CurveNet(z0, z1, hidden, gen).to(device=z0.device, dtype=z0.dtype)
     knots = None if init is None else init_knots(z0, z1, init)
     if torch.equal(z0, z1):
         return Geodesic(torch.stack([z0, z1]).detach().cpu().double().numpy(), 0.0, "nn",

@@ -3,6 +3,7 @@
     python -m latent_geodesics.training --data poses.csv --out model_dir
 """
 import argparse
+import functools
 import sys
 import time
 
@@ -95,6 +96,17 @@ def evaluate(model, x, samples=10, seed=0):
     return {"iwae_bound": bound, "rmse": rmse, "max_abs_error": max_err}
 
 
+def own_rng(fn):
+    """Run fn seeded (it calls torch.manual_seed) without touching the process's
+    global RNG state: a threaded server's other requests draw from it."""
+    @functools.wraps(fn)
+    def seeded(*args, **kwargs):
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+            return fn(*args, **kwargs)
+    return seeded
+
+
+@own_rng
 def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, batch_size=0,
                hidden=(128, 128), activation="tanh", lr=0.0, val_fraction=0.1, seed=0,
                device="auto", init=None, progress=True, warmup=0.2, patience=None,
