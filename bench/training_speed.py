@@ -3,6 +3,7 @@ epochs, every epoch on the 10-sample bound) against today's (batch and lr from t
 data and device, the one-sample bound for the first 80 % of at most 100 epochs),
 on the demo's data, several seeds, same device; and one active-learning round's
 fine-tuning (30 epochs from a trained model, 5 new demonstrations' worth of data)."""
+import functools
 import time
 
 import numpy as np
@@ -30,12 +31,17 @@ def _summary(rows):
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _demo_data():
+    return arm_dataset(n_demos=200, hole=True, seed=0)   # the demo's data, simulated once
+
+
 def _data(dataset, seed):
     """(initial data, data after a round of new demonstrations, joint names)."""
     if dataset == "laikago":   # the recording: its last tenth arrives as the new data
         data, names = laikago_dataset()
         return data[:len(data) * 9 // 10], data, names
-    arm = arm_dataset(n_demos=200, hole=True, seed=0)
+    arm = _demo_data()
     extra = arm_dataset(n_demos=10, seed=100 + seed).data   # a round's new poses
     return arm.data, np.concatenate([arm.data, extra]), arm.joint_names
 

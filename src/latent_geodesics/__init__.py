@@ -3,16 +3,22 @@
 The small public API (see DESIGN.md); every module is importable without ROS:
 
     from latent_geodesics import LatentGraph, nn_geodesic, curve_length
+
+Names load on first use, so `python -m latent_geodesics.training` (run by the
+active learner for every round) does not import its own module twice.
 """
-from .curves import Geodesic
-from .geometry import curve_length, magnification_factor, metric_tensor
-from .graph import LatentGraph
-from .loading import load_model_with_graph
-from .model import IWAE, load_model, save_model
-from .nn_geodesic import nn_geodesic, refined_geodesic
-from .training import train_iwae
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["Geodesic", "IWAE", "LatentGraph", "curve_length", "load_model",
-           "load_model_with_graph", "magnification_factor", "metric_tensor", "nn_geodesic",
-           "refined_geodesic", "save_model", "train_iwae"]
+_EXPORTS = {"Geodesic": "curves", "curve_length": "geometry", "metric_tensor": "geometry",
+            "magnification_factor": "geometry", "LatentGraph": "graph",
+            "load_model_with_graph": "loading", "IWAE": "model", "load_model": "model",
+            "save_model": "model", "nn_geodesic": "nn_geodesic",
+            "refined_geodesic": "nn_geodesic", "train_iwae": "training"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    return getattr(importlib.import_module("." + _EXPORTS[name], __name__), name)

@@ -4,6 +4,7 @@
 """
 import argparse
 import functools
+import inspect
 import sys
 import time
 
@@ -13,11 +14,6 @@ from tqdm import tqdm
 
 from .data.loaders import DataError, data_hash, load_data, validate
 from .model import IWAE, ModelError, load_model, resolve_device, save_model
-
-DEFAULTS = dict(latent_dim=2, samples=10, epochs=100, batch_size=0, lr=0.0, elbo_fraction=0.8,
-                warmup=0.2, hidden=(128, 128), activation="tanh", val_fraction=0.1, seed=0,
-                device="auto")   # batch_size 0, lr 0: chosen from the data and device
-
 
 def auto_batch_size(n_train, device):
     """Rows per step: a sixteenth of the data, so an epoch has 16 steps (with fewer,
@@ -206,6 +202,12 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
                                    fine_tuned=init is not None),
                   "report": report}
     return model, report
+
+
+# The command's defaults are the function's: one source. batch_size and lr 0 mean
+# chosen from the data and device.
+DEFAULTS = {name: p.default for name, p in inspect.signature(train_iwae).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 def parse_args(argv=None):
