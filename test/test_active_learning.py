@@ -5,6 +5,7 @@ import torch
 
 from latent_geodesics.active_learning import (diverse_top, evaluate, jump_ratio, scores,
                                               select_queries)
+from latent_geodesics.data import two_arcs
 from latent_geodesics.graph import LatentGraph
 from latent_geodesics.teachers import ArmTeacher, PendulumTeacher, Refused
 
@@ -123,8 +124,10 @@ def test_pendulum_teacher():
 
 
 @pytest.mark.slow
-def test_pendulum_loop_without_ros(tmp_path):
-    """One round of the loop on the pendulum: queries answered, model retrained."""
+@pytest.mark.parametrize("retrain", ["fine-tune", "scratch"])
+def test_pendulum_loop_without_ros(tmp_path, retrain):
+    """One round of the loop on the pendulum: queries answered, model retrained,
+    from the previous model or from scratch."""
     from latent_geodesics.data import pendulum_dataset
     from latent_geodesics.evaluation import pendulum_evaluation_set
     from latent_geodesics.learner import ActiveLearner, LoopConfig
@@ -132,7 +135,8 @@ def test_pendulum_loop_without_ros(tmp_path):
     from latent_geodesics.store import DemoStore
     from latent_geodesics.training import train_iwae
     data, names = pendulum_dataset(n_rollouts=20)
-    model, _ = train_iwae(data, names, epochs=5, device="cpu", progress=False)
+    model, _ = train_iwae(data, names, epochs=5, hidden=(64, 32), device="cpu",
+                          progress=False)
     save_model(model, str(tmp_path / "m0"), model.meta)
     store = DemoStore(str(tmp_path / "s.db"))
     store.seed(data, names)
@@ -143,22 +147,21 @@ def test_pendulum_loop_without_ros(tmp_path):
         m = load_model(directory, "cpu")
         return evaluate(m, LatentGraph(m, m.latents, k=8), pairs, held_out)
 
-    ActiveLearner(store, str(tmp_path / "work"), str(tmp_path / "m0"),
-                  PendulumTeacher().demonstrate, LoopConfig(1, 3, epochs=2, device="cpu"),
-                  evaluate=metrics, on_round=lambda r, m: seen.append((r, m)),
-                  log=lambda m: None).run()
+    learner = ActiveLearner(store, str(tmp_path / "work"), str(tmp_path / "m0"),
+                            PendulumTeacher().demonstrate,
+                            LoopConfig(1, 3, epochs=2, device="cpu", retrain=retrain),
+                            evaluate=metrics, on_round=lambda r, m: seen.append((r, m)),
+                            log=lambda m: None)
+    learner.run()
     assert [r for r, _ in seen] == [1] and np.isfinite(seen[0][1]["smoothness"])
     assert len(store.demonstration_ids()) == 3
     assert store.data()[0].shape[0] == len(data) + 3 * 50
-
-
-def two_arcs(n=1200, seed=0):
-    """A planar motion recorded on two arcs with a gap (|joint 0| < 0.35) never shown."""
-    rng = np.random.default_rng(seed)
-    t = np.r_[rng.uniform(-1.2, -0.35, n // 2), rng.uniform(0.35, 1.2, n // 2)]
-    t += rng.normal(0, 0.01, n)
-    return np.stack([t, 0.8 * np.sin(2 * t), 0.5 * np.cos(3 * t)], 1) \
-        + rng.normal(0, 0.01, (n, 3))
+    new = load_model(learner.model_dir(), "cpu")
+    assert new.meta["hidden"] == [64, 32]          # the same shape either way
+    # Fine-tuning keeps the first model's normalisation (its latent space); a model
+    # from scratch normalises all the data it now has.
+    kept = np.allclose(new.x_mean.cpu().numpy(), model.x_mean.cpu().numpy())
+    assert kept == (retrain == "fine-tune")
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +201,7 @@ def test_variance_metric_keeps_geodesics_near_the_data(arcs_model, tmp_path):
 @pytest.mark.parametrize("change", [{"rounds": 0}, {"queries_per_round": 5000},
                                     {"epochs": -1}, {"epochs": 2.5}, {"seed": -3},
                                     {"selector": "best"}, {"device": "tpu"},
+                                    {"retrain": "fresh"},
                                     {"rounds": True}])
 def test_loop_settings_outside_their_range_are_refused_by_name(change):
     from latent_geodesics.learner import LoopConfig

@@ -32,6 +32,10 @@ def test_round_trip_and_export(tmp_path):
     store.refuse(1, 1, "in collision")
     assert store.query_counts(1) == {"answered": 1, "refused": 1, "pending": 1}
     assert [i for i, _ in store.pending(1)] == [2]
+    positions, statuses = store.queries(1)
+    assert np.array_equal(positions, queries().positions)
+    assert statuses == ["answered", "refused", "pending"]
+    assert store.queries(2)[0].shape[0] == 0
     assert store.demonstration_ids() == [demo_id]
     data, names = store.data()
     assert names == NAMES and data.shape == (7, 2)

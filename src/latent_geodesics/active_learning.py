@@ -3,16 +3,23 @@
 A query is a latent point where the decoder is sensitive (a small latent step
 makes a large jump in the robot's configuration: large magnification factor,
 large stretch) *and* the data do not support the model (large decoder
-variance, far from any encoded datum). Candidates lie where the robot will
-move (graph edges, bridges across gaps, geodesics), in any latent dimension;
-the decoder variance is an RBF precision network that grows away from the data.
-Scores are normalised to [0, 1] over the candidate set and combined with
-documented weights:
+variance, a decoded configuration far from every recorded one). Candidates lie
+where the robot will move (graph edges, bridges across gaps, geodesics), in any
+latent dimension; the decoder variance is an RBF precision network that grows
+away from the data. Scores are normalised to [0, 1] over the candidate set and
+combined with documented weights:
 
     sensitivity = mean(norm(log MF), norm(log stretch))
-    uncertainty = mean(norm(log RBF decoder std), norm(distance to the nearest datum))
+    uncertainty = mean(norm(log RBF decoder std), norm(log(1 + novelty)))
     score       = w_sensitivity * sensitivity + w_uncertainty * uncertainty
                   (defaults 0.5, 0.5; "mf" and "uncertainty" selectors use one term)
+
+novelty is the distance from the decoded candidate to the nearest recorded
+configuration (joints scaled by their spread), in units of the data's median
+nearest-neighbour spacing: a data gap is a gap among configurations, wherever
+the encoder put it. A batch is chosen greedily, each query counted as recorded
+before the next is chosen (its novelty falls near the chosen ones only), so one
+long gap gets several queries along it and a short one gets one.
 
 stretch is the largest singular value of J: the largest ratio of Riemannian to
 Euclidean length of any small latent step there (the pointwise limit of an
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 from .curves import subdivide
 from .geometry import jacobian
@@ -92,7 +100,8 @@ def decoder_uncertainty(model, nodes, z):
 
 
 def scores(model, graph, points, edge_ratio=None, chunk=4096):
-    """Per-candidate terms and combined scores (dict of (M,) arrays)."""
+    """Per-candidate terms and combined scores (dict of (M,) arrays, and "decoded":
+    the candidates' configurations (M, Nx))."""
     log_mf, stretch = [], []
     for i in range(0, len(points), chunk):
         sigma = torch.linalg.svdvals(jacobian(model, points[i:i + chunk])).double().cpu()
@@ -101,14 +110,53 @@ def scores(model, graph, points, edge_ratio=None, chunk=4096):
     log_mf, stretch = np.concatenate(log_mf), np.concatenate(stretch)
     if edge_ratio is not None:  # an edge's own Riemannian / Euclidean ratio where known
         stretch = np.where(np.isnan(edge_ratio), stretch, edge_ratio)
-    distance = graph.tree.query(points)[0]
+    decoded, recorded, scale = configurations(model, graph, points)
+    novelty = cKDTree(recorded).query(decoded / scale)[0]
     variance = decoder_uncertainty(model, graph.nodes, points)
     sensitivity = (normalise(log_mf) + normalise(np.log(stretch + 1e-12))) / 2
-    uncertainty = (normalise(np.log(variance)) + normalise(distance)) / 2
-    return {"log_mf": log_mf, "stretch": stretch, "distance": distance,
-            "decoder_std": variance, "sensitivity": sensitivity, "uncertainty": uncertainty,
+    uncertainty = uncertainty_term(variance, novelty)
+    return {"log_mf": log_mf, "stretch": stretch, "distance": graph.tree.query(points)[0],
+            "novelty": novelty, "decoder_std": variance, "sensitivity": sensitivity,
+            "uncertainty": uncertainty, "decoded": decoded, "scale": scale,
             "combined": WEIGHTS["sensitivity"] * sensitivity
             + WEIGHTS["uncertainty"] * uncertainty}
+
+
+def uncertainty_term(decoder_std, novelty):
+    return (normalise(np.log(decoder_std)) + normalise(np.log1p(novelty))) / 2
+
+
+@torch.no_grad()
+def configurations(model, graph, points):
+    """(decoded candidates (M, Nx), recorded configurations / scale, scale (Nx,)):
+    the scale is each joint's spread times the recorded data's median
+    nearest-neighbour spacing in those units, so novelty 1 is one typical spacing."""
+    decoded = model.decode(torch.as_tensor(points, dtype=torch.float32, device=model.device))
+    spread = model.x_std.double().cpu().numpy()
+    recorded = graph.node_x[:, :model.x_dim].double().cpu().numpy()
+    spacing = np.median(cKDTree(recorded / spread).query(recorded / spread, 2)[0][:, 1]) \
+        if len(recorded) > 1 else 1.0
+    scale = spread * max(float(spacing), 1e-9)
+    return decoded.double().cpu().numpy(), recorded / scale, scale
+
+
+def gap_filling_batch(terms, n, selector="combined"):
+    """Greedy batch: the best candidate, then each next one scored as if the
+    queries chosen so far had been recorded (novelty measured to them too).
+    Returns (indices, the score of each when it was chosen)."""
+    scaled = terms["decoded"] / terms["scale"]
+    novelty = terms["novelty"].copy()
+    chosen, values = [], []
+    for _ in range(min(n, len(scaled))):
+        uncertainty = uncertainty_term(terms["decoder_std"], novelty)
+        value = uncertainty if selector == "uncertainty" else \
+            WEIGHTS["sensitivity"] * terms["sensitivity"] + WEIGHTS["uncertainty"] * uncertainty
+        value[chosen] = -np.inf
+        k = int(np.argmax(value))
+        chosen.append(k)
+        values.append(float(value[k]))
+        novelty = np.minimum(novelty, np.linalg.norm(scaled - scaled[k], axis=1))
+    return np.array(chosen, dtype=int), np.array(values)
 
 
 def diverse_top(points, values, n, radius, relax=0.5):
@@ -135,9 +183,9 @@ def diverse_top(points, values, n, radius, relax=0.5):
 def select_queries(model, graph, n, selector="combined", radius=None, seed=0):
     """n latent queries and their decoded configurations.
 
-    Diversity is measured between decoded configurations (radius in radians,
-    default 15 % of the data's typical joint spread): queries that ask the teacher
-    for visibly different poses, wherever they lie in latent space."""
+    combined and uncertainty: a gap-filling batch (see gap_filling_batch). mf,
+    which has no data term, keeps queries apart in decoded configurations
+    (radius in radians, default 15 % of the data's typical joint spread)."""
     if selector not in SELECTORS:
         raise ValueError("selector must be one of %s, not %r" % (SELECTORS, selector))
     if not 1 <= int(n) <= 1000:
@@ -146,20 +194,19 @@ def select_queries(model, graph, n, selector="combined", radius=None, seed=0):
     if selector == "random":
         rng = np.random.default_rng(seed)
         chosen = rng.choice(len(points), min(n, len(points)), replace=False)
-        values = np.zeros(len(points))
-    else:
+        values = np.zeros(len(chosen))
+    elif selector == "mf":   # no data term: diversity by spacing alone
         terms = scores(model, graph, points, ratio)
-        values = terms[{"combined": "combined", "uncertainty": "uncertainty",
-                        "mf": "sensitivity"}[selector]]
-        with torch.no_grad():
-            decoded = model.decode(torch.as_tensor(points, dtype=torch.float32,
-                                                   device=model.device)).double().cpu().numpy()
         spread = float(np.linalg.norm(model.x_std.double().cpu().numpy()))
-        chosen = diverse_top(decoded, values, n, radius or DIVERSITY * spread)
+        chosen = diverse_top(terms["decoded"], terms["sensitivity"], n,
+                             radius or DIVERSITY * spread)
+        values = terms["sensitivity"][chosen]
+    else:
+        chosen, values = gap_filling_batch(scores(model, graph, points, ratio), n, selector)
     latent = points[chosen]
     with torch.no_grad():
         q = model.decode(torch.as_tensor(latent, dtype=torch.float32, device=model.device))
-    return Queries(latent, q.double().cpu().numpy(), values[chosen], selector)
+    return Queries(latent, q.double().cpu().numpy(), values, selector)
 
 
 def path_profile(model, graph, z_start, z_goal, n=200):
@@ -182,7 +229,9 @@ def jump_ratio(positions):
 
 
 def evaluate(model, graph, pose_pairs, held_out):
-    """Per-round metrics: geodesic smoothness, largest MF along them, held-out RMSE.
+    """Per-round metrics: geodesic smoothness (largest over mean step), the largest
+    joint step (data units) of any pair's geodesic at 200 equal latent steps, the
+    largest MF along them, held-out RMSE.
 
     pose_pairs: (P, 2, Nx) configurations; held_out: (M, Nx).
     """
@@ -192,10 +241,12 @@ def evaluate(model, graph, pose_pairs, held_out):
         z = model.encode(flat).double().cpu().numpy().reshape(len(pose_pairs), 2, -1)
         x = torch.as_tensor(held_out, dtype=torch.float32, device=model.device)
         rmse = float(((model.decode(model.encode(x)) - x) ** 2).mean().sqrt())
-    jumps, mfs = [], []
+    jumps, steps, mfs = [], [], []
     for za, zb in z:
         positions, log_mf = path_profile(model, graph, za, zb)
         jumps.append(jump_ratio(positions))
+        steps.append(np.abs(np.diff(positions, axis=0)).max())
         mfs.append(log_mf.max())
     return {"smoothness": float(np.mean(jumps)), "max_jump": float(np.max(jumps)),
-            "max_log_mf": float(np.max(mfs)), "held_out_rmse": rmse}
+            "max_step": float(np.max(steps)), "max_log_mf": float(np.max(mfs)),
+            "held_out_rmse": rmse}

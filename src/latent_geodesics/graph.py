@@ -37,6 +37,11 @@ MIN_WEIGHT = 1e-12   # csgraph drops zero weights; duplicate nodes still connect
 SAME_POINT = 1e-9    # latent distance under which a query point *is* a node
 FILE_VERSION = 2
 BRIDGE_CANDIDATES = 4   # x k neighbours searched for a cross-component pair first
+# With few components (separate skills, gaps between them) each one's bridge is the
+# Riemannian-shortest of up to BRIDGE_TRIALS measured pairs, not the latent-nearest:
+# the encoder may put a gap's two ends far apart while other parts lie close.
+FEW_COMPONENTS = 16
+BRIDGE_TRIALS = 256
 
 
 class GraphError(PointError):
@@ -165,35 +170,67 @@ class LatentGraph:
         self._bridge_keys = {(int(a), int(b)) for a, b in pairs[is_bridge]}
 
     def _connect(self):
-        """Bridge the kNN graph's components into one (Boruvka over components)."""
+        """Bridge the kNN graph's components into one (Boruvka over components, each
+        bridge the shortest measured of its component's candidate pairs)."""
         if self.n_components == 1:
             return
         n = len(self.nodes)
         _, near = self.tree.query(self.nodes, min(n, BRIDGE_CANDIDATES * self.k + 1))
         while self.n_components > 1:
             labels = self.components
-            chosen = {}
             cross = labels[near] != labels[:, None]
-            has = cross.any(1)
             first = near[np.arange(n), cross.argmax(1)]
-            dist = np.where(has, np.linalg.norm(self.nodes[first] - self.nodes, axis=1), np.inf)
-            for c in range(self.n_components):
-                members = np.flatnonzero(labels == c)
-                i = members[np.argmin(dist[members])]
-                if np.isfinite(dist[i]):
-                    chosen[c] = (dist[i], i, first[i])
-                else:   # every near neighbour is inside: search the rest exactly
-                    others = np.flatnonzero(labels != c)
-                    d, j = cKDTree(self.nodes[others]).query(self.nodes[members])
-                    m = int(np.argmin(d))
-                    chosen[c] = (d[m], members[m], others[j[m]])
-            pairs = {(min(a, b), max(a, b)) for _, a, b in chosen.values()}
-            pairs = np.array(sorted(pairs), dtype=np.int64)
-            weights = np.maximum(segment_lengths(self.decoder, self.nodes[pairs[:, 0]],
-                                                 self.nodes[pairs[:, 1]], self.step, cap=512),
+            dist = np.where(cross.any(1), np.linalg.norm(self.nodes[first] - self.nodes, axis=1),
+                            np.inf)
+            trials = np.array([t for c in range(self.n_components)
+                               for t in self._bridge_trials(labels, c, dist, first)],
+                              dtype=np.int64)
+            weights = np.maximum(segment_lengths(self.decoder, self.nodes[trials[:, 0]],
+                                                 self.nodes[trials[:, 1]], self.step, cap=512),
                                  MIN_WEIGHT)
-            self._set_edges(np.vstack([self.edges, pairs]), np.r_[self.weights, weights],
+            pairs, kept = self._forest(labels, trials, weights)
+            self._set_edges(np.vstack([self.edges, pairs]), np.r_[self.weights, kept],
                             np.r_[self.is_bridge, np.ones(len(pairs), bool)])
+
+    def _bridge_trials(self, labels, c, dist, first):
+        """Candidate (member of c, node outside c) pairs for component c's bridge: the
+        latent-nearest pair; with few components also up to BRIDGE_TRIALS members,
+        spread over the component, each with its nearest outside node."""
+        members = np.flatnonzero(labels == c)
+        i = members[np.argmin(dist[members])]
+        if np.isfinite(dist[i]) and self.n_components > FEW_COMPONENTS:
+            return [(i, first[i])]
+        # Every near neighbour is inside, or few components: search the rest exactly.
+        others = np.flatnonzero(labels != c)
+        outside = cKDTree(self.nodes[others])
+        d, j = outside.query(self.nodes[members])
+        sample = np.unique(np.r_[np.argmin(d), np.linspace(0, len(members) - 1,
+                                                           BRIDGE_TRIALS).astype(int)])
+        return list(zip(members[sample], others[j[sample]]))
+
+    @staticmethod
+    def _forest(labels, trials, weights):
+        """Each component's shortest trial, kept only where it joins two groups not
+        joined yet (shortest first), so the bridges form a forest."""
+        best = {}
+        for (a, b), w in zip(trials, weights):
+            c = labels[a]
+            if c not in best or w < best[c][0]:
+                best[c] = (w, min(a, b), max(a, b))
+        group = {c: c for c in np.unique(labels)}
+
+        def root(c):
+            while group[c] != c:
+                c = group[c]
+            return c
+        pairs, kept = [], []
+        for w, a, b in sorted(set(best.values())):
+            ra, rb = root(labels[a]), root(labels[b])
+            if ra != rb:
+                group[ra] = rb
+                pairs.append((a, b))
+                kept.append(w)
+        return np.array(pairs, dtype=np.int64).reshape(-1, 2), np.array(kept)
 
     def add_nodes(self, points):
         """Join new latent points to the graph; only the new edges are measured.

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 
 from .active_learning import SELECTORS, select_queries
 from .loading import load_model_with_graph
-from .model import ModelError, load_model
+from .model import ModelError, load_model, read_model_yaml
 from .teachers import Refused
+
+
+RETRAIN = ("fine-tune", "scratch")
 
 
 @dataclass
@@ -26,9 +29,13 @@ class LoopConfig:
     rounds: int = 3
     queries_per_round: int = 5
     selector: str = "combined"
-    epochs: int = 30            # fine-tuning epochs per round
+    epochs: int = 30            # training epochs per round
     seed: int = 0
     device: str = "auto"
+    # fine-tune: the previous round's model learns the new data; its latent space
+    # stays. scratch: a new model of the same shape on all data; slower, but the
+    # latent space reorganises, so a filled gap gets room and its crossing evens out.
+    retrain: str = "fine-tune"
 
     def validate(self):
         """ValueError naming the first setting outside its range."""
@@ -43,6 +50,9 @@ class LoopConfig:
         if self.selector not in SELECTORS:
             raise ValueError("parameter selector must be one of %s, not %r"
                              % (", ".join(SELECTORS), self.selector))
+        if self.retrain not in RETRAIN:
+            raise ValueError("parameter retrain must be one of %s, not %r"
+                             % (", ".join(RETRAIN), self.retrain))
         if not (isinstance(self.device, str) and (self.device in ("auto", "cpu")
                                                   or self.device.startswith("cuda"))):
             raise ValueError("parameter device must be auto, cpu or cuda[:N], not %r"
@@ -123,7 +133,8 @@ class ActiveLearner:
                 self.on_ack(rnd, idx, demo_id)
 
     def retrain(self, rnd, init_dir):
-        """Fine-tune in a separate process into models/round_<r>, renamed when complete."""
+        """Fine-tune or retrain (config.retrain) in a separate process into
+        models/round_<r>, renamed when complete."""
         models = os.path.join(self.work_dir, "models")
         out = os.path.join(models, "round_%d" % rnd)
         try:
@@ -138,21 +149,31 @@ class ActiveLearner:
         data_path = os.path.join(self.work_dir, "data_round_%d.npz" % rnd)
         self.store.export(data_path)
         cmd = [sys.executable, "-m", "latent_geodesics.training", "--data", data_path,
-               "--init", init_dir, "--out", tmp, "--epochs", str(self.config.epochs),
+               "--out", tmp, "--epochs", str(self.config.epochs),
                "--seed", str(self.config.seed + rnd), "--device", self.config.device,
                "--exit-with-parent", str(os.getpid())]   # preexec_fn is unsafe in threads
-        log_path = os.path.join(self.work_dir, "fine_tuning_round_%d.log" % rnd)
+        cmd += shape_of(init_dir) if self.config.retrain == "scratch" else ["--init", init_dir]
+        log_path = os.path.join(self.work_dir, "training_round_%d.log" % rnd)
         with open(log_path, "w") as log:
             child = subprocess.Popen(cmd, stdout=log, stderr=log)
             while child.poll() is None:   # the child's progress bar, with its ETA
                 time.sleep(self.progress_every)
                 line = last_progress(log_path)
                 if line:
-                    self.log("round %d fine-tuning: %s" % (rnd, line))
+                    self.log("round %d %s: %s" % (rnd, self.config.retrain, line))
         if child.returncode != 0:
             raise RuntimeError("retraining failed: %s" % open(log_path).read().strip()[-500:])
         os.rename(tmp, out)
         return out
+
+
+def shape_of(model_dir):
+    """Training flags for a new model shaped like the one in model_dir."""
+    meta = read_model_yaml(model_dir)
+    flags = ["--latent-dim", str(meta["z_dim"]), "--activation", meta["activation"],
+             "--hidden"] + [str(h) for h in meta["hidden"]]
+    samples = meta.get("training", {}).get("importance_samples")
+    return flags + (["--samples", str(samples)] if samples else [])
 
 
 def last_progress(path):
@@ -185,6 +206,7 @@ def main(argv=None):
     p.add_argument("--selector", default="combined")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--device", default="auto")
+    p.add_argument("--retrain", default="fine-tune", choices=RETRAIN)
     args = p.parse_args(argv)
     store = DemoStore(args.store)
     if args.initial_data:
@@ -192,7 +214,7 @@ def main(argv=None):
         store.seed(*load_data(args.initial_data))
     teacher = TEACHERS[args.system]()
     config = LoopConfig(args.rounds, args.queries, args.selector, args.epochs,
-                        device=args.device)
+                        device=args.device, retrain=args.retrain)
     ActiveLearner(store, args.work, args.model, teacher.demonstrate, config,
                   on_ack=lambda r, i, d: print("ACK %d %d %d" % (r, i, d), flush=True),
                   log=lambda m: print(m, flush=True)).run()

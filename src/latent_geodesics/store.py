@@ -130,6 +130,14 @@ class DemoStore:
             "SELECT idx, positions FROM queries WHERE round=? AND status='pending' ORDER BY idx",
             (rnd,))]
 
+    def queries(self, rnd):
+        """A round's queries in order: (positions (n, Nx), statuses [n])."""
+        rows = self.db.execute("SELECT positions, status FROM queries WHERE round=? "
+                               "ORDER BY idx", (rnd,)).fetchall()
+        positions = np.array([json.loads(q) for q, _ in rows], dtype=np.float64)
+        return (positions.reshape(len(rows), len(self.joint_names())),
+                [status for _, status in rows])
+
     def add_demonstration(self, rnd, idx, model_dir, data):
         """Commit a demonstration and mark its query answered; returns its id."""
         data = np.asarray(data, dtype=np.float64)

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Prepare WORK_DIR for the rostests: two small arm models (trained afresh,
-seconds on a CPU), the data they were trained on, and no state left from a previous run."""
+"""Prepare WORK_DIR for the rostests: two small arm models and one of the two-arc
+motion with its data gap (trained afresh, seconds on a CPU), the data they were
+trained on, and no state left from a previous run."""
 import os
 import shutil
 import sys
 
 import numpy as np
 
-from latent_geodesics.data import arm_dataset
+from latent_geodesics.data import arm_dataset, two_arcs
+from latent_geodesics.data.arcs import JOINT_NAMES as ARC_JOINTS
 from latent_geodesics.model import save_model
 from latent_geodesics.training import train_iwae
 
@@ -25,3 +27,11 @@ for name, seed in (("fixture_model", 1), ("fixture_model_b", 2)):
                                device="cpu", progress=False)
     save_model(model, out, model.meta)
     print("fixture model %s: held-out RMSE %.3f rad" % (out, report["held_out"]["rmse"]))
+
+arcs = two_arcs()
+np.savez(os.path.join(work, "arcs_data.npz"), data=arcs, joint_names=np.array(ARC_JOINTS))
+out = os.path.join(work, "arcs_model")
+shutil.rmtree(out, ignore_errors=True)
+model, report = train_iwae(arcs, ARC_JOINTS, epochs=40, seed=0, device="cpu", progress=False)
+save_model(model, out, model.meta)
+print("fixture model %s: held-out RMSE %.3f rad" % (out, report["held_out"]["rmse"]))

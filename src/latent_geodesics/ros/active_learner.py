@@ -36,7 +36,8 @@ class ActiveLearnerNode:
                              % system)
         defaults = LoopConfig()
         self.config = LoopConfig(*(p(name, getattr(defaults, name)) for name in (
-            "rounds", "queries_per_round", "selector", "epochs", "seed", "device"))).validate()
+            "rounds", "queries_per_round", "selector", "epochs", "seed", "device",
+            "retrain"))).validate()
         self.work_dir = os.path.abspath(p("work_dir", "active_learning"))
         os.makedirs(self.work_dir, exist_ok=True)
         self.store = DemoStore(p("store", os.path.join(self.work_dir, "demonstrations.db")))
@@ -97,14 +98,18 @@ class ActiveLearnerNode:
             demonstrations=counts.get("answered", 0), refused=counts.get("refused", 0),
             total_demonstrations=len(self.store.demonstration_ids()),
             smoothness=metrics["smoothness"], max_jump=metrics["max_jump"],
+            max_step=metrics.get("max_step", 0.0),
             max_log_mf=metrics["max_log_mf"], held_out_rmse=metrics["held_out_rmse"],
             model_dir=self.learner.model_dir()))
 
     def serve_newest(self):
         """After a relaunch the server starts on the initial model: hand it the newest,
-        and publish (latched) the metrics of the last finished round."""
+        and publish (latched) the metrics of the last finished round, or the initial
+        model's as round 0: the baseline every round is compared with."""
         done = self.learner.completed_rounds()
-        if done > 0:
+        if done == 0:
+            self.publish_round(0, self.evaluate(self.learner.initial_model_dir))
+        else:
             newest = self.learner.model_dir()
             self.reload(newest)
             rospy.loginfo("serving the newest finished round's model %s", newest)
