@@ -2,7 +2,9 @@
 
 (a) a pendulum observed from 16 x 16 images, with no data for |angle| in 0.8-1.6 rad;
 (b) the simulated arm moving between two skills (reaching left and right of a band
-    of the table that no demonstration touches).
+    of the table that no demonstration touches);
+and (c) the smallest known gap: one planar motion recorded on two arcs, the stretch
+    between them never shown, each round's model trained from scratch.
 
 Each round: select queries (combined, MF only, uncertainty only, random), record
 which land in the true gap (decoded, then judged by the simulator's ground truth),
@@ -15,6 +17,7 @@ import time
 import numpy as np
 
 from latent_geodesics.active_learning import evaluate, select_queries
+from latent_geodesics.data.arcs import GAP, JOINT_NAMES as ARC_JOINTS, arc_pose, two_arcs
 from latent_geodesics.data.arm import Workspace, arm_dataset, fingertip
 from latent_geodesics.data.pendulum import pendulum_dataset, render, states_near
 from latent_geodesics.evaluation import arm_evaluation_set, pendulum_evaluation_set
@@ -90,6 +93,30 @@ class ArmTwoSkills:
         return self.teacher.demonstrate(q)
 
 
+class TwoArcs:
+    """One planar motion recorded on two arcs; the teacher shows 0.2 rad of the true
+    motion (41 poses) through a query's phase, its first joint. A query is in the
+    gap when that phase was never recorded. Models are retrained from scratch
+    (fine-tuning keeps the gap's latent room small; see README)."""
+    name = "two arcs"
+    unit = "joint"
+    epochs = 40
+    retrain = "scratch"
+
+    def __init__(self, seed):
+        self.data, self.names = two_arcs(seed=seed), list(ARC_JOINTS)
+        rng = np.random.default_rng(123)   # pairs across the gap, one pose on each arc
+        phases = np.c_[rng.uniform(-1.1, -0.5, 6), rng.uniform(0.5, 1.1, 6)]
+        self.pairs = arc_pose(phases)
+        self.held_out = two_arcs(n=300, gap=0.0, seed=1000 + seed)
+
+    def in_gap(self, q):
+        return np.abs(np.atleast_2d(q)[:, 0]) < GAP
+
+    def demonstrate(self, q):
+        return arc_pose(q[0] + np.linspace(-0.1, 0.1, 41))
+
+
 def run(world, model, selector, seed, rounds, queries, epochs):
     data = world.data
     history = []
@@ -111,8 +138,12 @@ def run(world, model, selector, seed, rounds, queries, epochs):
                 pass
         if new:
             data = np.concatenate([data] + new)
-        model, _ = train_iwae(data, world.names, seed=seed, device="cpu", progress=False,
-                              init=model, epochs=epochs)
+        if getattr(world, "retrain", "fine-tune") == "scratch":
+            model, _ = train_iwae(data, world.names, seed=seed + rnd + 1, device="cpu",
+                                  progress=False, epochs=world.epochs)
+        else:
+            model, _ = train_iwae(data, world.names, seed=seed, device="cpu",
+                                  progress=False, init=model, epochs=epochs)
     return history
 
 
@@ -130,9 +161,11 @@ def gap_experiment(world_cls, seeds=(0, 1, 2, 3, 4), rounds=3, queries=6, epochs
             log("   %s seed %d %s: in gap %s, smoothness %s (%.0f s)" % (
                 world.name, seed, selector, [round(r["in_gap"], 2) for r in h[:-1]],
                 [round(r["smoothness"], 2) for r in h], time.perf_counter() - start))
+    scratch = getattr(world_cls, "retrain", "fine-tune") == "scratch"
     return {"name": world.name, "unit": world.unit, "seeds": list(seeds), "rounds": rounds,
-            "queries_per_round": queries, "epochs_per_round": epochs, "runs": runs,
-            "summary": summarise(runs)}
+            "queries_per_round": queries, "runs": runs, "summary": summarise(runs),
+            "epochs_per_round": world_cls.epochs if scratch else epochs,
+            "retrain": "scratch" if scratch else "fine-tune"}
 
 
 def summarise(runs):
@@ -186,14 +219,17 @@ def report_lines(results):
           "Per experiment: %s; mean over seeds. Target: active (combined) >= 3x random's "
           "share in the gap, and active reaching random's final smoothness with <= half "
           "its demonstrations." % ", ".join(SELECTORS), ""]
-    for key in ("gap_pendulum", "gap_arm"):
+    for key in ("gap_pendulum", "gap_arm", "gap_arcs"):
         if key not in results:
             continue
         r = results[key]
         s = r["summary"]
-        md += ["### %s (%d seeds, %d rounds x %d queries, %d fine-tuning epochs; figure "
-               "%s.png)" % (r["name"], len(r["seeds"]), r["rounds"], r["queries_per_round"],
-                            r["epochs_per_round"], key), "",
+        md += ["### %s (%d seeds, %d rounds x %d queries, %d epochs of %s per round; "
+               "figure %s.png)" % (r["name"], len(r["seeds"]), r["rounds"],
+                                   r["queries_per_round"], r["epochs_per_round"],
+                                   r.get("retrain", "fine-tune").replace("scratch",
+                                                                         "training from scratch"),
+                                   key), "",
                "| selector | queries in the gap | smoothness by round | %ss added |"
                % ("image" if r["unit"] == "pixel" else "pose"),
                "|---|---|---|---|"]
@@ -221,7 +257,8 @@ def report_lines(results):
 def gap_experiments(results_dir, seeds=(0, 1, 2, 3, 4)):
     import os
     out = {}
-    for key, world in (("gap_pendulum", PendulumImages), ("gap_arm", ArmTwoSkills)):
+    for key, world in (("gap_pendulum", PendulumImages), ("gap_arm", ArmTwoSkills),
+                       ("gap_arcs", TwoArcs)):
         out[key] = gap_experiment(world, seeds)
         figure(out[key], os.path.join(results_dir, key + ".png"))
     return out
@@ -229,7 +266,7 @@ def gap_experiments(results_dir, seeds=(0, 1, 2, 3, 4)):
 
 if __name__ == "__main__":
     import sys
-    world = {"pendulum": PendulumImages, "arm": ArmTwoSkills}[sys.argv[1]]
+    world = {"pendulum": PendulumImages, "arm": ArmTwoSkills, "arcs": TwoArcs}[sys.argv[1]]
     result = gap_experiment(world, seeds=tuple(range(int(sys.argv[2]) if len(sys.argv) > 2
                                                      else 1)))
     print("\n".join(report_lines({"gap_" + sys.argv[1]: result})))

@@ -9,7 +9,8 @@ Writes bench/results/bench.md and bench/results/bench.json. Sections:
   8 geodesic quality and executable trajectories, arm and laikago (geodesic_quality.py)
 
   9 training speed at equal quality, previous vs today's defaults (training_speed.py)
- 10 the IROS 2018 experiments: pendulum images, arm with two skills (gap_experiments.py)
+ 10 the IROS 2018 experiments: pendulum images, arm with two skills, two arcs
+    (gap_experiments.py)
 
     python bench/run_all.py            all sections
     python bench/run_all.py ros al     only these (others kept from bench.json)
@@ -311,7 +312,7 @@ def report(results):
         if key in results:
             from training_speed import report_lines as training_lines
             md += training_lines(results[key])
-    if "gap_arm" in results or "gap_pendulum" in results:
+    if any(key in results for key in ("gap_arm", "gap_pendulum", "gap_arcs")):
         from gap_experiments import report_lines as gap_lines
         md += gap_lines(results)
     return "\n".join(md) + "\n"
@@ -386,7 +387,8 @@ def main(sections, device="cpu"):
         results["training_speed"] = training_speed(DEVICE)
         results["training_speed_laikago"] = training_speed(DEVICE, (0, 1, 2), "laikago")
     if not sections or "gap" in sections:
-        print("10 the IROS 2018 experiments (pendulum images, arm two skills)", flush=True)
+        print("10 the IROS 2018 experiments (pendulum images, arm two skills, two arcs)",
+              flush=True)
         from gap_experiments import gap_experiments
         results.update(gap_experiments(RESULTS))
     if not sections or "al" in sections or "hole" in sections:
