@@ -132,6 +132,24 @@ def test_trajectories_start_and_end_exactly_at_requested_configurations(engine, 
                                                              abs=1e-5)
 
 
+def test_geodesic_lengths_many_to_many(engine, poses):
+    names = engine.served.joint_names
+    starts = [configuration(names, q) for q in poses[:2]]
+    z = engine.served.model.latents
+    goals = [configuration(names, poses[2]), endpoint(z[5]), configuration(names, poses[0])]
+    lengths = engine.geodesic_lengths(starts, goals)
+    assert lengths.shape == (2, 3) and np.isfinite(lengths).all()
+    assert lengths[0, 2] == pytest.approx(0.0, abs=1e-5)        # a start that is a goal
+    assert np.allclose(engine.geodesic_lengths(goals, starts), lengths.T)
+    for i, j in ((0, 0), (1, 1)):   # the node path's length bounds the served geodesic's
+        served = engine.graph_geodesic(starts[i], goals[j]).length
+        assert served <= lengths[i, j] * (1 + 1e-6) and lengths[i, j] < 2 * served
+    with pytest.raises(RequestError, match="at least one"):
+        engine.geodesic_lengths(starts, [])
+    with pytest.raises(RequestError, match="goal 1.*NaN"):
+        engine.geodesic_lengths(starts, [goals[0], endpoint([np.nan, 0.0])])
+
+
 def test_trajectories_are_dense_and_within_limits(engine, poses):
     names, cfg = engine.served.joint_names, engine.settings
     res = engine.graph_geodesic(configuration(names, poses[0]), configuration(names, poses[3]))

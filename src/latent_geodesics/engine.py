@@ -346,6 +346,25 @@ class Engine:
         path = self.graph_path(served, zs, zg)
         return self.decoded(served, path, qs, qg)
 
+    def geodesic_lengths(self, starts, goals):
+        """Graph geodesic lengths (S, T) from every start to every goal in one
+        multi-source Dijkstra; starts/goals: lists of (joint_names, positions,
+        latent) triples, each checked like a geodesic's endpoint."""
+        served = self.served
+        if not starts or not goals:
+            raise RequestError("give at least one start and one goal")
+        if len(starts) + len(goals) > self.settings.max_points:
+            raise RequestError("%d starts and goals, more than max_points %d per request"
+                               % (len(starts) + len(goals), self.settings.max_points))
+        ends = [self.endpoint(served, *end, "%s %d" % (what, i))
+                for what, group in (("start", starts), ("goal", goals))
+                for i, end in enumerate(group)]
+        self.check_offsets(served, *((z, q, "start or goal %d" % i)
+                                     for i, (z, q) in enumerate(ends)))
+        z = np.array([z for z, _ in ends])
+        lengths = served.graph.distances(z[:len(starts)], z[len(starts):])
+        return finite_result(lengths, "geodesic lengths")
+
     @staticmethod
     def graph_path(served, zs, zg):
         try:

@@ -12,8 +12,8 @@ import rostest
 from trajectory_msgs.msg import JointTrajectory
 
 from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
-from latent_geodesics.srv import (Decode, Encode, GraphGeodesic, MagnificationFactor,
-                                  Reload)
+from latent_geodesics.srv import (Decode, Encode, GeodesicLengths, GraphGeodesic,
+                                  MagnificationFactor, Reload)
 
 NODE = "/geodesic_server"
 
@@ -37,6 +37,7 @@ class TestGeodesics(unittest.TestCase):
         cls.encode = proxy("encode", Encode)
         cls.decode = proxy("decode", Decode)
         cls.mf = proxy("magnification_factor", MagnificationFactor)
+        cls.lengths = proxy("geodesic_lengths", GeodesicLengths)
         cls.reload = proxy("reload", Reload)
         cls.nn = actionlib.SimpleActionClient(NODE + "/nn_geodesic", NNGeodesicAction)
         assert cls.nn.wait_for_server(rospy.Duration(60))
@@ -111,6 +112,25 @@ class TestGeodesics(unittest.TestCase):
             self.assertFalse(res.success, fragment)
             self.assertIn(fragment, res.message)
         self.assertTrue(self.graph(start=latent(self.a), goal=latent(self.b)).success)
+
+    def test_geodesic_lengths_many_to_many(self):
+        latents = np.load(os.path.join(self.model_dir, "latents.npy"))
+        goals = [latent(z) for z in latents[[-1, 10, 20]]]
+        res = self.lengths(starts=[latent(self.a), latent(latents[30])], goals=goals)
+        self.assertTrue(res.success, res.message)
+        self.assertEqual((res.rows, res.cols, len(res.lengths)), (2, 3, 6))
+        self.assertTrue(np.isfinite(res.lengths).all() and min(res.lengths) > 0)
+        # The served geodesic (shortened, relaxed) is never longer than its node path.
+        served = self.graph(start=latent(self.a), goal=latent(self.b)).length
+        self.assertLessEqual(served, res.lengths[0] * (1 + 1e-6))
+        for starts, goals, fragment in (
+                ([latent(self.a)], [], "at least one"),
+                ([latent(self.a)], [goals[0], latent([np.nan, 0.0])], "goal 1"),
+                ([], goals, "no sensor_msgs/JointState has arrived"),
+                ([latent([1e3, 1e3])], goals, "far outside")):
+            res = self.lengths(starts=starts, goals=goals)
+            self.assertFalse(res.success, fragment)
+            self.assertIn(fragment, res.message)
 
     def test_magnification_factor(self):
         res = self.mf(latent=[0.0, 0.0, 0.5, 0.5])

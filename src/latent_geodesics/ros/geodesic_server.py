@@ -1,8 +1,9 @@
 """geodesic_server: hosts a trained IWAE and answers latent-geometry queries.
 
-Services (private): ~encode, ~decode, ~graph_geodesic, ~magnification_factor,
-~reload. Action: ~nn_geodesic. Topics: ~trajectory, ~latent_path, ~mf_map
-(latched, 2-D latent spaces). Subscribes to joint_states (remappable) for
+Services (private): ~encode, ~decode, ~graph_geodesic, ~geodesic_lengths (many
+starts to many goals in one pass), ~magnification_factor, ~reload. Action:
+~nn_geodesic. Topics: ~trajectory, ~latent_path, ~mf_map (latched, 2-D latent
+spaces). Subscribes to joint_states (remappable) for
 requests with an empty start. Joint limits: the URDF on robot_description when
 set, then ~joint_limits. Parameters: config/geodesic_server.yaml.
 """
@@ -20,6 +21,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from latent_geodesics.engine import Engine, RequestError, Settings
 from latent_geodesics.model import ModelError
 from latent_geodesics.msg import (
+    Endpoint,
     GeodesicStats,
     NNGeodesicAction,
     NNGeodesicFeedback,
@@ -33,6 +35,8 @@ from latent_geodesics.srv import (
     DecodeResponse,
     Encode,
     EncodeResponse,
+    GeodesicLengths,
+    GeodesicLengthsResponse,
     GraphGeodesic,
     GraphGeodesicResponse,
     MagnificationFactor,
@@ -92,6 +96,7 @@ class GeodesicServer:
             rospy.Service("~encode", Encode, self.handle_encode),
             rospy.Service("~decode", Decode, self.handle_decode),
             rospy.Service("~graph_geodesic", GraphGeodesic, self.handle_graph_geodesic),
+            rospy.Service("~geodesic_lengths", GeodesicLengths, self.handle_geodesic_lengths),
             rospy.Service("~magnification_factor", MagnificationFactor, self.handle_mf),
             rospy.Service("~reload", Reload, self.handle_reload),
         ]
@@ -141,6 +146,14 @@ class GeodesicServer:
             self.publish(result)
         return GraphGeodesicResponse(success=True, message="graph geodesic, %d points"
                                      % len(result.latent), **self.fields(result))
+
+    @guarded(GeodesicLengthsResponse)
+    def handle_geodesic_lengths(self, req):
+        starts = [endpoint(m) for m in req.starts] or [self.start(Endpoint())]
+        lengths = self.engine.geodesic_lengths(starts, [endpoint(m) for m in req.goals])
+        return GeodesicLengthsResponse(success=True, message="%d x %d geodesic lengths"
+                                       % lengths.shape, rows=lengths.shape[0],
+                                       cols=lengths.shape[1], lengths=lengths.ravel().tolist())
 
     @guarded(ReloadResponse)
     def handle_reload(self, req):
