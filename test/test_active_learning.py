@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from latent_geodesics.active_learning import (diverse_top, evaluate, jump_ratio, scores,
-                                              select_queries)
+from latent_geodesics.active_learning import (diverse_top, evaluate, jump_ratio,
+                                              nearest_distance, scores, select_queries)
 from latent_geodesics.data import two_arcs
 from latent_geodesics.graph import LatentGraph
 from latent_geodesics.teachers import ArmTeacher, PendulumTeacher, Refused
@@ -78,6 +78,16 @@ def test_batch_is_diverse():
     d = np.linalg.norm(points[chosen][:, None] - points[chosen][None], axis=-1)
     assert d[np.triu_indices(5, 1)].min() >= 0.2
     assert np.linalg.norm(points[chosen[0]] - 0.5) < 0.1
+
+
+@pytest.mark.parametrize("dim", [3, 40])   # k-d tree; chunked products (images)
+def test_nearest_distance(dim):
+    rng = np.random.default_rng(0)
+    points, data = rng.normal(size=(300, dim)), rng.normal(size=(200, dim))
+    brute = np.linalg.norm(points[:, None] - data[None], axis=2)
+    assert np.allclose(nearest_distance(points, data, chunk=64), brute.min(1))
+    within = np.sort(np.linalg.norm(data[:, None] - data[None], axis=2), axis=1)
+    assert np.allclose(nearest_distance(data, data, skip=1), within[:, 1])
 
 
 def test_bad_selector_and_count():

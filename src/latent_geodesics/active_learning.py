@@ -111,7 +111,7 @@ def scores(model, graph, points, edge_ratio=None, chunk=4096):
     if edge_ratio is not None:  # an edge's own Riemannian / Euclidean ratio where known
         stretch = np.where(np.isnan(edge_ratio), stretch, edge_ratio)
     decoded, recorded, scale = configurations(model, graph, points)
-    novelty = cKDTree(recorded).query(decoded / scale)[0]
+    novelty = nearest_distance(decoded / scale, recorded)
     variance = decoder_uncertainty(model, graph.nodes, points)
     sensitivity = (normalise(log_mf) + normalise(np.log(stretch + 1e-12))) / 2
     uncertainty = uncertainty_term(variance, novelty)
@@ -134,10 +134,24 @@ def configurations(model, graph, points):
     decoded = model.decode(torch.as_tensor(points, dtype=torch.float32, device=model.device))
     spread = model.x_std.double().cpu().numpy()
     recorded = graph.node_x[:, :model.x_dim].double().cpu().numpy()
-    spacing = np.median(cKDTree(recorded / spread).query(recorded / spread, 2)[0][:, 1]) \
+    spacing = np.median(nearest_distance(recorded / spread, recorded / spread, 1)) \
         if len(recorded) > 1 else 1.0
     scale = spread * max(float(spacing), 1e-9)
     return decoded.double().cpu().numpy(), recorded / scale, scale
+
+
+def nearest_distance(points, data, skip=0, chunk=2048):
+    """Distance from each point to its nearest datum (skip=1: its second nearest,
+    for points that are the data). A k-d tree in few dimensions; in many (images),
+    where a tree degrades to brute force, chunked matrix products."""
+    if data.shape[1] <= 16:
+        return cKDTree(data).query(points, skip + 1)[0].reshape(len(points), -1)[:, skip]
+    data_t = torch.as_tensor(data)
+    out = []
+    for i in range(0, len(points), chunk):
+        d = torch.cdist(torch.as_tensor(points[i:i + chunk]), data_t)
+        out.append(d.topk(skip + 1, largest=False).values[:, skip].numpy())
+    return np.concatenate(out)
 
 
 def gap_filling_batch(terms, n, selector="combined"):
