@@ -4,10 +4,11 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 from decoders import great_circle, linear, sphere, sphere_nodes
 from latent_geodesics.geometry import curve_length
-from latent_geodesics.graph import GraphError, LatentGraph
+from latent_geodesics.graph import GraphError, LatentGraph, unique_pairs
 
 # On the (lon, lat) sphere chart with N = 3000 uniform nodes, k = 10, n = 10,
 # the graph geodesic overestimates the great-circle distance by at most 12 %
@@ -255,3 +256,16 @@ def test_tampered_cache_is_refused(sphere_graph, tmp_path, tamper, fragment):
     np.savez(path, **arrays)
     with pytest.raises(GraphError, match=fragment):
         LatentGraph.load(path, sphere)
+
+
+@pytest.mark.parametrize("rows", [7, 1 << 16])   # many row blocks, one
+@pytest.mark.parametrize("with_dist", [True, False])
+def test_unique_pairs_match_a_set_of_sorted_pairs(rows, with_dist):
+    rng = np.random.default_rng(0)
+    z = np.round(rng.normal(size=(300, 2)), 1)      # rounded: duplicate points, tied distances
+    dist, idx = cKDTree(z).query(z, 6, distance_upper_bound=0.4)   # some neighbours missing
+    pairs = unique_pairs(idx, len(z), dist if with_dist else None, rows=rows)
+    expected = {(min(i, j), max(i, j)) for i, row in enumerate(idx) for j in row
+                if j < len(z) and j != i}
+    assert (pairs[:, 0] < pairs[:, 1]).all()
+    assert len(pairs) == len(expected) and set(map(tuple, pairs.tolist())) == expected

@@ -48,7 +48,7 @@ class GraphError(PointError):
     """A query or file the graph cannot answer; the message says why."""
 
 
-def unique_pairs(idx, n, dist=None):
+def unique_pairs(idx, n, dist=None, rows=1 << 16):
     """kNN index table (N, k+1) -> unique undirected pairs (E, 2), i < j.
 
     No sort: a pair {i, j} (i < j) is listed by row i, or by row j, or both. Row
@@ -56,24 +56,34 @@ def unique_pairs(idx, n, dist=None):
     list i. With the kNN distances `dist`, "row j lists i" is d(i, j) < the k-th
     distance of j (a gather of one number); ties and calls without `dist` gather
     row j. Linear in N k, the same on numpy 1 and 2. Missing neighbours (index n,
-    as cKDTree reports them) are dropped.
+    as cKDTree reports them) are dropped. Blocks of `rows` rows keep temporaries
+    small: a first call does not pay for faulting in fresh memory.
     """
     idx = np.asarray(idx, dtype=np.int64)
-    width, flat_idx = idx.shape[1], idx.ravel()
-    own = np.arange(len(idx), dtype=np.int64)[:, None]
-    real = idx < n
-    fwd = np.flatnonzero((real & (idx > own)).ravel())   # flat indices: cheaper than 2-D
-    back = np.flatnonzero((real & (idx < own)).ravel())
-    i_back, j_back = back // width, flat_idx[back]
+    kth = None if dist is None else np.ascontiguousarray(dist[:, -1])
+    blocks = [_block_pairs(idx, start, idx[start:start + rows], n,
+                           None if dist is None else dist[start:start + rows], kth)
+              for start in range(0, len(idx), rows)]
+    return np.concatenate(blocks) if blocks else np.empty((0, 2), dtype=np.int64)
+
+
+def _block_pairs(idx, start, block, n, dist, kth):
+    width, flat_idx = block.shape[1], block.ravel()
+    own = np.arange(start, start + len(block), dtype=np.int64)[:, None]
+    real = block < n
+    fwd = np.flatnonzero((real & (block > own)).ravel())   # flat indices: cheaper than 2-D
+    back = np.flatnonzero((real & (block < own)).ravel())
+    i_back, j_back = start + back // width, flat_idx[back]
     if dist is None:
         listed = (idx[j_back] == i_back[:, None]).any(1)
     else:
-        d_back, kth = np.ravel(dist)[back], np.ascontiguousarray(dist[:, -1])[j_back]
-        listed = d_back < kth
-        tie = np.flatnonzero(d_back == kth)
+        d_back, kth_back = np.ravel(dist)[back], kth[j_back]
+        listed = d_back < kth_back
+        tie = np.flatnonzero(d_back == kth_back)
         listed[tie] = (idx[j_back[tie]] == i_back[tie, None]).any(1)
     keep = ~listed
-    return np.stack([np.r_[fwd // width, j_back[keep]], np.r_[flat_idx[fwd], i_back[keep]]], 1)
+    return np.stack([np.r_[start + fwd // width, j_back[keep]],
+                     np.r_[flat_idx[fwd], i_back[keep]]], 1)
 
 
 class LatentGraph:
