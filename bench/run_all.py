@@ -3,6 +3,7 @@
 
 Writes bench/results/bench.md and bench/results/bench.json. Sections:
   1 graph build vs the decoding floor      4 straight vs graph vs refined lengths
+  1b edge deduplication at N = 1M, numpy 1 and 2 (dedup_speed.py)
   2 A* vs Dijkstra on the N = 10,000 graph  5 MF on a 256 x 256 grid: batched vs loop
   3 refinements vs stochman 0.3.0           6 ROS round trip and start-up (ros_round_trip.py)
   7 active learning vs random queries (active_learning_eval.py)
@@ -15,7 +16,7 @@ Writes bench/results/bench.md and bench/results/bench.json. Sections:
     python bench/run_all.py            all sections
     python bench/run_all.py ros al     only these (others kept from bench.json)
     python bench/run_all.py --device cuda core train   on a GPU: bench-cuda.md beside
-    sections: core astar ros al al3 hole quality train gap
+    sections: core dedup astar ros al al3 hole quality train gap
 """
 import functools
 import json
@@ -240,6 +241,9 @@ def report(results):
     md += table(results["graph_build"], ["N", "Nz", "edges", "build_s", "decode_floor_s", "ratio"],
                 {"build_s": f3("build_s"), "decode_floor_s": f3("decode_floor_s"),
                  "ratio": f3("ratio")})
+    if "dedup" in results:
+        from dedup_speed import report_lines as dedup_lines
+        md += dedup_lines(results["dedup"])
     a = results["astar"]
     md += ["", "## 2. A* on the N = %d graph (%d node-to-node queries)" % (a["N"], a["queries"]),
            "Target: p50 < 2 ms; A* expands at most half of Dijkstra's nodes. Raw node paths "
@@ -361,6 +365,10 @@ def main(sections, device="cpu"):
         core_sections(results)
     elif "astar" in sections:
         results["astar"] = astar()
+    if not sections or "core" in sections or "dedup" in sections:
+        print("1b edge deduplication at N = 1M, fresh processes", flush=True)
+        from dedup_speed import dedup_speed
+        results["dedup"] = dedup_speed()
     if not sections or "ros" in sections:
         print("6/7 ROS round trip", flush=True)
         from ros_round_trip import ros_round_trip
