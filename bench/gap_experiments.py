@@ -224,12 +224,11 @@ def report_lines(results):
             continue
         r = results[key]
         s = r["summary"]
-        md += ["### %s (%d seeds, %d rounds x %d queries, %d epochs of %s per round; "
-               "figure %s.png)" % (r["name"], len(r["seeds"]), r["rounds"],
-                                   r["queries_per_round"], r["epochs_per_round"],
-                                   r.get("retrain", "fine-tune").replace("scratch",
-                                                                         "training from scratch"),
-                                   key), "",
+        training = ("%d epochs of training from scratch" if r.get("retrain") == "scratch"
+                    else "%d fine-tuning epochs") % r["epochs_per_round"]
+        md += ["### %s (%d seeds, %d rounds x %d queries, %s per round; figure %s.png)"
+               % (r["name"], len(r["seeds"]), r["rounds"], r["queries_per_round"], training,
+                  key), "",
                "| selector | queries in the gap | smoothness by round | %ss added |"
                % ("image" if r["unit"] == "pixel" else "pose"),
                "|---|---|---|---|"]
