@@ -219,3 +219,22 @@ def test_loop_settings_outside_their_range_are_refused_by_name(change):
     with pytest.raises(ValueError, match=name):
         LoopConfig(**change).validate()
     assert LoopConfig().validate() == LoopConfig()
+
+
+def test_yaml_and_launch_defaults_are_the_loop_defaults():
+    import dataclasses
+    import os
+    import xml.etree.ElementTree as ET
+
+    import yaml
+
+    from latent_geodesics.learner import LoopConfig
+    root = os.path.join(os.path.dirname(__file__), "..")
+    with open(os.path.join(root, "config", "active_learner.yaml")) as f:
+        params = yaml.safe_load(f)
+    launch = {a.get("name"): a.get("default") for a in   # the file's own arguments
+              ET.parse(os.path.join(root, "launch", "active_learning.launch")).findall("arg")}
+    for field in dataclasses.fields(LoopConfig):
+        assert params[field.name] == field.default, field.name
+        if field.name in launch:   # launch arguments are strings
+            assert launch[field.name] == str(field.default), field.name
