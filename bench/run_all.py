@@ -12,11 +12,12 @@ Writes bench/results/bench.md and bench/results/bench.json. Sections:
   9 training speed at equal quality, previous vs today's defaults (training_speed.py)
  10 the IROS 2018 experiments: pendulum images, arm with two skills, two arcs
     (gap_experiments.py)
+ 11 the speed issue's table: training, graph build to 1M, refinement, MF (speed_table.py)
 
     python bench/run_all.py            all sections
     python bench/run_all.py ros al     only these (others kept from bench.json)
     python bench/run_all.py --device cuda core train   on a GPU: bench-cuda.md beside
-    sections: core dedup astar ros al al3 hole quality train gap
+    sections: core dedup astar ros al al3 hole quality train gap speed
 """
 import functools
 import json
@@ -319,6 +320,9 @@ def report(results):
     if any(key in results for key in ("gap_arm", "gap_pendulum", "gap_arcs")):
         from gap_experiments import report_lines as gap_lines
         md += gap_lines(results)
+    if "speed_table" in results:
+        from speed_table import report_lines as speed_lines
+        md += speed_lines(results["speed_table"])
     return "\n".join(md) + "\n"
 
 
@@ -394,6 +398,10 @@ def main(sections, device="cpu"):
         from training_speed import training_speed
         results["training_speed"] = training_speed(DEVICE)
         results["training_speed_laikago"] = training_speed(DEVICE, (0, 1, 2), "laikago")
+    if not sections or "speed" in sections:
+        print("11 the speed issue's table", flush=True)
+        from speed_table import speed_table
+        results["speed_table"] = speed_table(DEVICE)
     if not sections or "gap" in sections:
         print("10 the IROS 2018 experiments (pendulum images, arm two skills, two arcs)",
               flush=True)
