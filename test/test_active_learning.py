@@ -85,7 +85,7 @@ def test_nearest_distance(dim):
     rng = np.random.default_rng(0)
     points, data = rng.normal(size=(300, dim)), rng.normal(size=(200, dim))
     brute = np.linalg.norm(points[:, None] - data[None], axis=2)
-    assert np.allclose(nearest_distance(points, data, chunk=64), brute.min(1))
+    assert np.allclose(nearest_distance(points, data, entries=64 * 200), brute.min(1))
     within = np.sort(np.linalg.norm(data[:, None] - data[None], axis=2), axis=1)
     assert np.allclose(nearest_distance(data, data, skip=1), within[:, 1])
 

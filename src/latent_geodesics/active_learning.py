@@ -134,19 +134,22 @@ def configurations(model, graph, points):
     decoded = model.decode(torch.as_tensor(points, dtype=torch.float32, device=model.device))
     spread = model.x_std.double().cpu().numpy()
     recorded = graph.node_x[:, :model.x_dim].double().cpu().numpy()
-    spacing = np.median(nearest_distance(recorded / spread, recorded / spread, 1)) \
+    sample = recorded[::max(1, len(recorded) // 2000)] / spread   # enough for a median
+    spacing = np.median(nearest_distance(sample, recorded / spread, 1)) \
         if len(recorded) > 1 else 1.0
     scale = spread * max(float(spacing), 1e-9)
     return decoded.double().cpu().numpy(), recorded / scale, scale
 
 
-def nearest_distance(points, data, skip=0, chunk=2048):
+def nearest_distance(points, data, skip=0, entries=1 << 25):
     """Distance from each point to its nearest datum (skip=1: its second nearest,
-    for points that are the data). A k-d tree in few dimensions; in many (images),
-    where a tree degrades to brute force, chunked matrix products."""
+    for points taken from the data). A k-d tree in few dimensions; in many (images),
+    where a tree degrades to brute force, matrix products over chunks of points
+    (at most `entries` distances at a time)."""
     if data.shape[1] <= 16:
         return cKDTree(data).query(points, skip + 1)[0].reshape(len(points), -1)[:, skip]
     data_t = torch.as_tensor(data)
+    chunk = max(1, entries // len(data))
     out = []
     for i in range(0, len(points), chunk):
         d = torch.cdist(torch.as_tensor(points[i:i + chunk]), data_t)
