@@ -356,11 +356,11 @@ class Engine:
         if len(starts) + len(goals) > self.settings.max_points:
             raise RequestError("%d starts and goals, more than max_points %d per request"
                                % (len(starts) + len(goals), self.settings.max_points))
-        ends = [self.endpoint(served, *end, "%s %d" % (what, i))
-                for what, group in (("start", starts), ("goal", goals))
-                for i, end in enumerate(group)]
-        self.check_offsets(served, *((z, q, "start or goal %d" % i)
-                                     for i, (z, q) in enumerate(ends)))
+        labels = ["start %d" % i for i in range(len(starts))] + \
+            ["goal %d" % i for i in range(len(goals))]
+        ends = [self.endpoint(served, *end, label)
+                for end, label in zip(list(starts) + list(goals), labels)]
+        self.check_offsets(served, *((z, q, label) for (z, q), label in zip(ends, labels)))
         z = np.array([z for z, _ in ends])
         lengths = served.graph.distances(z[:len(starts)], z[len(starts):])
         return finite_result(lengths, "geodesic lengths")

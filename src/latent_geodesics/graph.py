@@ -208,15 +208,18 @@ class LatentGraph:
         spread over the component, each with its nearest outside node."""
         members = np.flatnonzero(labels == c)
         i = members[np.argmin(dist[members])]
-        if np.isfinite(dist[i]) and self.n_components > FEW_COMPONENTS:
+        found = np.isfinite(dist[i])
+        if found and self.n_components > FEW_COMPONENTS:
             return [(i, first[i])]
-        # Every near neighbour is inside, or few components: search the rest exactly.
         others = np.flatnonzero(labels != c)
         outside = cKDTree(self.nodes[others])
-        d, j = outside.query(self.nodes[members])
-        sample = np.unique(np.r_[np.argmin(d), np.linspace(0, len(members) - 1,
-                                                           BRIDGE_TRIALS).astype(int)])
-        return list(zip(members[sample], others[j[sample]]))
+        spread = members[np.unique(np.linspace(0, len(members) - 1, BRIDGE_TRIALS).astype(int))]
+        if found:
+            trials = [(i, first[i])]
+        else:   # every near neighbour is inside: the latent-nearest pair, exactly
+            d, j = outside.query(self.nodes[members])
+            trials = [(members[np.argmin(d)], others[j[np.argmin(d)]])]
+        return trials + list(zip(spread, others[outside.query(self.nodes[spread])[1]]))
 
     @staticmethod
     def _forest(labels, trials, weights):
