@@ -115,9 +115,9 @@ def scores(model, graph, points, edge_ratio=None, chunk=4096):
     variance = decoder_uncertainty(model, graph.nodes, points)
     sensitivity = (normalise(log_mf) + normalise(np.log(stretch + 1e-12))) / 2
     uncertainty = uncertainty_term(variance, novelty)
-    return {"log_mf": log_mf, "stretch": stretch, "distance": graph.tree.query(points)[0],
-            "novelty": novelty, "decoder_std": variance, "sensitivity": sensitivity,
-            "uncertainty": uncertainty, "decoded": decoded, "scale": scale,
+    return {"log_mf": log_mf, "stretch": stretch, "novelty": novelty,
+            "decoder_std": variance, "sensitivity": sensitivity, "uncertainty": uncertainty,
+            "decoded": decoded, "scale": scale,
             "combined": WEIGHTS["sensitivity"] * sensitivity
             + WEIGHTS["uncertainty"] * uncertainty}
 
