@@ -18,9 +18,11 @@ import numpy as np
 
 from latent_geodesics.active_learning import evaluate, select_queries
 from latent_geodesics.data.arcs import GAP, JOINT_NAMES as ARC_JOINTS, arc_pose, two_arcs
-from latent_geodesics.data.arm import Workspace, arm_dataset, fingertip
+from latent_geodesics.data.arm import (SKILL_AZIMUTHS, SKILL_GAP, SKILL_REACH, ArmSimulator,
+                                       Q_HOME, azimuth, inverse_kinematics, reach_targets,
+                                       two_skills)
 from latent_geodesics.data.pendulum import pendulum_dataset, render, states_near
-from latent_geodesics.evaluation import arm_evaluation_set, pendulum_evaluation_set
+from latent_geodesics.evaluation import pendulum_evaluation_set
 from latent_geodesics.graph import LatentGraph
 from latent_geodesics.teachers import ArmTeacher, Refused
 from latent_geodesics.training import train_iwae
@@ -71,26 +73,49 @@ class PendulumImages:
 
 
 class ArmTwoSkills:
-    """The arm's data: reaching left and right of a band of table targets that no
-    demonstration touches. A query is in the gap when its fingertip is low over
-    that band (ground truth from the arm's kinematics)."""
+    """The arm's two skills: reaching the table on either side of a sector of
+    azimuths that no demonstration enters (data.arm.two_skills). A query is in the
+    gap when its fingertip's azimuth lies in that sector, 0.05 rad clear of both
+    skills (ground truth from the arm's kinematics). Evaluation crosses the gap:
+    goal poses of one skill paired with the other's."""
     name = "arm, two skills"
     unit = "joint"
     epochs = 100
+    retrain = "scratch"
 
     def __init__(self, seed):
-        arm = arm_dataset(n_demos=150, hole=True, seed=seed)
+        arm = two_skills(n_demos=150, seed=seed)
         self.data, self.names = arm.data, arm.joint_names
-        self.pairs, self.held_out = arm_evaluation_set()
-        self.band = Workspace.hole_y
+        self.pairs, self.held_out = skill_crossing_set()
         self.teacher = ArmTeacher()
 
     def in_gap(self, q):
-        tip = fingertip(np.atleast_2d(q)).numpy()
-        return (tip[:, 1] >= self.band[0]) & (tip[:, 1] <= self.band[1]) & (tip[:, 2] < 0.2)
+        a = azimuth(q)
+        return (a > SKILL_GAP[0] + 0.05) & (a < SKILL_GAP[1] - 0.05)
 
     def demonstrate(self, q):
         return self.teacher.demonstrate(q)
+
+
+def skill_crossing_set(n_pairs=6, n_held_out=40, seed=123):
+    """Goal poses of the two skills near the gap, paired across it, and held-out
+    motions over the whole sector, gap included: ((P, 2, 7), (M, 7))."""
+    rng = np.random.default_rng(seed)
+    sim = ArmSimulator()
+    (lo, _), (_, hi) = SKILL_AZIMUTHS
+    sides = []
+    for a, b in ((SKILL_GAP[0] - 0.25, SKILL_GAP[0]), (SKILL_GAP[1], SKILL_GAP[1] + 0.2)):
+        phi, r = rng.uniform(a, b, 3 * n_pairs), rng.uniform(*SKILL_REACH, 3 * n_pairs)
+        goals, err = inverse_kinematics(reach_targets(phi, r, sim.workspace.target_z))
+        sides.append(goals[(err < 0.01) & ~sim.workspace.in_collision(goals)][:n_pairs])
+    phi, r = rng.uniform(lo, hi, 2 * n_held_out), rng.uniform(*SKILL_REACH, 2 * n_held_out)
+    goals, err = inverse_kinematics(reach_targets(phi, r, sim.workspace.target_z))
+    ok = (err < 0.01) & ~sim.workspace.in_collision(goals)
+    goals, starts = goals[ok], Q_HOME + np.c_[phi[ok], np.zeros((ok.sum(), 6))]
+    demos = [d for d in (sim.demonstration(s, g) for s, g in zip(starts, goals))
+             if d is not None]
+    n = min(len(sides[0]), len(sides[1]))
+    return np.stack([sides[0][:n], sides[1][:n]], 1), np.concatenate(demos[:n_held_out])
 
 
 class TwoArcs:

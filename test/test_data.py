@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from latent_geodesics.data import DataError, laikago_dataset, load_data, pendulum_dataset, validate
-from latent_geodesics.data.arm import (JOINT_NAMES, Q_HOME, Q_MAX, Q_MIN, ArmSimulator,
-                                       fingertip, inverse_kinematics)
+from latent_geodesics.data.arm import (JOINT_NAMES, Q_HOME, Q_MAX, Q_MIN, SKILL_AZIMUTHS,
+                                       SKILL_GAP, ArmSimulator, azimuth, fingertip,
+                                       inverse_kinematics, two_skills)
 from latent_geodesics.data.pendulum import render
 
 DATA = np.random.default_rng(0).normal(size=(30, 3))
@@ -106,6 +107,18 @@ def test_arm_demonstrations_are_smooth_valid_and_leave_the_hole(arm):
     ends = fingertip(np.stack([d[-1] for d in arm.demos])).numpy()
     lo, hi = sim.workspace.hole_y
     assert not ((ends[:, 1] > lo) & (ends[:, 1] < hi)).any()
+
+
+def test_two_skills_never_enter_the_sector_between_them():
+    skills = two_skills(n_demos=30, seed=0)
+    sim = ArmSimulator()
+    assert skills.data.shape == (30 * 25, 7) and len(skills.demos) == 30
+    assert all(sim.is_valid(demo) for demo in skills.demos)
+    ends = azimuth(np.stack([d[-1] for d in skills.demos]))
+    for lo, hi in SKILL_AZIMUTHS:   # both skills, each reaching its own sector
+        assert ((ends >= lo - 0.01) & (ends <= hi + 0.01)).sum() >= 10
+    every_pose = azimuth(skills.data)
+    assert not ((every_pose > SKILL_GAP[0]) & (every_pose < SKILL_GAP[1])).any()
 
 
 def test_demonstration_through_a_query_or_refused():

@@ -55,6 +55,19 @@ def test_save_load_is_bit_identical(arm_model, arm_model_dir):
     assert len(meta["data_sha256"]) == 64 and meta["training"]["epochs"] == 60
 
 
+def test_noise_floor_is_kept_and_older_files_load_without_it(arm_model, arm_model_dir,
+                                                            tmp_path):
+    assert load_model(arm_model_dir, "cpu").noise_floor == arm_model.noise_floor == 0.05
+    old = copy_dir(arm_model_dir, tmp_path)
+    meta = yaml.safe_load(open(old / "model.yaml"))
+    del meta["noise_floor"]
+    yaml.safe_dump(meta, open(old / "model.yaml", "w"))
+    assert load_model(str(old), "cpu").noise_floor == 0.0
+    # The floor bounds the decoder's std from below in every joint, in data units.
+    std = arm_model.decode_std(torch.randn(256, 2))
+    assert (std >= 0.05 * arm_model.x_std.max() * 0.999).all()
+
+
 def copy_dir(src, tmp_path):
     dst = tmp_path / "m"
     shutil.copytree(src, dst)
@@ -90,6 +103,7 @@ BROKEN = {
     "repeated names": (lambda d: edit_yaml(d, joint_names=["a"] * 7), "distinct"),
     "zero std": (lambda d: edit_yaml(d, x_std=[0.0] * 7), "x_std must be positive"),
     "string x_dim": (lambda d: edit_yaml(d, x_dim="7"), "x_dim must be an integer"),
+    "noise floor of 1": (lambda d: edit_yaml(d, noise_floor=1.0), "noise_floor must be"),
     "identical latents": (lambda d: _write_latents(d, np.zeros((50, 2), np.float32)),
                           "fewer than 2 distinct"),
 }

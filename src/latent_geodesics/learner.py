@@ -173,6 +173,7 @@ def shape_of(model_dir):
     meta = read_model_yaml(model_dir)
     flags = ["--latent-dim", str(meta["z_dim"]), "--activation", meta["activation"],
              "--hidden"] + [str(h) for h in meta["hidden"]]
+    flags += ["--noise-floor", str(meta.get("noise_floor", 0.0))]
     samples = meta.get("training", {}).get("importance_samples")
     return flags + (["--samples", str(samples)] if samples else [])
 

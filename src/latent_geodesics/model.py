@@ -56,10 +56,16 @@ class IWAE(nn.Module):
 
     Internally x is normalised with the stored mean/std; `decode` and
     `encode` speak the original units (radians).
+
+    noise_floor: the decoder's standard deviation is at least this fraction of
+    the widest joint's spread, in every joint. Without it, a joint that barely
+    moves (recording noise only) is, once normalised, worth as much to the
+    likelihood as the joint that carries the task, and a small latent space may
+    spend itself on that noise.
     """
 
     def __init__(self, x_dim, z_dim, hidden=(128, 128), activation="tanh",
-                 x_mean=None, x_std=None, joint_names=None):
+                 x_mean=None, x_std=None, joint_names=None, noise_floor=0.0):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError("activation must be one of %s" % sorted(ACTIVATIONS))
@@ -72,6 +78,11 @@ class IWAE(nn.Module):
                              else torch.as_tensor(x_mean, dtype=torch.float32))
         self.register_buffer("x_std", torch.ones(x_dim) if x_std is None
                              else torch.as_tensor(x_std, dtype=torch.float32))
+        self.noise_floor = float(noise_floor)
+        floor = (self.noise_floor * self.x_std.max() / self.x_std).clamp(min=1e-30)
+        # Derived from x_std, so not stored in weights.pt (older files load as before).
+        self.register_buffer("min_logvar", (2 * floor.log()).clamp(min=MIN_LOGVAR),
+                             persistent=False)
         self.latents = None  # posterior means of the training data, set by training/loading
 
     @property
@@ -85,7 +96,7 @@ class IWAE(nn.Module):
 
     def likelihood(self, z):
         mean, logvar = self.decoder_net(z).chunk(2, dim=-1)
-        return mean, logvar.clamp(MIN_LOGVAR, MAX_LOGVAR)
+        return mean, torch.maximum(logvar, self.min_logvar).clamp(max=MAX_LOGVAR)
 
     def normalise(self, x):
         return (x - self.x_mean) / self.x_std
@@ -125,7 +136,8 @@ class IWAE(nn.Module):
     def config(self):
         return {"x_dim": self.x_dim, "z_dim": self.z_dim, "hidden": list(self.hidden),
                 "activation": self.activation, "joint_names": self.joint_names,
-                "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist()}
+                "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist(),
+                "noise_floor": self.noise_floor}
 
 
 def sha256_file(path):
@@ -228,6 +240,10 @@ def meta_problem(meta):
             return "%s must be %d finite numbers" % (key, meta["x_dim"])
     if min(meta["x_std"]) <= 0:
         return "x_std must be positive"
+    floor = meta.get("noise_floor", 0.0)   # absent in models written before it existed
+    if not (isinstance(floor, (int, float)) and not isinstance(floor, bool)
+            and 0 <= floor < 1):
+        return "noise_floor must be a number in [0, 1), not %r" % (floor,)
     files = meta["files"]
     if not isinstance(files, dict) or not all(
             isinstance(files.get(f), str) and len(files[f]) == 64
@@ -252,7 +268,8 @@ def load_model(directory: str, device="auto") -> "IWAE":
     meta = read_model_yaml(directory)
     device = resolve_device(device)
     model = IWAE(meta["x_dim"], meta["z_dim"], meta["hidden"], meta["activation"],
-                 meta["x_mean"], meta["x_std"], meta["joint_names"])
+                 meta["x_mean"], meta["x_std"], meta["joint_names"],
+                 meta.get("noise_floor", 0.0))
     weights = _checked_file(directory, meta, "weights.pt")
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)

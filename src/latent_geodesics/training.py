@@ -106,7 +106,7 @@ def own_rng(fn):
 def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, batch_size=0,
                hidden=(128, 128), activation="tanh", lr=0.0, val_fraction=0.1, seed=0,
                device="auto", init=None, progress=True, warmup=0.2, patience=None,
-               elbo_fraction=0.8):
+               elbo_fraction=0.8, noise_floor=0.05):
     """Train an IWAE; returns (model with .latents set, report dict).
 
     `init` is an existing model to fine-tune (same dimensions), e.g. after new
@@ -118,7 +118,11 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
     tightens it. `epochs` is a cap: in that last phase, training stops once the
     held-out bound has not improved for `patience` epochs (default: a fifth of the
     epochs, at least 10), and the best epoch's weights are kept.
+    `noise_floor` bounds the decoder's std below (see IWAE); a fine-tuned model
+    keeps its own.
     """
+    if not 0.0 <= noise_floor < 1.0:
+        raise ValueError("noise_floor must be in [0, 1), not %r" % (noise_floor,))
     joint_names = list(joint_names or ["joint_%d" % i for i in range(np.shape(data)[-1])])
     data = validate(data, joint_names)
     device = resolve_device(device)
@@ -135,11 +139,12 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
             raise ModelError("cannot fine-tune a %d->%d model on %d-column data with latent "
                              "dim %d" % (init.x_dim, init.z_dim, data.shape[1], latent_dim))
         model = IWAE(init.x_dim, init.z_dim, init.hidden, init.activation,
-                     init.x_mean.cpu(), init.x_std.cpu(), joint_names)
+                     init.x_mean.cpu(), init.x_std.cpu(), joint_names, init.noise_floor)
         model.load_state_dict({k_: v.cpu() for k_, v in init.state_dict().items()})
     else:
         model = IWAE(data.shape[1], latent_dim, hidden, activation,
-                     data[train_idx].mean(0), data[train_idx].std(0) + 1e-6, joint_names)
+                     data[train_idx].mean(0), data[train_idx].std(0) + 1e-6, joint_names,
+                     noise_floor)
     model.to(device).train()
     x_all = torch.as_tensor(data, dtype=torch.float32, device=device)
     x_train = model.normalise(x_all[train_idx])
@@ -242,6 +247,9 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, default=DEFAULTS["warmup"],
                    help="fraction of the epochs over which the KL term is phased in "
                         "(0 = none); it keeps the model from ignoring its latent code")
+    p.add_argument("--noise-floor", type=float, default=DEFAULTS["noise_floor"],
+                   help="the decoder's std is at least this fraction of the widest joint's "
+                        "spread, so joints that barely move do not take up the latent code")
     p.add_argument("--device", default=DEFAULTS["device"], help="auto, cpu or cuda")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
                    help="same seed, data and device: same model")
@@ -289,7 +297,7 @@ def main(argv=None):
                                    epochs=args.epochs, batch_size=args.batch_size,
                                    hidden=args.hidden, activation=args.activation,
                                    lr=args.lr, seed=args.seed, device=args.device,
-                                   warmup=args.warmup,
+                                   warmup=args.warmup, noise_floor=args.noise_floor,
                                    init=init, progress=not args.quiet)
     except (DataError, ModelError) as e:
         sys.exit("train_iwae: %s" % e)

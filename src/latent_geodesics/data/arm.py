@@ -251,3 +251,59 @@ class ArmDataset:
 
 def arm_dataset(n_demos=200, hole=True, seed=0):
     return ArmSimulator().dataset(n_demos=n_demos, hole=hole, seed=seed)
+
+
+# Two skills (the active-learning paper's arm experiment): reaching the table to the
+# right of the robot and to its left, from the ready pose turned towards the target,
+# with the sector of fingertip azimuths between the skills never demonstrated.
+SKILL_AZIMUTHS = ((0.3, 0.7), (1.1, 1.5))    # radians, atan2(y, x) of the targets (off the box)
+SKILL_GAP = (SKILL_AZIMUTHS[0][1], SKILL_AZIMUTHS[1][0])
+SKILL_REACH = (0.55, 0.55)                       # target distance from the base, metres
+
+
+def azimuth(q):
+    """The fingertip's azimuth about the base, atan2(y, x): (B,)."""
+    tip = fingertip(np.atleast_2d(q)).numpy()
+    return np.arctan2(tip[:, 1], tip[:, 0])
+
+
+def reach_targets(azimuths, reach, z):
+    return np.c_[reach * np.cos(azimuths), reach * np.sin(azimuths), np.full(len(azimuths), z)]
+
+
+def two_skills(n_demos=150, seed=0):
+    """Demonstrations of two skills with no demonstration between them: about
+    half reach targets in each sector of SKILL_AZIMUTHS (in proportion to its
+    width), each from the ready pose turned to the target. Returns ArmDataset."""
+    sim = ArmSimulator()
+    rng = np.random.default_rng(seed)
+    widths = np.array([hi - lo for lo, hi in SKILL_AZIMUTHS])
+    demos = []
+    for (lo, hi), want in zip(SKILL_AZIMUTHS, np.round(n_demos * widths / widths.sum())):
+        got = []
+        for _ in range(10):   # batches of candidates until enough are feasible
+            got += _reaches(sim, (lo, hi), int((want - len(got)) * 1.4) + 5, rng)
+            if len(got) >= want:
+                break
+        if len(got) < want:
+            raise RuntimeError("only %d of %d demonstrations were feasible" % (len(got), want))
+        demos += got[:int(want)]
+    return ArmDataset(np.concatenate(demos), list(JOINT_NAMES), demos)
+
+
+def _reaches(sim, sector, n, rng):
+    ws = sim.workspace
+    phi = rng.uniform(*sector, n)
+    targets = reach_targets(phi, rng.uniform(*SKILL_REACH, n), ws.target_z)
+    off_box = np.any(np.abs(targets[:, :2] - ws.box_center[:2])
+                     > np.array(ws.box_half[:2]) + 0.08, axis=1)
+    goals, err = inverse_kinematics(targets[off_box])
+    ok = (err < 0.01) & ~ws.in_collision(goals)
+    # The ready pose turned to the target, as a person would leave it: within a few degrees.
+    starts = Q_HOME + np.c_[phi[off_box][ok], np.zeros((ok.sum(), 6))] \
+        + rng.normal(0, 0.03, (ok.sum(), 7))
+    demos = [sim.demonstration(s, g) for s, g in zip(starts, goals[ok])]
+    lo, hi = SKILL_GAP
+    # A motion that swings into the gap on its way (a lifted detour) is not this skill.
+    return [d for d in demos if d is not None
+            and not ((azimuth(d) > lo) & (azimuth(d) < hi)).any()]
