@@ -66,6 +66,9 @@ def test_cli_refuses_bad_data_before_training(tmp_path, capsys):
         assert "ragged" in str(e.code)
     else:
         raise AssertionError("bad data was accepted")
+    with pytest.raises(SystemExit):
+        main(["--data", str(bad), "--out", str(tmp_path / "m"), "--noise-floor", "1.5"])
+    assert "--noise-floor: 1.5 is not in [0, 1)" in capsys.readouterr().err
 
 
 def test_a_model_that_learned_nothing_is_reported(arm, arm_model):

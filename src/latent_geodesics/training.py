@@ -247,7 +247,7 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, default=DEFAULTS["warmup"],
                    help="fraction of the epochs over which the KL term is phased in "
                         "(0 = none); it keeps the model from ignoring its latent code")
-    p.add_argument("--noise-floor", type=float, default=DEFAULTS["noise_floor"],
+    p.add_argument("--noise-floor", type=fraction, default=DEFAULTS["noise_floor"],
                    help="the decoder's std is at least this fraction of the widest joint's "
                         "spread, so joints that barely move do not take up the latent code")
     p.add_argument("--device", default=DEFAULTS["device"], help="auto, cpu or cuda")
@@ -258,6 +258,14 @@ def parse_args(argv=None):
     p.add_argument("--exit-with-parent", type=int, metavar="PID",
                    help="stop when process PID (the one that started this one) dies")
     return p.parse_args(argv)
+
+
+def fraction(text):
+    """argparse type: a number in [0, 1)."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError("%s is not in [0, 1)" % text)
+    return value
 
 
 def exit_with_parent(parent):
