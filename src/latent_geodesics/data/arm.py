@@ -253,12 +253,13 @@ def arm_dataset(n_demos=200, hole=True, seed=0):
     return ArmSimulator().dataset(n_demos=n_demos, hole=hole, seed=seed)
 
 
-# Two skills (the active-learning paper's arm experiment): reaching the table to the
-# right of the robot and to its left, from the ready pose turned towards the target,
-# with the sector of fingertip azimuths between the skills never demonstrated.
-SKILL_AZIMUTHS = ((0.3, 0.7), (1.1, 1.5))    # radians, atan2(y, x) of the targets (off the box)
+# Two skills (the active-learning paper's arm experiment): reaching the table in two
+# sectors of azimuth clear of the box, from the ready pose turned towards the target,
+# with the sector of fingertip azimuths between the skills never demonstrated. One
+# reach, so each skill is a 2-D family (azimuth, progress) a 2-D latent space can hold.
+SKILL_AZIMUTHS = ((0.3, 0.7), (1.1, 1.5))    # radians, atan2(y, x) of the targets
 SKILL_GAP = (SKILL_AZIMUTHS[0][1], SKILL_AZIMUTHS[1][0])
-SKILL_REACH = (0.55, 0.55)                       # target distance from the base, metres
+SKILL_REACH = (0.55, 0.55)                   # target distance from the base, metres
 
 
 def azimuth(q):
