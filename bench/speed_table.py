@@ -26,7 +26,7 @@ def training_rows(device):
     arm = arm_dataset(n_demos=200, hole=True, seed=0)
     rows = []
     configs = [("150 epochs, batch 128 (previous defaults)",
-                dict(epochs=150, batch_size=128, lr=2e-3, elbo_fraction=0.0)),
+                dict(epochs=150, batch_size=128, lr=2e-3, elbo_fraction=0.0, noise_floor=0.0)),
                ("today's defaults", {})]
     configs += [("60 epochs, batch %s" % (b or "full"), dict(epochs=60, batch_size=b or 4500,
                                                             elbo_fraction=0.0))
