@@ -279,8 +279,9 @@ def two_skills(n_demos=150, seed=0):
     sim = ArmSimulator()
     rng = np.random.default_rng(seed)
     widths = np.array([hi - lo for lo, hi in SKILL_AZIMUTHS])
+    wants = np.diff(np.r_[0, np.round(n_demos * np.cumsum(widths) / widths.sum())]).astype(int)
     demos = []
-    for (lo, hi), want in zip(SKILL_AZIMUTHS, np.round(n_demos * widths / widths.sum())):
+    for (lo, hi), want in zip(SKILL_AZIMUTHS, wants):
         got = []
         for _ in range(10):   # batches of candidates until enough are feasible
             got += _reaches(sim, (lo, hi), int((want - len(got)) * 1.4) + 5, rng)
@@ -288,7 +289,7 @@ def two_skills(n_demos=150, seed=0):
                 break
         if len(got) < want:
             raise RuntimeError("only %d of %d demonstrations were feasible" % (len(got), want))
-        demos += got[:int(want)]
+        demos += got[:want]
     return ArmDataset(np.concatenate(demos), list(JOINT_NAMES), demos)
 
 
