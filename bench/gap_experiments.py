@@ -21,7 +21,7 @@ import numpy as np
 from latent_geodesics.active_learning import evaluate, select_queries
 from latent_geodesics.data.arcs import GAP, JOINT_NAMES as ARC_JOINTS, arc_pose, two_arcs
 from latent_geodesics.data.arm import (SKILL_AZIMUTHS, SKILL_GAP, SKILL_REACH, ArmSimulator,
-                                       Q_HOME, azimuth, inverse_kinematics, reach_targets,
+                                       azimuth, inverse_kinematics, reach_targets, reaches,
                                        two_skills)
 from latent_geodesics.data.pendulum import pendulum_dataset, render, states_near
 from latent_geodesics.evaluation import pendulum_evaluation_set
@@ -110,12 +110,7 @@ def skill_crossing_set(n_pairs=6, n_held_out=40, seed=123):
         phi, r = rng.uniform(a, b, 3 * n_pairs), rng.uniform(*SKILL_REACH, 3 * n_pairs)
         goals, err = inverse_kinematics(reach_targets(phi, r, sim.workspace.target_z))
         sides.append(goals[(err < 0.01) & ~sim.workspace.in_collision(goals)][:n_pairs])
-    phi, r = rng.uniform(lo, hi, 2 * n_held_out), rng.uniform(*SKILL_REACH, 2 * n_held_out)
-    goals, err = inverse_kinematics(reach_targets(phi, r, sim.workspace.target_z))
-    ok = (err < 0.01) & ~sim.workspace.in_collision(goals)
-    goals, starts = goals[ok], Q_HOME + np.c_[phi[ok], np.zeros((ok.sum(), 6))]
-    demos = [d for d in (sim.demonstration(s, g) for s, g in zip(starts, goals))
-             if d is not None]
+    demos = reaches(sim, (lo, hi), 2 * n_held_out, rng, start_noise=0.0, avoid=None)
     n = min(len(sides[0]), len(sides[1]))
     return np.stack([sides[0][:n], sides[1][:n]], 1), np.concatenate(demos[:n_held_out])
 

@@ -79,10 +79,6 @@ class IWAE(nn.Module):
         self.register_buffer("x_std", torch.ones(x_dim) if x_std is None
                              else torch.as_tensor(x_std, dtype=torch.float32))
         self.noise_floor = float(noise_floor)
-        floor = (self.noise_floor * self.x_std.max() / self.x_std).clamp(min=1e-30)
-        # Derived from x_std, so not stored in weights.pt (older files load as before).
-        self.register_buffer("min_logvar", (2 * floor.log()).clamp(min=MIN_LOGVAR),
-                             persistent=False)
         self.latents = None  # posterior means of the training data, set by training/loading
 
     @property
@@ -96,7 +92,12 @@ class IWAE(nn.Module):
 
     def likelihood(self, z):
         mean, logvar = self.decoder_net(z).chunk(2, dim=-1)
-        return mean, torch.maximum(logvar, self.min_logvar).clamp(max=MAX_LOGVAR)
+        return mean, torch.maximum(logvar, self.min_logvar()).clamp(max=MAX_LOGVAR)
+
+    def min_logvar(self):
+        """The noise floor as a log-variance per joint, in normalised units."""
+        floor = (self.noise_floor * self.x_std.max() / self.x_std).clamp(min=1e-30)
+        return (2 * floor.log()).clamp(min=MIN_LOGVAR)
 
     def normalise(self, x):
         return (x - self.x_mean) / self.x_std

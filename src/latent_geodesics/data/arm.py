@@ -284,7 +284,7 @@ def two_skills(n_demos=150, seed=0):
     for (lo, hi), want in zip(SKILL_AZIMUTHS, wants):
         got = []
         for _ in range(10):   # batches of candidates until enough are feasible
-            got += _reaches(sim, (lo, hi), int((want - len(got)) * 1.4) + 5, rng)
+            got += reaches(sim, (lo, hi), int((want - len(got)) * 1.4) + 5, rng)
             if len(got) >= want:
                 break
         if len(got) < want:
@@ -293,7 +293,10 @@ def two_skills(n_demos=150, seed=0):
     return ArmDataset(np.concatenate(demos), list(JOINT_NAMES), demos)
 
 
-def _reaches(sim, sector, n, rng):
+def reaches(sim, sector, n, rng, start_noise=0.03, avoid=SKILL_GAP):
+    """Up to n demonstrations reaching table targets at azimuths drawn from `sector`,
+    each from the ready pose turned to its target (plus `start_noise` radians, as a
+    person would leave it), dropping any that pass through the `avoid` sector."""
     ws = sim.workspace
     phi = rng.uniform(*sector, n)
     targets = reach_targets(phi, rng.uniform(*SKILL_REACH, n), ws.target_z)
@@ -301,11 +304,12 @@ def _reaches(sim, sector, n, rng):
                      > np.array(ws.box_half[:2]) + 0.08, axis=1)
     goals, err = inverse_kinematics(targets[off_box])
     ok = (err < 0.01) & ~ws.in_collision(goals)
-    # The ready pose turned to the target, as a person would leave it: within a few degrees.
-    starts = Q_HOME + np.c_[phi[off_box][ok], np.zeros((ok.sum(), 6))] \
-        + rng.normal(0, 0.03, (ok.sum(), 7))
-    demos = [sim.demonstration(s, g) for s, g in zip(starts, goals[ok])]
-    lo, hi = SKILL_GAP
+    starts = Q_HOME + np.c_[phi[off_box][ok], np.zeros((ok.sum(), 6))]
+    if start_noise:
+        starts = starts + rng.normal(0, start_noise, (ok.sum(), 7))
+    demos = [d for d in (sim.demonstration(s, g) for s, g in zip(starts, goals[ok]))
+             if d is not None]
+    if avoid is None:
+        return demos
     # A motion that swings into the gap on its way (a lifted detour) is not this skill.
-    return [d for d in demos if d is not None
-            and not ((azimuth(d) > lo) & (azimuth(d) < hi)).any()]
+    return [d for d in demos if not ((azimuth(d) > avoid[0]) & (azimuth(d) < avoid[1])).any()]
