@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from latent_geodesics.engine import Engine, RequestError, Settings
+from latent_geodesics.loading import cache_path
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +18,7 @@ def engine(arm_model_dir, tmp_path_factory):
 
 
 def test_graph_cache_written_and_used(engine):
-    directory = engine.served.model.directory
-    assert os.path.isfile(os.path.join(directory, "graph_k10_n10.npz"))
+    assert os.path.isfile(cache_path(engine.served.model, 10, 10))
     assert engine.served.info["graph_source"] == "built"     # no cache was copied
     assert engine.reload().info["graph_source"] == "loaded from cache"
 
@@ -174,8 +174,8 @@ def test_refused_configurations(engine, poses):
     with pytest.raises(RequestError, match="max_endpoint_offset.*demonstrations near"):
         strict.graph_geodesic(configuration(names, poses[0]), goal)
     limited = Engine(engine.served.model.directory, Settings(
-        device="cpu", joint_limits={names[0]: {"min_position": -0.01, "max_position": 0.01}}),
-        log=lambda m: 0)
+        device="cpu", joint_limits={names[0]: {"min_position": -0.01, "max_position": 0.01}},
+        max_endpoint_offset=0), log=lambda m: 0)   # moved poses the model does not reproduce
     bad = poses[0].copy()
     bad[0] = 0.5
     with pytest.raises(RequestError, match="joint %s = 0.5 rad is outside its limits" % names[0]):
@@ -186,6 +186,18 @@ def test_refused_configurations(engine, poses):
     ok_goal[0] = 0.005
     res = limited.graph_geodesic(configuration(names, ok), configuration(names, ok_goal))
     assert np.abs(res.positions[:, 0]).max() <= 0.01      # interior points clipped
+
+
+def test_auto_endpoint_offset_refuses_poses_the_model_cannot_reproduce(engine, poses):
+    held_out_rmse = engine.served.model.meta["report"]["held_out"]["rmse"]
+    assert engine.served.endpoint_limit == pytest.approx(max(0.05, 5 * held_out_rmse))
+    names = engine.served.joint_names
+    engine.graph_geodesic(configuration(names, poses[0]), configuration(names, poses[1]))
+    off = poses[0].copy()   # a pose off the recorded motions: its stillest joint moved
+    off[int(np.argmin(engine.served.model.x_std.numpy()))] += 3 * engine.served.endpoint_limit
+    with pytest.raises(RequestError, match="start: the model reconstructs .* above "
+                                           "max_endpoint_offset"):
+        engine.graph_geodesic(configuration(names, off), configuration(names, poses[1]))
 
 
 def test_nn_goal_with_every_field_default(engine, poses):
@@ -251,7 +263,7 @@ def test_bad_settings_are_refused_at_start(engine, change, fragment):
 def test_tampered_graph_cache_is_rebuilt_with_a_warning(engine, tmp_path):
     directory = str(tmp_path / "model")
     shutil.copytree(engine.served.model.directory, directory)
-    cache = os.path.join(directory, "graph_k10_n10.npz")
+    cache = os.path.join(directory, os.path.basename(cache_path(engine.served.model, 10, 10)))
     with np.load(cache) as f:
         arrays = {key: f[key].copy() for key in f.files}
     arrays["weights"] = -arrays["weights"]

@@ -104,7 +104,8 @@ def scores(model, graph, points, edge_ratio=None, chunk=4096):
     the candidates' configurations (M, Nx))."""
     log_mf, stretch = [], []
     for i in range(0, len(points), chunk):
-        sigma = torch.linalg.svdvals(jacobian(model, points[i:i + chunk])).double().cpu()
+        # The metric's Jacobian (graph.decoder): the geometry the served paths follow.
+        sigma = torch.linalg.svdvals(jacobian(graph.decoder, points[i:i + chunk])).double().cpu()
         log_mf.append(torch.log(sigma).sum(-1).numpy())
         stretch.append(sigma[:, 0].numpy())
     log_mf, stretch = np.concatenate(log_mf), np.concatenate(stretch)

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from .curves import smooth, split, subdivide
+from .fidelity import RecordedData, chord
 from .geometry import log_magnification_factor
 from .graph import GraphError
-from .loading import METRICS, model_graph
+from .loading import DEFAULT_METRIC, METRICS, model_graph
 from .model import load_model
 from .nn_geodesic import MODES, nn_geodesic, polyline_geodesic
 from .trajectory import (NS, JointLimits, LimitError, carry_residuals, select_waypoints,
@@ -36,6 +37,8 @@ class Served:
     joint_names: tuple
     graph: object
     limits: JointLimits
+    recorded: RecordedData                     # the training poses, for fidelity stats
+    endpoint_limit: float                      # rad, max_endpoint_offset in force (0 = none)
     info: dict = field(default_factory=dict)   # load/build times, graph source
 
 
@@ -49,13 +52,14 @@ class Settings:
     graph_cache: bool = True
     outside_factor: float = 3.0
     relax_iterations: int = 8              # graph paths: energy-relaxation steps
-    metric: str = "mean"                   # or "mean+variance": avoid data-less regions
+    metric: str = DEFAULT_METRIC           # leaving the data costs more; "mean": J^T J alone
     max_joint_velocity: float = 1.0        # rad/s, joints without a URDF/override limit
     max_joint_acceleration: float = 2.0    # rad/s^2, 0 = not limited
     joint_limits: dict = field(default_factory=dict)   # MoveIt joint_limits.yaml entries
     position_tolerance: float = 0.01       # rad beyond a position limit before refusing
     max_joint_step: float = 0.05           # rad between consecutive trajectory points
-    max_endpoint_offset: float = 0.0       # rad, 0 = no limit on the reconstruction residual
+    max_endpoint_offset: float = -1.0      # rad; -1 = auto (from the held-out error), 0 = none
+    max_data_distance: float = 0.0         # rad from the nearest recorded pose; 0 = no limit
     default_mode: str = "polyline"
     default_init: str = "graph"
     polyline_iterations: int = 25
@@ -71,7 +75,8 @@ class Settings:
                     "max_joint_step")
         at_least = {"k": 1, "n_samples": 2, "nn_tolerance": 0, "relax_iterations": 0,
                     "polyline_iterations": 1, "nn_iterations": 1, "nn_max_iterations": 1,
-                    "max_points": 1, "max_joint_acceleration": 0, "max_endpoint_offset": 0}
+                    "max_points": 1, "max_joint_acceleration": 0, "max_endpoint_offset": -1,
+                    "max_data_distance": 0}
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -147,6 +152,32 @@ def finite_result(values, what):
     return values
 
 
+ENDPOINT_RMSE_FACTOR = 5.0   # auto max_endpoint_offset: this x the held-out RMSE ...
+ENDPOINT_MIN_OFFSET = 0.05   # ... but at least this (rad)
+
+
+def endpoint_limit_of(model, setting):
+    """(limit in rad, how it was chosen): the setting, or with -1 (auto) a multiple of
+    the model's held-out reconstruction RMSE, which a pose near the data meets."""
+    if setting >= 0:
+        return setting, ("%.3f rad" % setting) if setting > 0 else "off"
+    rmse = model.meta.get("report", {}).get("held_out", {}).get("rmse")
+    if not (isinstance(rmse, (int, float)) and np.isfinite(rmse)):
+        return 0.0, "off (auto, but the model has no held-out RMSE)"
+    limit = max(ENDPOINT_MIN_OFFSET, ENDPOINT_RMSE_FACTOR * float(rmse))
+    return limit, "%.3f rad (auto: %g x the held-out RMSE %.4f, at least %g)" % (
+        limit, ENDPOINT_RMSE_FACTOR, rmse, ENDPOINT_MIN_OFFSET)
+
+
+@torch.no_grad()
+def recorded_data(model):
+    """The recorded poses of a model: its data.npy, else its decoded training latents."""
+    if model.data is not None:
+        return RecordedData(model.data)
+    z = torch.as_tensor(model.latents, dtype=torch.float32, device=model.device)
+    return RecordedData(model.decode(z).double().cpu().numpy())
+
+
 class Engine:
     def __init__(self, model_dir, settings=None, log=print, robot_description=None, warn=None):
         """robot_description: a URDF string whose joint limits apply, or None.
@@ -171,12 +202,14 @@ class Engine:
         graph, source = self._graph(model)
         info = {"model_seconds": loaded - start, "graph_seconds": time.perf_counter() - loaded,
                 "graph_source": source, "model_dir": model.directory}
-        self.log("model %s on %s loaded in %.2f s; graph (%d nodes, %d edges, %d bridges) %s "
-                 "in %.2f s; joint limits from %s"
+        endpoint_limit, why = endpoint_limit_of(model, cfg.max_endpoint_offset)
+        self.log("model %s on %s loaded in %.2f s; graph (%d nodes, %d edges, %d bridges, "
+                 "metric %s) %s in %.2f s; joint limits from %s; max_endpoint_offset %s"
                  % (model.directory, model.device, info["model_seconds"], len(graph),
-                    len(graph.edges), int(graph.is_bridge.sum()), source,
-                    info["graph_seconds"], limits.source))
-        return Served(model, tuple(names), graph, limits, info)
+                    len(graph.edges), int(graph.is_bridge.sum()), cfg.metric, source,
+                    info["graph_seconds"], limits.source, why))
+        return Served(model, tuple(names), graph, limits, recorded_data(model),
+                      endpoint_limit, info)
 
     def _limits(self, names):
         cfg = self.settings
@@ -265,7 +298,7 @@ class Engine:
         z = self.near_data(served, self.latent_points(served, latent,
                                                        max_rows=self.settings.max_points),
                            "latent")
-        log_mf = log_magnification_factor(served.model, z).double().cpu().numpy()
+        log_mf = log_magnification_factor(served.graph.decoder, z).double().cpu().numpy()
         finite_result(log_mf, "the magnification factor")
         return np.exp(log_mf), log_mf
 
@@ -326,7 +359,7 @@ class Engine:
 
     def check_offsets(self, served, *ends):
         """Refuse configurations the model reconstructs worse than max_endpoint_offset."""
-        limit = self.settings.max_endpoint_offset
+        limit = served.endpoint_limit
         if limit <= 0:
             return
         for z, q, what in ends:
@@ -336,8 +369,8 @@ class Engine:
             if offset > limit:
                 raise RequestError(
                     "%s: the model reconstructs this configuration %.3f rad off in its worst "
-                    "joint, above max_endpoint_offset %.3f; demonstrations near this pose or a "
-                    "larger latent dimension help" % (what, offset, limit))
+                    "joint, above max_endpoint_offset %.3f rad; demonstrations near this pose "
+                    "or a larger latent dimension help" % (what, offset, limit))
 
     def graph_geodesic(self, start, goal):
         """start/goal: (joint_names, positions, latent) triples."""
@@ -425,6 +458,26 @@ class Engine:
             return rounded, length
         return path.points, path.length
 
+    def fidelity(self, served, timing):
+        """How far the timed motion, and the joint straight line between its ends,
+        stray from the recorded poses; refused beyond max_data_distance."""
+        served_motion = served.recorded.distance(timing.positions)
+        line = served.recorded.distance(chord(timing.positions[0], timing.positions[-1]))
+        limit = self.settings.max_data_distance
+        if limit > 0 and served_motion.largest > limit:
+            where = served_motion.where
+            raise RequestError(
+                "the motion leaves the recorded data by %.3f rad (%.1f data spacings), more "
+                "than max_data_distance %.3f, at %.0f %% of the way (t = %.2f s): no "
+                "demonstration covers that region; demonstrate there (the active learner "
+                "asks for it) or allow more" % (
+                    served_motion.largest, served_motion.largest_spacings, limit, 100 * where,
+                    where * timing.duration))
+        return {"data_distance": served_motion.largest, "data_distance_mean": served_motion.mean,
+                "data_distance_spacings": served_motion.largest_spacings,
+                "chord_data_distance": line.largest, "chord_data_distance_mean": line.mean,
+                "data_spacing": served.recorded.spacing}
+
     def decoded(self, served, path, q_start=None, q_goal=None):
         """Decode a latent path into an exact-ended, dense, limit-respecting timed trajectory."""
         cfg = self.settings
@@ -443,7 +496,8 @@ class Engine:
         stats = {k: v for k, v in path.stats.items() if np.isscalar(v)}
         stats.update(method=path.method, start_offset=off_s, goal_offset=off_g,
                      clipped_points=clipped, duration=timing.duration,
-                     max_joint_step=float(np.abs(np.diff(timing.positions, axis=0)).max()))
+                     max_joint_step=float(np.abs(np.diff(timing.positions, axis=0)).max()),
+                     **self.fidelity(served, timing))
         return PathResult(z, timing.positions, timing.time_ns, timing.velocities,
                           timing.accelerations, list(served.joint_names), length,
                           straight, stats)

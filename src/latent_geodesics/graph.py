@@ -492,7 +492,8 @@ class LatentGraph:
                                        dtype=dtype or torch.float64)
         probe = graph._decode(graph.nodes[:16]).double().cpu().numpy()
         scale = 1e-4 * (1.0 + np.abs(arrays["node_x"][:16]).max())
-        if not np.allclose(probe, arrays["node_x"][:16], atol=scale):
+        if probe.shape != arrays["node_x"][:16].shape or \
+                not np.allclose(probe, arrays["node_x"][:16], atol=scale):
             raise GraphError("graph file %s was built for another decoder" % path)
         graph.tree = cKDTree(graph.nodes)
         graph.reach, graph.step = meta["reach"], meta["step"]

@@ -11,24 +11,31 @@ from .graph import GraphError, LatentGraph
 from .model import load_model
 from .uncertainty import VarianceAwareDecoder, fit_rbf_precision
 
-METRICS = ("mean", "mean+variance")
+METRICS = ("mean+variance", "mean")
+# The data-aware metric by default: under the decoder mean alone (J^T J) a decoder
+# that extrapolates smoothly between demonstrations makes the joint-space chord the
+# shortest path, and every shortening stage finds it instead of the demonstrations.
+DEFAULT_METRIC = "mean+variance"
 
 
-def metric_decoder(model, metric="mean"):
-    """The callable whose pull-back metric the graph measures: the decoder mean, or
-    with "mean+variance" the mean and an RBF variance that grows away from the data
-    (G = J_mu^T J_mu + J_sigma^T J_sigma), so paths avoid data-less regions."""
+def metric_decoder(model, metric=DEFAULT_METRIC):
+    """The callable whose pull-back metric every stage measures with: with
+    "mean+variance" the decoder mean and an RBF variance that grows away from the
+    data (G = J_mu^T J_mu + J_sigma^T J_sigma, uncertainty.py), so leaving the
+    demonstrations costs more than following them; with "mean" the mean alone.
+    Fitted on the model's own encoded data: a new model (a new round, a reload)
+    gets a new fit."""
     if metric not in METRICS:
         raise ValueError("metric must be one of %s, not %r" % (", ".join(METRICS), metric))
     return model if metric == "mean" else VarianceAwareDecoder(model, fit_rbf_precision(model))
 
 
-def cache_path(model, k, n_samples, metric="mean"):
+def cache_path(model, k, n_samples, metric=DEFAULT_METRIC):
     return os.path.join(model.directory, "graph_k%d_n%d%s.npz" % (
-        k, n_samples, "" if metric == "mean" else "_variance"))
+        k, n_samples, "" if metric == "mean" else "_data"))
 
 
-def model_graph(model, k=10, n_samples=10, metric="mean", cache=True, warn=print,
+def model_graph(model, k=10, n_samples=10, metric=DEFAULT_METRIC, cache=True, warn=print,
                 **options):
     """The latent graph of a loaded model: (graph, "loaded from cache" | "built").
     options: LatentGraph's search settings (outside_factor, relax_iterations)."""

@@ -80,6 +80,7 @@ class IWAE(nn.Module):
                              else torch.as_tensor(x_std, dtype=torch.float32))
         self.noise_floor = float(noise_floor)
         self.latents = None  # posterior means of the training data, set by training/loading
+        self.data = None     # the recorded poses it was trained on, where known
 
     @property
     def device(self):
@@ -157,6 +158,8 @@ def save_model(model: "IWAE", directory: str, extra=None) -> None:
     files = {"weights.pt": lambda p: torch.save(
                  {k: v.detach().cpu() for k, v in model.state_dict().items()}, p),
              "latents.npy": lambda p: np.save(p, np.asarray(model.latents, dtype=np.float32))}
+    if getattr(model, "data", None) is not None:   # the recorded poses, for fidelity stats
+        files["data.npy"] = lambda p: np.save(p, np.asarray(model.data, dtype=np.float64))
     checksums = {}
     for name, write in files.items():
         tmp = os.path.join(directory, name + ".tmp")
@@ -264,6 +267,21 @@ def _checked_file(directory, meta, name):
     return path
 
 
+def _recorded_data(directory, meta):
+    """The training poses (N, Nx) where the directory holds them (models written
+    before data.npy existed do not: None)."""
+    if "data.npy" not in meta["files"]:
+        return None
+    try:
+        data = np.load(_checked_file(directory, meta, "data.npy"), allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise ModelError("data.npy in '%s' is unreadable: %s" % (directory, e)) from None
+    if data.ndim != 2 or data.shape[1] != meta["x_dim"] or not np.isfinite(data).all():
+        raise ModelError("data.npy in '%s' has shape %s, expected finite (N, %d)"
+                         % (directory, data.shape, meta["x_dim"]))
+    return data
+
+
 def load_model(directory: str, device="auto") -> "IWAE":
     """Load a model directory onto `device`; ModelError names any problem."""
     meta = read_model_yaml(directory)
@@ -289,6 +307,7 @@ def load_model(directory: str, device="auto") -> "IWAE":
         raise ModelError("latents.npy in '%s' holds non-finite or fewer than 2 distinct "
                          "points: no graph can be built on it" % directory)
     model.latents = latents
+    model.data = _recorded_data(directory, meta)
     model.meta = meta
     model.directory = os.path.abspath(directory)
     return model.to(device).eval().requires_grad_(False)

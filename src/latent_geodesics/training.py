@@ -192,6 +192,7 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
     model.eval().requires_grad_(False)
     with torch.no_grad():
         model.latents = model.encode(x_all).cpu().numpy()
+    model.data = data
     report = {"held_out": evaluate(model, data[val_idx], samples, seed=seed),
               "train": evaluate(model, data[train_idx], samples, seed=seed),
               "n_train": int(len(train_idx)), "n_held_out": int(len(val_idx)),

@@ -1,58 +1,87 @@
 """A decoder variance that grows away from the data (Arvanitidis et al., ICLR 2018,
-"Latent space oddity"): an RBF network for the decoder's precision,
+"Latent space oddity"; Beik-Mohammadi et al., RSS 2021, for motion skills): an RBF
+network for the decoder's precision,
 
-    beta(z) = sum_k a_k exp(-lambda_k ||z - c_k||^2) + zeta,   sigma^2(z) = 1 / beta(z),
+    beta(z) = sum_k a_k exp(-lambda ||z - c_k||^2) + zeta,   sigma^2(z) = 1 / beta(z),
 
-centres c_k by k-means of the encoded data, bandwidths from each cluster's
-spread, heights a_k = the inverse of the trained decoder's variance there, and a
-small floor zeta: near the data sigma is what the decoder learned, far from it
-sigma grows to 1 / sqrt(zeta) (in units of the data's standard deviation). The
-learned variance head alone cannot do this: a network extrapolates anything.
+calibrated from the encoded data so that it follows a thin demonstrated motion:
+- centres c_k: the encoded data itself (an even subsample beyond MAX_CENTRES), not a
+  few k-means clusters, whose spread would cover the inside of a curved motion;
+- one bandwidth from the data's spacing: lambda = 1 / (2 (BANDWIDTH h)^2), h the
+  median distance from a centre to its SPACING_NEIGHBOUR-th nearest centre;
+- heights a_k such that beta at each centre is the trained decoder's precision
+  there (divided by the centres' overlap), so near the data sigma is what the
+  decoder learned;
+- a floor zeta = FLOOR x the smallest height: far from the data sigma grows to
+  1 / sqrt(FLOOR) times the decoder's own, large against it.
 
-Used by the active learner's uncertainty score and, behind the server's
-`metric` parameter, by the metric G = J_mu^T J_mu + J_sigma^T J_sigma, so that
-geodesics avoid regions without data.
+sigma(d) grows like exp(d^2 / (4 (BANDWIDTH h)^2)) at a distance d from a line of
+centres, so under G = J_mu^T J_mu + J_sigma^T J_sigma a path that cuts more than a
+few spacings away from the demonstrations pays for the climb out and back, and a
+path along them does not. Used by the metric every stage measures with (loading.
+metric_decoder) and by the active learner's uncertainty score.
 """
 import numpy as np
 import torch
-from scipy.cluster.vq import kmeans2
+from scipy.spatial import cKDTree
 
 from .geometry import as_points
 
-FLOOR = 1e-3          # zeta relative to the smallest height
-BANDWIDTH = 1.25      # lambda_k = 0.5 / (BANDWIDTH * cluster spread)^2, as in the paper
+FLOOR = 1e-3            # zeta relative to the smallest height: far-field sigma ~ 32 x
+BANDWIDTH = 1.0         # in units of the data spacing h
+SPACING_NEIGHBOUR = 4   # h: distance to this nearest centre (noise-robust, not the 1st)
+MAX_CENTRES = 4096      # beyond, an even subsample of the data
+NEAREST = 32            # centres summed per point: the rest add < exp(-4.5) each
+CHUNK = 8192            # query points per dense distance block (bounded memory)
 
 
 class RBFPrecision(torch.nn.Module):
-    def __init__(self, latents, decoder_variance, n_centres=64, seed=0):
+    def __init__(self, latents, decoder_variance, max_centres=MAX_CENTRES):
         """latents (N, Nz); decoder_variance (N,) the learned variance at them
         (mean over joints, in units of each joint's data variance)."""
         super().__init__()
         latents = np.asarray(latents, dtype=np.float64)
-        k = int(min(n_centres, max(1, len(latents) // 4)))
-        rng = np.random.default_rng(seed)
-        centres, labels = kmeans2(latents, latents[rng.choice(len(latents), k, replace=False)],
-                                  minit="matrix", iter=20)
-        spread, height = np.empty(k), np.empty(k)
-        overall = np.sqrt(((latents - latents.mean(0)) ** 2).sum(1).mean()) / np.sqrt(k)
-        for c in range(k):
-            members = labels == c
-            if members.sum() >= 2:
-                spread[c] = np.sqrt(((latents[members] - centres[c]) ** 2).sum(1).mean())
-                height[c] = 1.0 / max(float(np.mean(decoder_variance[members])), 1e-8)
-            else:
-                spread[c], height[c] = overall, 1.0 / max(float(np.mean(decoder_variance)), 1e-8)
-        spread = np.maximum(spread, 1e-3 * overall + 1e-12)
+        variance = np.maximum(np.asarray(decoder_variance, dtype=np.float64), 1e-8)
+        keep = np.unique(np.linspace(0, len(latents) - 1, min(len(latents), max_centres))
+                         .astype(int))
+        centres, variance = latents[keep], variance[keep]
+        tree = cKDTree(centres)
+        k = min(SPACING_NEIGHBOUR + 1, len(centres))
+        distance, _ = tree.query(centres, k)
+        spacing = float(np.median(np.atleast_2d(distance)[:, -1]))
+        if not spacing > 0:   # all centres on one point: any positive scale
+            spacing = 1e-3
+        lam = 0.5 / (BANDWIDTH * spacing) ** 2
+        overlap = np.array([np.exp(-lam * (np.asarray(d) ** 2)).sum() for d in
+                            tree.query(centres, min(64, len(centres)))[0]])
+        height = 1.0 / (variance * overlap)
         self.register_buffer("centres", torch.as_tensor(centres, dtype=torch.float32))
-        self.register_buffer("lam", torch.as_tensor(0.5 / (BANDWIDTH * spread) ** 2,
-                                                    dtype=torch.float32))
         self.register_buffer("height", torch.as_tensor(height, dtype=torch.float32))
+        self.lam, self.spacing, self.tree = float(lam), spacing, tree
         self.zeta = float(FLOOR * height.min())
 
     def precision(self, z):
-        d2 = ((z[:, None, :] - self.centres.to(z.dtype)) ** 2).sum(-1)
-        return (self.height.to(z.dtype) * torch.exp(-self.lam.to(z.dtype) * d2)).sum(-1) \
-            + self.zeta
+        """beta(z) over each point's NEAREST centres (a k-d tree on the detached
+        points; the sum stays differentiable in z); every centre where z cannot be
+        read as numbers (inside torch.func transforms)."""
+        try:
+            points = z.detach().cpu().numpy()
+        except RuntimeError:   # a torch.func-wrapped tensor
+            return self._dense_precision(z)
+        k = min(NEAREST, len(self.centres))
+        _, idx = self.tree.query(points, k, workers=-1 if len(points) > 4096 else 1)
+        idx = torch.as_tensor(np.reshape(idx, (len(points), k)), device=z.device)
+        d2 = ((z[:, None, :] - self.centres.to(z.dtype)[idx]) ** 2).sum(-1)
+        return (self.height.to(z.dtype)[idx] * torch.exp(-self.lam * d2)).sum(-1) + self.zeta
+
+    def _dense_precision(self, z):
+        c = self.centres.to(z.dtype)
+        out = []
+        for i in range(0, len(z), CHUNK):
+            part = z[i:i + CHUNK]
+            d2 = ((part[:, None, :] - c) ** 2).sum(-1)
+            out.append((self.height.to(z.dtype) * torch.exp(-self.lam * d2)).sum(-1))
+        return torch.cat(out) + self.zeta
 
     def forward(self, z):
         """sigma(z): (B, Nz) -> (B,), in units of the data's standard deviation."""
@@ -60,13 +89,13 @@ class RBFPrecision(torch.nn.Module):
 
 
 @torch.no_grad()
-def fit_rbf_precision(model, latents=None, n_centres=64, seed=0):
+def fit_rbf_precision(model, latents=None, max_centres=MAX_CENTRES):
     """The RBF precision of a model with a variance head (decode_std, x_std), fitted
     on encoded data: `latents`, by default the model's training data."""
     latents = np.asarray(model.latents if latents is None else latents, dtype=np.float64)
     z = as_points(latents, model)
     variance = ((model.decode_std(z) / model.x_std.to(z.dtype)) ** 2).mean(-1)
-    rbf = RBFPrecision(latents, variance.double().cpu().numpy(), n_centres, seed)
+    rbf = RBFPrecision(latents, variance.double().cpu().numpy(), max_centres)
     return rbf.to(z.device)
 
 

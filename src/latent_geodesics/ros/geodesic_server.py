@@ -46,6 +46,10 @@ from latent_geodesics.srv import (
 )
 
 
+FIDELITY_FIELDS = ("data_distance", "data_distance_mean", "data_distance_spacings",
+                   "data_spacing", "chord_data_distance", "chord_data_distance_mean")
+
+
 def guarded(response_type):
     """Turn RequestError (and any surprise) into success=False; keep serving."""
     def wrap(handler):
@@ -218,7 +222,8 @@ class GeodesicServer:
                               candidate=st.get("candidate", ""),
                               start_offset=st["start_offset"], goal_offset=st["goal_offset"],
                               clipped_points=st["clipped_points"],
-                              max_joint_step=st["max_joint_step"], duration=st["duration"])
+                              max_joint_step=st["max_joint_step"], duration=st["duration"],
+                              **{name: st[name] for name in FIDELITY_FIELDS})
         return dict(latent_dim=result.latent.shape[1], latent_path=result.latent.ravel().tolist(),
                     trajectory=self.trajectory_msg(result), length=result.length,
                     straight_line_length=result.straight_line_length, stats=stats)
