@@ -189,8 +189,8 @@ def test_refused_configurations(engine, poses):
 
 
 def test_auto_endpoint_offset_refuses_poses_the_model_cannot_reproduce(engine, poses):
-    held_out_rmse = engine.served.model.meta["report"]["held_out"]["rmse"]
-    assert engine.served.endpoint_limit == pytest.approx(max(0.05, 5 * held_out_rmse))
+    p99 = engine.served.model.meta["report"]["held_out"]["pose_error_p99"]
+    assert engine.served.endpoint_limit == pytest.approx(max(0.05, 1.5 * p99))
     names = engine.served.joint_names
     engine.graph_geodesic(configuration(names, poses[0]), configuration(names, poses[1]))
     off = poses[0].copy()   # a pose off the recorded motions: its stillest joint moved

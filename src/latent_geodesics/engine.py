@@ -152,21 +152,27 @@ def finite_result(values, what):
     return values
 
 
-ENDPOINT_RMSE_FACTOR = 5.0   # auto max_endpoint_offset: this x the held-out RMSE ...
-ENDPOINT_MIN_OFFSET = 0.05   # ... but at least this (rad)
+ENDPOINT_P99_FACTOR = 1.5    # auto max_endpoint_offset: this x the held-out poses' 99th
+ENDPOINT_RMSE_FACTOR = 5.0   # percentile worst-joint error (this x the RMSE for older models),
+ENDPOINT_MIN_OFFSET = 0.05   # but at least this (rad)
 
 
 def endpoint_limit_of(model, setting):
     """(limit in rad, how it was chosen): the setting, or with -1 (auto) a multiple of
-    the model's held-out reconstruction RMSE, which a pose near the data meets."""
+    the model's held-out reconstruction error: a pose the model reproduces as well as
+    99 % of the held-out poses passes, one it cannot reproduce is refused."""
     if setting >= 0:
         return setting, ("%.3f rad" % setting) if setting > 0 else "off"
-    rmse = model.meta.get("report", {}).get("held_out", {}).get("rmse")
-    if not (isinstance(rmse, (int, float)) and np.isfinite(rmse)):
-        return 0.0, "off (auto, but the model has no held-out RMSE)"
-    limit = max(ENDPOINT_MIN_OFFSET, ENDPOINT_RMSE_FACTOR * float(rmse))
-    return limit, "%.3f rad (auto: %g x the held-out RMSE %.4f, at least %g)" % (
-        limit, ENDPOINT_RMSE_FACTOR, rmse, ENDPOINT_MIN_OFFSET)
+    held = model.meta.get("report", {}).get("held_out", {})
+    for key, factor, what in (("pose_error_p99", ENDPOINT_P99_FACTOR,
+                               "the held-out poses' 99th-percentile worst-joint error"),
+                              ("rmse", ENDPOINT_RMSE_FACTOR, "the held-out RMSE")):
+        value = held.get(key)
+        if isinstance(value, (int, float)) and np.isfinite(value):
+            limit = max(ENDPOINT_MIN_OFFSET, factor * float(value))
+            return limit, "%.3f rad (auto: %g x %s %.4f, at least %g)" % (
+                limit, factor, what, value, ENDPOINT_MIN_OFFSET)
+    return 0.0, "off (auto, but the model has no held-out error)"
 
 
 @torch.no_grad()

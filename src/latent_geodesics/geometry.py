@@ -76,10 +76,15 @@ def jacobian(decoder, z):
     nx = decoder(z[:1]).shape[-1]
     single = lambda p: decoder(p[None])[0]  # noqa: E731
     jac = vmap(jacfwd(single) if z.shape[-1] <= nx else jacrev(single))
+    # A decoder whose forward pass looks up numbers (e.g. nearest centres) says so:
+    # under vmap it would take a slow exact path, under autograd its fast one.
+    by_autograd = getattr(decoder, "jacobian_by_autograd", False)
     chunks = []
     for i in range(0, len(z), CHUNK):
         part = z[i:i + CHUNK]
         try:
+            if by_autograd:
+                raise NotImplementedError
             with FUNC_TRANSFORMS:
                 chunks.append(jac(part))
         except Exception:  # not vmap-traceable (e.g. data-dependent control flow)

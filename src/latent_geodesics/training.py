@@ -88,8 +88,9 @@ def evaluate(model, x, samples=10, seed=0):
     bound = held_out_bound(model, model.normalise(x), samples, seed)
     recon = model.decode(model.encode(x))
     rmse = ((recon - x) ** 2).mean().sqrt().item()
-    max_err = (recon - x).abs().max().item()
-    return {"iwae_bound": bound, "rmse": rmse, "max_abs_error": max_err}
+    pose_error = (recon - x).abs().max(-1).values   # each pose's worst joint
+    return {"iwae_bound": bound, "rmse": rmse, "max_abs_error": pose_error.max().item(),
+            "pose_error_p99": torch.quantile(pose_error.double().cpu(), 0.99).item()}
 
 
 def own_rng(fn):
@@ -197,6 +198,7 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
               "train": evaluate(model, data[train_idx], samples, seed=seed),
               "n_train": int(len(train_idx)), "n_held_out": int(len(val_idx)),
               "diagnosis": diagnose(model, data[train_idx], data[val_idx]),
+              "data_noise": data_noise(data, latent_dim),
               "train_seconds": round(time.time() - start, 2),
               "epochs_run": stopped_at, "best_epoch": best[2]}
     model.meta = {"data_sha256": data_hash(data),
@@ -207,6 +209,76 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
                                    seed=seed, device=str(device),
                                    fine_tuned=init is not None),
                   "report": report}
+    return model, report
+
+
+AUTO_DIMS = (2, 3, 4, 5, 6)   # --latent-dim auto tries these, smallest first
+AUTO_FACTOR = 1.25            # ... and keeps the smallest within this x the best RMSE
+NOISE_FACTOR = 3.0            # a held-out RMSE above this x the data's noise gets a warning;
+NOISE_FLOOR_RAD = 0.01        # the noise counts as at least this (motions do not need better)
+
+
+def data_noise(data, dim, k=24, sample=2000, seed=0):
+    """The data's own noise (rad, per joint, RMS) around a dim-dimensional manifold:
+    each sampled pose's k nearest neighbours are fitted by a dim-dimensional plane
+    (local PCA); what the plane leaves is noise. A model with that latent dimension
+    cannot reconstruct much better than this."""
+    from scipy.spatial import cKDTree
+    data = np.asarray(data, dtype=np.float64)
+    k = min(k, len(data))
+    rng = np.random.default_rng(seed)
+    picks = data[rng.choice(len(data), min(sample, len(data)), replace=False)]
+    _, idx = cKDTree(data).query(picks, k)
+    near = data[idx] - data[idx].mean(1, keepdims=True)          # (S, k, Nx)
+    sv = np.linalg.svd(near, compute_uv=False)                  # (S, min(k, Nx))
+    left = max(1, data.shape[1] - dim)   # directions the plane leaves, each k - 1 deviations
+    residual = (sv[:, dim:] ** 2).sum(1) / ((k - 1) * left)
+    return float(np.sqrt(np.median(residual)))
+
+
+def verdict(report, latent_dim):
+    """What a user should conclude from training, in a few lines."""
+    held, diagnosis, noise = report["held_out"], report["diagnosis"], report["data_noise"]
+    rmse = held["rmse"]
+    lines = ["%s: held-out reconstruction RMSE %.4f rad (worst joint of 99 %% of poses within "
+             "%.3f rad), %.0f %% of predicting the mean pose (%.3f rad); the data's own noise "
+             "around a %d-D surface is about %.4f rad, the RMSE is %.1f x that"
+             % ("COLLAPSED" if diagnosis["collapsed"] else "learned", rmse,
+                held.get("pose_error_p99", float("nan")), 100 * diagnosis["rmse_ratio"],
+                diagnosis["mean_predictor_rmse"], latent_dim, noise,
+                rmse / max(noise, 1e-12))]
+    warning = collapse_warning(diagnosis, latent_dim)
+    if warning:
+        lines.append(warning)
+    elif rmse > NOISE_FACTOR * max(noise, NOISE_FLOOR_RAD):
+        lines.append("WARNING: the RMSE is %.1f x the data's noise: the model does not follow "
+                     "the demonstrations closely, and neither will its geodesics. Try "
+                     "--latent-dim auto (or a larger one), more --epochs, or wider --hidden."
+                     % (rmse / max(noise, 1e-12)))
+    return lines
+
+
+def train_auto_latent(data, joint_names=None, dims=AUTO_DIMS, factor=AUTO_FACTOR, log=print,
+                      **options):
+    """train_iwae at increasing latent dimensions; keeps the smallest whose held-out
+    RMSE is within `factor` of the best tried, and stops early once one reaches the
+    data's own noise. Returns (model, report) with report["latent_dim_search"]."""
+    tried = []
+    for dim in dims:
+        model, report = train_iwae(data, joint_names, latent_dim=dim, **options)
+        noise = report["data_noise"]
+        tried.append((dim, report["held_out"]["rmse"], model, report))
+        log("latent dim %d: held-out RMSE %.4f rad (the data's noise around a %d-D surface "
+            "%.4f)" % (dim, tried[-1][1], dim, noise))
+        if tried[-1][1] <= 1.5 * max(noise, NOISE_FLOOR_RAD):
+            break
+    best = min(rmse for _, rmse, _, _ in tried)
+    dim, rmse, model, report = next(t for t in tried if t[1] <= factor * best)
+    report["latent_dim_search"] = {"tried": {int(d): float(r) for d, r, _, _ in tried},
+                                   "chosen": int(dim), "factor": factor}
+    model.meta["report"] = report
+    log("chose latent dim %d: the smallest within %g x the best held-out RMSE (%.4f)"
+        % (dim, factor, best))
     return model, report
 
 
@@ -225,8 +297,10 @@ def parse_args(argv=None):
     p.add_argument("--data", required=True, help="CSV, NPY, NPZ or rosbag (.bag)")
     p.add_argument("--topic", default="/joint_states", help="JointState topic in a bag")
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--latent-dim", type=int, default=DEFAULTS["latent_dim"],
-                   help="latent dimensions (2 can be plotted; more reconstruct better)")
+    p.add_argument("--latent-dim", type=latent_dim_arg, default="auto",
+                   help="latent dimensions, or auto: try %s and keep the smallest whose "
+                        "held-out RMSE is within %g x the best (2 can be plotted; more "
+                        "reconstruct better)" % (", ".join(map(str, AUTO_DIMS)), AUTO_FACTOR))
     p.add_argument("--samples", "--k", type=int, default=DEFAULTS["samples"],
                    help="importance samples K of the IWAE bound")
     p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
@@ -259,6 +333,16 @@ def parse_args(argv=None):
     p.add_argument("--exit-with-parent", type=int, metavar="PID",
                    help="stop when process PID (the one that started this one) dies")
     return p.parse_args(argv)
+
+
+def latent_dim_arg(text):
+    """argparse type: a positive integer or 'auto'."""
+    if text == "auto":
+        return text
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("%s is not a positive integer" % text)
+    return value
 
 
 def fraction(text):
@@ -301,23 +385,24 @@ def main(argv=None):
                 raise DataError("data joints %s differ from the model's %s"
                                 % (names, init.joint_names))
             args.latent_dim = init.z_dim
-        model, report = train_iwae(data, names, latent_dim=args.latent_dim,
-                                   samples=args.samples, elbo_fraction=args.elbo_fraction,
-                                   epochs=args.epochs, batch_size=args.batch_size,
-                                   hidden=args.hidden, activation=args.activation,
-                                   lr=args.lr, seed=args.seed, device=args.device,
-                                   warmup=args.warmup, noise_floor=args.noise_floor,
-                                   init=init, progress=not args.quiet)
+        options = dict(samples=args.samples, elbo_fraction=args.elbo_fraction,
+                       epochs=args.epochs, batch_size=args.batch_size, hidden=args.hidden,
+                       activation=args.activation, lr=args.lr, seed=args.seed,
+                       device=args.device, warmup=args.warmup,
+                       noise_floor=args.noise_floor, init=init, progress=not args.quiet)
+        if args.latent_dim == "auto":
+            model, report = train_auto_latent(data, names, **options)
+        else:
+            model, report = train_iwae(data, names, latent_dim=args.latent_dim, **options)
     except (DataError, ModelError) as e:
         sys.exit("train_iwae: %s" % e)
     save_model(model, args.out, model.meta)
     held = report["held_out"]
-    warning = collapse_warning(report["diagnosis"], model.z_dim)
-    if warning:
-        print(warning, file=sys.stderr)
     print("held-out IWAE bound %.3f nats, reconstruction RMSE %.4f rad (max %.4f); "
-          "model written to %s" % (held["iwae_bound"], held["rmse"], held["max_abs_error"],
-                                   args.out))
+          "model (latent dim %d) written to %s" % (held["iwae_bound"], held["rmse"],
+                                                   held["max_abs_error"], model.z_dim, args.out))
+    for line in verdict(report, model.z_dim):
+        print(line, file=sys.stderr if "WARNING" in line else sys.stdout)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,20 @@ FLOOR = 1e-3            # zeta relative to the smallest height: far-field sigma 
 BANDWIDTH = 1.0         # in units of the data spacing h
 SPACING_NEIGHBOUR = 4   # h: distance to this nearest centre (noise-robust, not the 1st)
 MAX_CENTRES = 4096      # beyond, an even subsample of the data
-NEAREST = 32            # centres summed per point: the rest add < exp(-4.5) each
+NEAREST = 32            # centres summed per point (a k-nearest kernel sum)
 CHUNK = 8192            # query points per dense distance block (bounded memory)
+
+
+def _wrapped(z):
+    """Whether z is a torch.func transform's tensor (its values cannot be read)."""
+    check = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    if check is not None:
+        return check(z)
+    try:
+        z.detach().cpu().numpy()
+        return False
+    except RuntimeError:
+        return True
 
 
 class RBFPrecision(torch.nn.Module):
@@ -52,8 +64,9 @@ class RBFPrecision(torch.nn.Module):
         if not spacing > 0:   # all centres on one point: any positive scale
             spacing = 1e-3
         lam = 0.5 / (BANDWIDTH * spacing) ** 2
-        overlap = np.array([np.exp(-lam * (np.asarray(d) ** 2)).sum() for d in
-                            tree.query(centres, min(64, len(centres)))[0]])
+        near = np.exp(-lam * np.atleast_2d(tree.query(centres, min(NEAREST, len(centres)))[0])
+                      .reshape(len(centres), -1) ** 2)
+        overlap = np.maximum((near - near.min(-1, keepdims=True)).sum(-1), 1e-12)
         height = 1.0 / (variance * overlap)
         self.register_buffer("centres", torch.as_tensor(centres, dtype=torch.float32))
         self.register_buffer("height", torch.as_tensor(height, dtype=torch.float32))
@@ -61,27 +74,33 @@ class RBFPrecision(torch.nn.Module):
         self.zeta = float(FLOOR * height.min())
 
     def precision(self, z):
-        """beta(z) over each point's NEAREST centres (a k-d tree on the detached
-        points; the sum stays differentiable in z); every centre where z cannot be
-        read as numbers (inside torch.func transforms)."""
-        try:
-            points = z.detach().cpu().numpy()
-        except RuntimeError:   # a torch.func-wrapped tensor
+        """beta(z) from each point's NEAREST centres (a k-d tree on the detached
+        points; differentiable in z). Each kernel is lowered by the farthest one's,
+        so a centre enters or leaves the sum at zero weight: beta stays continuous."""
+        if _wrapped(z):   # inside vmap/jacfwd: no numbers to look up
             return self._dense_precision(z)
         k = min(NEAREST, len(self.centres))
+        points = z.detach().cpu().numpy()
         _, idx = self.tree.query(points, k, workers=-1 if len(points) > 4096 else 1)
         idx = torch.as_tensor(np.reshape(idx, (len(points), k)), device=z.device)
         d2 = ((z[:, None, :] - self.centres.to(z.dtype)[idx]) ** 2).sum(-1)
-        return (self.height.to(z.dtype)[idx] * torch.exp(-self.lam * d2)).sum(-1) + self.zeta
+        return self._kernel_sum(d2, self.height.to(z.dtype)[idx])
 
     def _dense_precision(self, z):
+        """The same from all centres' distances (for torch.func transforms)."""
         c = self.centres.to(z.dtype)
+        k = min(NEAREST, len(c))
         out = []
         for i in range(0, len(z), CHUNK):
-            part = z[i:i + CHUNK]
-            d2 = ((part[:, None, :] - c) ** 2).sum(-1)
-            out.append((self.height.to(z.dtype) * torch.exp(-self.lam * d2)).sum(-1))
-        return torch.cat(out) + self.zeta
+            d2 = ((z[i:i + CHUNK, None, :] - c) ** 2).sum(-1)
+            d2, idx = torch.topk(d2, k, dim=-1, largest=False)
+            out.append(self._kernel_sum(d2, self.height.to(z.dtype)[idx]))
+        return torch.cat(out)
+
+    def _kernel_sum(self, d2, height):
+        """d2, height: (B, k), nearest first in the last column's sense (max = farthest)."""
+        g = torch.exp(-self.lam * d2)
+        return (height * (g - g.min(-1, keepdim=True).values)).sum(-1) + self.zeta
 
     def forward(self, z):
         """sigma(z): (B, Nz) -> (B,), in units of the data's standard deviation."""
@@ -103,6 +122,7 @@ class VarianceAwareDecoder(torch.nn.Module):
     """z -> (mu(z), ||x_std|| sigma(z)): its pullback metric is J_mu^T J_mu + J_sigma^T
     J_sigma for an isotropic sigma in data units, so every length, graph weight and
     refinement measured through it avoids regions without data."""
+    jacobian_by_autograd = True   # geometry.jacobian: the k-d tree path, not vmap's dense one
 
     def __init__(self, model, rbf):
         super().__init__()

@@ -63,12 +63,30 @@ class ActiveLearnerNode:
 
     # --- what the loop calls --------------------------------------------------
     def demonstrate(self, query):
-        rospy.wait_for_service(self.demonstrator + "/demonstrate", timeout=60)
+        self.wait_for_teacher()
         res = rospy.ServiceProxy(self.demonstrator + "/demonstrate", Demonstrate)(
             joint_names=self.store.joint_names(), positions=list(map(float, query)))
         if not res.success:
             raise Refused(res.message)
         return np.array([p.positions for p in res.demonstration.points])
+
+    def wait_for_teacher(self, every=30.0):
+        """Wait for the teacher's service for as long as it takes, saying so at once
+        and every `every` seconds: a teacher node may be started after the learner."""
+        name = self.demonstrator + "/demonstrate"
+        waited = 0.0
+        while not rospy.is_shutdown():
+            try:
+                rospy.wait_for_service(name, timeout=every if waited else 0.5)
+                if waited:
+                    rospy.loginfo("teacher %s is up", name)
+                return
+            except rospy.ROSException:
+                rospy.logwarn("waiting for the teacher: no node offers %s (srv/Demonstrate) "
+                              "yet%s; start your teacher node or set demonstrator:=<its "
+                              "namespace>", name, " (%.0f s so far)" % waited if waited else "")
+                waited += every if waited else 0.5
+        raise rospy.ROSInterruptException("shut down while waiting for the teacher")
 
     def reload(self, model_dir):
         rospy.wait_for_service(self.server + "/reload", timeout=60)

@@ -95,7 +95,6 @@ class GeodesicServer:
         self.path_pub = rospy.Publisher("~latent_path", Path, queue_size=10)
         self.mf_pub = rospy.Publisher("~mf_map", Image, queue_size=1, latch=True)
         self.publish_lock = threading.Lock()
-        self.publish_mf_map()
         self.services = [
             rospy.Service("~encode", Encode, self.handle_encode),
             rospy.Service("~decode", Decode, self.handle_decode),
@@ -107,6 +106,7 @@ class GeodesicServer:
         self.nn_server = actionlib.SimpleActionServer("~nn_geodesic", NNGeodesicAction,
                                                       self.execute_nn, auto_start=False)
         self.nn_server.start()
+        self.publish_mf_map()   # after the services: it takes a few seconds
 
     def on_joint_state(self, msg):
         stamp = msg.header.stamp.to_sec() or rospy.get_time()
@@ -246,8 +246,8 @@ class GeodesicServer:
         served = self.engine.served
         if served.model.z_dim != 2:
             return
-        rgb = figure_rgb(latent_figure(served.model, served.model.latents,
-                                       title="log MF and data", resolution=96))
+        rgb = figure_rgb(latent_figure(served.graph.decoder, served.model.latents,
+                                       title="log MF (served metric) and data", resolution=96))
         msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8",
                     step=3 * rgb.shape[1], data=np.ascontiguousarray(rgb).tobytes())
         msg.header.stamp, msg.header.frame_id = rospy.Time.now(), self.frame_id

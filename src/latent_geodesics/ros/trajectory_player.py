@@ -24,6 +24,7 @@ class TrajectoryPlayer:
         self.rate = float(rospy.get_param("~rate", 30.0))
         self.pause = float(rospy.get_param("~pause", 1.0))
         self.lock = threading.Lock()
+        self.checked = set()
         self.latest, self.started = None, None
         self.static_tf = tf2_ros.StaticTransformBroadcaster()
         self.static_tf.sendTransform(self.latent_transform())
@@ -38,7 +39,7 @@ class TrajectoryPlayer:
         t.header.stamp = rospy.Time.now()
         t.header.frame_id = rospy.get_param("~fixed_frame", "panda_link0")
         t.child_frame_id = rospy.get_param("~latent_frame", "latent")
-        x, y, z = rospy.get_param("~latent_offset", [0.0, 3.0, 0.0])
+        x, y, z = rospy.get_param("~latent_offset", [0.0, 2.5, 0.0])
         t.transform.translation.x, t.transform.translation.y = x, y
         t.transform.translation.z = z
         t.transform.rotation.w = 1.0
@@ -47,11 +48,26 @@ class TrajectoryPlayer:
     def on_trajectory(self, msg):
         if not msg.points:
             return
+        self.check_robot(msg.joint_names)
         with self.lock:
             self.latest = (list(msg.joint_names),
                            [p.time_from_start.to_nsec() for p in msg.points],
                            [list(p.positions) for p in msg.points])
             self.started = rospy.get_time()
+
+    def check_robot(self, joint_names):
+        """An error (once per joint set) when robot_description lacks the joints the
+        trajectories move: rviz would draw that robot frozen in its zero pose."""
+        names = tuple(joint_names)
+        if names in self.checked:
+            return
+        self.checked.add(names)
+        missing = urdf_lacks(rospy.get_param("/robot_description", ""), names)
+        if missing:
+            rospy.logerr("the robot_description URDF has no joints %s that the served "
+                         "trajectories move: rviz shows that robot in its zero pose, not the "
+                         "motion. Give your robot's URDF: roslaunch latent_geodesics view.launch "
+                         "urdf:=your_robot.urdf", list(missing))
 
     def tick(self, _event):
         with self.lock:
@@ -64,6 +80,16 @@ class TrajectoryPlayer:
             time_ns, positions, elapsed % period).tolist())
         state.header.stamp = rospy.Time.now()
         self.state_pub.publish(state)
+
+
+def urdf_lacks(urdf_xml, joint_names):
+    """The joint names a URDF (an XML string; empty: none) does not define."""
+    import xml.etree.ElementTree as ET
+    try:
+        defined = {j.get("name") for j in ET.fromstring(urdf_xml).iter("joint")}
+    except ET.ParseError:
+        defined = set()
+    return [n for n in joint_names if n not in defined]
 
 
 def main():
