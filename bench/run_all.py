@@ -13,11 +13,13 @@ Writes bench/results/bench.md and bench/results/bench.json. Sections:
  10 the IROS 2018 experiments: pendulum images, arm with two skills, two arcs
     (gap_experiments.py)
  11 the speed issue's table: training, graph build to 1M, refinement, MF (speed_table.py)
+ 12 does the served motion follow the demonstrations? curved skills, laikago, arm
+    (follows.py)
 
     python bench/run_all.py            all sections
     python bench/run_all.py ros al     only these (others kept from bench.json)
     python bench/run_all.py --device cuda core train   on a GPU: bench-cuda.md beside
-    sections: core dedup astar ros al al3 hole quality train gap speed
+    sections: core dedup astar ros al al3 hole quality train gap speed follows
 """
 import functools
 import json
@@ -323,6 +325,9 @@ def report(results):
     if "speed_table" in results:
         from speed_table import report_lines as speed_lines
         md += speed_lines(results["speed_table"])
+    if "follows" in results:
+        from follows import report_lines as follows_lines
+        md += follows_lines(results)
     return "\n".join(md) + "\n"
 
 
@@ -402,6 +407,10 @@ def main(sections, device="cpu"):
         print("11 the speed issue's table", flush=True)
         from speed_table import speed_table
         results["speed_table"] = speed_table(DEVICE)
+    if not sections or "follows" in sections:
+        print("12 does the served motion follow the demonstrations?", flush=True)
+        from follows import follows
+        results["follows"] = follows()
     if not sections or "gap" in sections:
         print("10 the IROS 2018 experiments (pendulum images, arm two skills, two arcs)",
               flush=True)

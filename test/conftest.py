@@ -32,3 +32,19 @@ def arm_model_dir(arm_model, tmp_path_factory):
 def _seed():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def curved():
+    """Six curved skills of a 7-joint arm (the chord and the demonstrations differ)."""
+    from latent_geodesics.data.curves import curved_skills
+    return curved_skills(n=2400)
+
+
+@pytest.fixture(scope="session")
+def curved_model_dir(curved, tmp_path_factory):
+    model, _ = train_iwae(curved.data, curved.joint_names, latent_dim=4, seed=0,
+                          device="cpu", progress=False)
+    path = tmp_path_factory.mktemp("models") / "curved"
+    save_model(model, str(path), model.meta)
+    return str(path)

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The tests that need the ROS environment. Usage: test/run_rostests.sh CATKIN_WS
-#  1. pytest checks of node start-up failures, a relaunch, and the README's commands;
+#  1. pytest checks of node start-up failures, a relaunch, the README's commands, the
+#     main job (the demo in its quick mode) and the README's robot section as written;
 #  2. every rostest, the standard way: `catkin_make run_tests` (each starts its own
 #     roscore; CMake trains their fixture models first), then catkin_test_results.
 set -eo pipefail
 ws=$(realpath "${1:?catkin workspace}")
 here=$(dirname "$(realpath "$0")")
 status=0
-echo "== start-up failures and the README's commands (pytest, ROS environment)"
+echo "== start-up failures, the README's commands, the demo (pytest, ROS environment)"
 python -m pytest -q "$here/ros/test_node_startup.py" "$here/ros/test_relaunch.py" \
-  "$here/ros/test_readme_commands.py" \
+  "$here/ros/test_readme_commands.py" "$here/ros/test_demo.py" "$here/ros/test_readme_robot.py" \
   || status=1
 echo "== rostests: catkin_make run_tests"
 cd "$ws"

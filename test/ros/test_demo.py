@@ -1,0 +1,55 @@
+"""The main job end to end: `scripts/demo --quick` (the same steps as `make demo`,
+smaller) must finish and write every output with its checks measured.
+
+Needs the ROS environment (the demo starts its own roscore): run by
+test/run_rostests.sh."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+FIGURES = ("latent_geodesics.png", "joint_angles.png", "active_learning_queries.png",
+           "active_learning_metrics.png")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    done = subprocess.run(["python", os.path.join(ROOT, "scripts", "demo"), "--quick",
+                           "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out, done.stdout
+
+
+def test_every_output_is_written(demo):
+    out, stdout = demo
+    for name in FIGURES + ("report.md", "report.json", "geodesics.bag", "model/model.yaml",
+                           "active_learning/demonstrations.db"):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    if shutil.which("rviz") and shutil.which("Xvfb"):
+        assert os.path.getsize(os.path.join(out, "rviz.png")) > 0
+    assert "Summary:" in stdout and "checks pass" in stdout
+
+
+def test_checks_are_measured(demo):
+    out, _ = demo
+    report = json.load(open(os.path.join(out, "report.json")))
+    checks = {c[0]: c for c in report["checks"]}
+    assert all(c[3] in ("pass", "WARN") for c in checks.values())
+    assert any(ch.isdigit() for ch in checks["rviz renders the robot on a geodesic"][1])
+    geodesics = report["geodesics"]
+    assert len(geodesics) == 2
+    for g in geodesics:   # the contracts a controller relies on, as measured
+        assert g["endpoint_error"] <= 1e-6 and g["max_joint_step"] <= 0.05 + 1e-9
+        assert 0 < g["data_distance"] < g["chord_data_distance"]
+
+
+def test_active_learning_rounds_are_counted_from_the_learner(demo):
+    out, _ = demo
+    rounds = json.load(open(os.path.join(out, "report.json")))["active_learning"]
+    assert [r["round"] for r in rounds] == [0, 1]     # round 0: the learner's baseline
+    assert rounds[1]["demonstrations"] + rounds[1]["refused"] == 3
+    assert rounds[1]["asked_by"] is not None and rounds[0]["asked_by"] is None
