@@ -9,6 +9,7 @@ topic messages written in the README fill their message types.
 import os
 import re
 import shlex
+import shutil
 import subprocess
 
 import pytest
@@ -85,6 +86,8 @@ def check(command):
         fill(rest[1], rest[2])
     elif tool == "rostopic" and words[1] == "echo":
         assert words[-1].startswith("/")
+    elif tool == "roscore":
+        assert shutil.which("roscore"), "roscore is not installed"
     elif tool == "rosparam" and words[1] == "set":
         assert os.path.isfile(os.path.join(ROOT, words[-1])), words[-1]
     else:

@@ -4,6 +4,8 @@ venv, the URDF): write a bag, train from it, start roscore, set the URDF, serve
 the trained model, call the service and the action. Commands the README runs in
 the background (&) are started and waited for (the master, the server's
 services); rviz's view.launch is the demo test's business (it needs a screen).
+The one change: roscore gets the test's own port (-p), as ROS_MASTER_URI has it, so
+the test never meets a roscore a person runs on the default port.
 
 Needs the ROS environment: run by test/run_rostests.sh."""
 import os
@@ -49,7 +51,8 @@ def wait_for(what, check, timeout=240):
 def test_readme_robot_section_runs_as_written(tmp_path):
     for part in (".ws", ".venv", "urdf"):
         os.symlink(os.path.join(ROOT, part), str(tmp_path / part))
-    env = dict(os.environ, ROS_MASTER_URI="http://127.0.0.1:%d" % free_port(),
+    port = free_port()
+    env = dict(os.environ, ROS_MASTER_URI="http://127.0.0.1:%d" % port,
                ROS_HOSTNAME="127.0.0.1")
     bash = lambda command: ["bash", "-c", command]  # noqa: E731
     background, outputs = [], {}
@@ -66,12 +69,14 @@ def test_readme_robot_section_runs_as_written(tmp_path):
         for command, in_background in commands:
             if "view.launch" in command:
                 continue
+            if command == "roscore":
+                command = "roscore -p %d" % port
             if in_background:
                 log = open(str(tmp_path / ("bg%d.log" % len(background))), "w")
                 background.append(subprocess.Popen(
                     bash("%s && exec %s" % (setup[0], command)), cwd=str(tmp_path), env=env,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-                if command.startswith("roscore"):
+                if command.startswith("roscore "):
                     wait_for("roscore", lambda: run("rosparam list").returncode == 0)
                 elif "geodesic_server.launch" in command:
                     wait_for("the server", lambda: service_up("/geodesic_server/graph_geodesic"))
