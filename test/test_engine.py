@@ -143,7 +143,9 @@ def test_geodesic_lengths_many_to_many(engine, poses):
     assert np.allclose(engine.geodesic_lengths(goals, starts), lengths.T)
     for i, j in ((0, 0), (1, 1)):   # the node path's length bounds the served geodesic's
         served = engine.graph_geodesic(starts[i], goals[j]).length
-        assert served <= lengths[i, j] * (1 + 1e-6) and lengths[i, j] < 2 * served
+        # (edges are measured with n_samples points, served paths at the finer measure
+        # resolution, which sees a little more of the metric)
+        assert served <= lengths[i, j] * 1.02 and lengths[i, j] < 2 * served
     with pytest.raises(RequestError, match="at least one"):
         engine.geodesic_lengths(starts, [])
     with pytest.raises(RequestError, match="goal 1.*NaN"):

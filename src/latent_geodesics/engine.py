@@ -16,7 +16,7 @@ import torch
 from .curves import smooth, split, subdivide
 from .fidelity import RecordedData, chord
 from .geometry import log_magnification_factor
-from .graph import GraphError
+from .graph import RELAX_ITERATIONS, GraphError
 from .loading import DEFAULT_METRIC, METRICS, model_graph
 from .model import load_model
 from .nn_geodesic import MODES, nn_geodesic, polyline_geodesic
@@ -51,7 +51,7 @@ class Settings:
     n_samples: int = 10
     graph_cache: bool = True
     outside_factor: float = 3.0
-    relax_iterations: int = 8              # graph paths: energy-relaxation steps
+    relax_iterations: int = RELAX_ITERATIONS   # graph paths: energy relaxation (0: none)
     metric: str = DEFAULT_METRIC           # leaving the data costs more; "mean": J^T J alone
     max_joint_velocity: float = 1.0        # rad/s, joints without a URDF/override limit
     max_joint_acceleration: float = 2.0    # rad/s^2, 0 = not limited

@@ -31,7 +31,8 @@ FLOOR = 1e-3            # zeta relative to the smallest height: far-field sigma 
 BANDWIDTH = 1.0         # in units of the data spacing h
 SPACING_NEIGHBOUR = 4   # h: distance to this nearest centre (noise-robust, not the 1st)
 MAX_CENTRES = 4096      # beyond, an even subsample of the data
-NEAREST = 32            # centres summed per point (a k-nearest kernel sum)
+NEAREST = 16            # centres summed per point (a k-nearest kernel sum) ...
+CANDIDATES = 48         # ... found among this many nearest of its nearest centre
 CHUNK = 8192            # query points per dense distance block (bounded memory)
 
 
@@ -71,20 +72,27 @@ class RBFPrecision(torch.nn.Module):
         self.register_buffer("centres", torch.as_tensor(centres, dtype=torch.float32))
         self.register_buffer("height", torch.as_tensor(height, dtype=torch.float32))
         self.lam, self.spacing, self.tree = float(lam), spacing, tree
+        _, near = tree.query(centres, min(CANDIDATES, len(centres)))
+        self.register_buffer("candidates", torch.as_tensor(
+            np.reshape(near, (len(centres), -1)), dtype=torch.long))
         self.zeta = float(FLOOR * height.min())
 
     def precision(self, z):
-        """beta(z) from each point's NEAREST centres (a k-d tree on the detached
-        points; differentiable in z). Each kernel is lowered by the farthest one's,
-        so a centre enters or leaves the sum at zero weight: beta stays continuous."""
+        """beta(z) from each point's NEAREST centres (differentiable in z). They are
+        found among the CANDIDATES nearest centres of its one nearest centre (a
+        k-d tree 1-NN lookup on the detached points, a fraction of a k-NN one):
+        near the data that holds the true nearest; far from it every kernel is ~0.
+        Each kernel is lowered by the farthest one's, so a centre enters or leaves
+        the sum at zero weight: beta stays continuous."""
         if _wrapped(z):   # inside vmap/jacfwd: no numbers to look up
             return self._dense_precision(z)
-        k = min(NEAREST, len(self.centres))
         points = z.detach().cpu().numpy()
-        _, idx = self.tree.query(points, k, workers=-1 if len(points) > 4096 else 1)
-        idx = torch.as_tensor(np.reshape(idx, (len(points), k)), device=z.device)
-        d2 = ((z[:, None, :] - self.centres.to(z.dtype)[idx]) ** 2).sum(-1)
-        return self._kernel_sum(d2, self.height.to(z.dtype)[idx])
+        _, nearest = self.tree.query(points, 1, workers=-1 if len(points) > 4096 else 1)
+        candidates = self.candidates[torch.as_tensor(nearest, device=z.device)]
+        d2 = ((z[:, None, :] - self.centres.to(z.dtype)[candidates]) ** 2).sum(-1)
+        k = min(NEAREST, d2.shape[1])
+        d2, pick = torch.topk(d2, k, dim=-1, largest=False)
+        return self._kernel_sum(d2, self.height.to(z.dtype)[candidates.gather(1, pick)])
 
     def _dense_precision(self, z):
         """The same from all centres' distances (for torch.func transforms)."""
