@@ -2,7 +2,7 @@
 
 "polyline" (the default refinement): the initial path (a graph geodesic) is
 resampled to a few dozen knots and its discrete energy is minimised with
-L-BFGS, ends fixed; tens of milliseconds.
+Levenberg-Marquardt, ends fixed; tens of milliseconds.
 
 Neural-network geodesics (Chen et al., AISTATS 2018):
 
@@ -143,13 +143,16 @@ def _never_longer(decoder, path, candidates, step):
     return path
 
 
-def polyline_geodesic(decoder, z_start, z_goal, init=None, step=None, knots=32,
-                      max_iterations=25, tol=1e-5, callback=None, should_stop=None):
-    """Relax a path's discrete energy with L-BFGS (ends fixed): the fast refinement.
+def polyline_geodesic(decoder, z_start, z_goal, init=None, step=None, knots=16,
+                      max_iterations=25, tol=1e-4, callback=None, should_stop=None):
+    """Relax a path's discrete energy (Levenberg-Marquardt, ends fixed): the fast refinement.
 
     init: None (straight line), a Geodesic or an (m, Nz) curve. step: the latent
     resolution of the energy and of the final measure (a graph's `step`).
     Never longer than its initial curve or the straight line (same measure).
+    16 knots and a relative tolerance of 1e-4: on the curved skills under the
+    data-aware metric as close to the demonstrations as 32 knots and 1e-5 (0.064 rad)
+    in half the time (75 against 150 ms).
     callback(iteration, length) gets sqrt(energy), an upper bound of the length.
     """
     if int(max_iterations) < 1:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """rostest: active learning with system:=none and a teacher node of the test's own,
 on a motion recorded on two arcs with a gap (|joint_1| < 0.35) no one demonstrated:
-the queries land in the gap, and two rounds (each retraining from scratch) shrink the
-largest joint step across it."""
+the queries land in the gap, two rounds (each retraining from scratch) shrink the
+largest joint step across it, and the served geodesic across the gap (what a client
+of ~graph_geodesic gets, asked after each round) follows the teacher's motion."""
 import unittest
 
 import numpy as np
@@ -10,11 +11,27 @@ import rosnode
 import rospy
 import rostest
 
-from latent_geodesics.msg import RoundMetrics
-from latent_geodesics.srv import SelectQueries
+from latent_geodesics.data.arcs import JOINT_NAMES, arc_pose
+from latent_geodesics.fidelity import largest_deviation
+from latent_geodesics.msg import Endpoint, RoundMetrics
+from latent_geodesics.srv import GraphGeodesic, SelectQueries
 from latent_geodesics.store import DemoStore
 
 GAP = 0.35   # |joint_1| below this was never recorded
+ACROSS = (-0.6, 0.6)   # phases of two recorded poses, one on each arc
+FOLLOWS = 0.15         # rad: the served motion's largest distance from the teacher's
+
+
+def served_deviation():
+    """The served geodesic between poses on either arc: its largest distance from the
+    true motion between them (rad)."""
+    rospy.wait_for_service("/geodesic_server/graph_geodesic", timeout=120)
+    a, b = (Endpoint(joint_names=JOINT_NAMES, positions=arc_pose(t).tolist()) for t in ACROSS)
+    res = rospy.ServiceProxy("/geodesic_server/graph_geodesic", GraphGeodesic)(
+        start=a, goal=b)
+    assert res.success, res.message
+    served = [p.positions for p in res.trajectory.points]
+    return largest_deviation(served, arc_pose(np.linspace(*ACROSS, 400)))
 
 
 class TestAnyTeacher(unittest.TestCase):
@@ -24,7 +41,10 @@ class TestAnyTeacher(unittest.TestCase):
         rospy.Subscriber("/active_learner/metrics", RoundMetrics,
                          lambda m: metrics.setdefault(m.round, m))
         deadline = rospy.Time.now() + rospy.Duration(500)
-        while 2 not in metrics and rospy.Time.now() < deadline:
+        deviation = {}   # per round, asked once that round's model is served
+        while len(deviation) < 3 and rospy.Time.now() < deadline:
+            for r in sorted(set(metrics) - set(deviation)):
+                deviation[r] = served_deviation()
             rospy.sleep(0.5)
         self.assertEqual(sorted(metrics), [0, 1, 2], "the loop did not report rounds 0-2")
         self.assertNotIn("/demonstrator", rosnode.get_node_names())   # no simulator started
@@ -43,6 +63,10 @@ class TestAnyTeacher(unittest.TestCase):
         # the mean step (measured: 0.037 -> 0.025 rad, 3.2 -> 2.2).
         self.assertLess(metrics[2].max_step, 0.8 * metrics[0].max_step)
         self.assertLess(metrics[2].max_jump, 0.9 * metrics[0].max_jump)
+        rospy.loginfo("served geodesic across the gap, largest distance from the teacher's "
+                      "motion: %s rad", ", ".join("round %d %.3f" % kv for kv in
+                                                  sorted(deviation.items())))
+        self.assertLessEqual(deviation[2], FOLLOWS)
         rospy.wait_for_service("/active_learner/select_queries", timeout=60)
         res = rospy.ServiceProxy("/active_learner/select_queries", SelectQueries)(
             n=4, selector="combined")
