@@ -238,3 +238,48 @@ def test_yaml_and_launch_defaults_are_the_loop_defaults():
         assert params[field.name] == field.default, field.name
         if field.name in launch:   # launch arguments are strings
             assert launch[field.name] == str(field.default), field.name
+
+
+def test_a_demonstration_is_stored_in_the_models_joint_order():
+    from latent_geodesics.teachers import in_joint_order
+    rows = [[3.0, 2.0, 1.0], [6.0, 5.0, 4.0]]      # joints c, b, a
+    assert np.array_equal(in_joint_order(["c", "b", "a"], rows, ["a", "b", "c"]),
+                          [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    for names, rows_, reason in ((["a", "b", "x"], rows, r"unknown \['x'\], missing \['c'\]"),
+                                 (["a", "b"], [[1.0, 2.0]], r"missing \['c'\]"),
+                                 (["a", "a", "b"], rows, "repeat"),
+                                 (["a", "b", "c"], [[1.0, 2.0]], "positions for 3 joints")):
+        with pytest.raises(Refused, match=reason):
+            in_joint_order(names, rows_, ["a", "b", "c"])
+
+
+def test_one_bad_answer_refuses_that_query_and_the_loop_goes_on(tmp_path):
+    """NaN, empty, wrong-width answers and a teacher that raises: each query is
+    refused with its reason in the store; the good ones are stored."""
+    from types import SimpleNamespace
+
+    from latent_geodesics.learner import ActiveLearner, LoopConfig
+    from latent_geodesics.store import DemoStore
+    store = DemoStore(str(tmp_path / "s.db"))
+    store.seed(np.random.default_rng(0).normal(size=(50, 2)), ["a", "b"])
+    answers = iter([np.full((3, 2), np.nan), np.zeros((0, 2)), np.zeros((3, 3)),
+                    RuntimeError("teacher crashed"), np.ones((4, 2))])
+
+    def teacher(query):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    learner = ActiveLearner(store, str(tmp_path / "work"), str(tmp_path), teacher,
+                            LoopConfig(1, 5, device="cpu"), log=lambda m: None)
+    queries = SimpleNamespace(latent=np.zeros((5, 2)), positions=np.zeros((5, 2)),
+                              scores=np.zeros(5))
+    store.start_round(1, str(tmp_path), "random", queries)
+    learner.collect(1, str(tmp_path))
+    positions, statuses = store.queries(1)
+    assert statuses == ["refused"] * 4 + ["answered"]
+    reasons = [r for (r,) in store.db.execute(
+        "SELECT message FROM queries WHERE round=1 AND status='refused' ORDER BY idx")]
+    assert "NaN" in reasons[0] and "shape (0, 2)" in reasons[1] and "(3, 3)" in reasons[2]
+    assert "teacher crashed" in reasons[3]
+    assert len(store.demonstration_ids()) == 1

@@ -276,3 +276,19 @@ def test_tampered_graph_cache_is_rebuilt_with_a_warning(engine, tmp_path):
     assert any("not finite and positive" in w for w in warnings)
     z = tampered.served.model.latents
     assert tampered.graph_geodesic(endpoint(z[0]), endpoint(z[-1])).length > 0
+
+
+def test_geodesic_lengths_caps_starts_times_goals_and_computes_in_blocks(engine, poses,
+                                                                          monkeypatch):
+    import latent_geodesics.graph as graph_module
+    names = engine.served.joint_names
+    starts = [configuration(names, q) for q in poses[:4]]
+    goals = [configuration(names, q) for q in poses[4:8]]
+    whole = engine.geodesic_lengths(starts, goals)
+    monkeypatch.setattr(graph_module, "DISTANCE_BLOCK", 1)    # one source a block
+    assert np.allclose(engine.geodesic_lengths(starts, goals), whole)
+    capped = Engine(engine.served.model.directory, Settings(device="cpu", max_lengths=15),
+                    log=lambda m: 0)
+    with pytest.raises(RequestError, match="4 starts x 4 goals = 16 lengths, more than "
+                                           "max_lengths 15"):
+        capped.geodesic_lengths(starts, goals)

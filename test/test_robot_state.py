@@ -34,3 +34,31 @@ def test_age_zero_accepts_any_age():
     buf = JointStateBuffer(max_age=0.0)
     buf.update(NAMES, [0.0, 0.0, 0.0], stamp=0.0)
     assert buf.current(NAMES, now=1e6)[1] == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("names,positions,fragment", [
+    (["j1", "j2", "j3"], [0.0, 0.0], "3 names but 2 positions"),
+    (["j1", "j2", "j2"], [0.0, 0.0, 0.0], "repeat"),
+])
+def test_malformed_messages_are_refused_whole(names, positions, fragment):
+    buf = JointStateBuffer(max_age=1.0)
+    buf.update(NAMES, [1.0, 2.0, 3.0], stamp=10.0)
+    with pytest.raises(StateError, match=fragment):
+        buf.update(names, positions, stamp=10.1)
+    assert buf.current(NAMES, now=10.2)[1] == [1.0, 2.0, 3.0]   # nothing of it applied
+
+
+def test_a_stamp_from_the_future_is_refused_and_ages_by_its_arrival():
+    buf = JointStateBuffer(max_age=1.0)
+    with pytest.raises(StateError, match="3600.00 s ahead"):
+        buf.update(NAMES, [0.0, 0.0, 0.0], stamp=3610.0, received=10.0)
+    buf.update(NAMES, [0.0, 0.0, 0.0], stamp=10.3, received=10.0)   # within the skew
+    assert buf.current(NAMES, now=10.5)[1] == [0.0, 0.0, 0.0]
+    with pytest.raises(StateError, match="s old"):                  # aged by its arrival
+        buf.current(NAMES, now=18.0)
+
+
+def test_only_the_kept_joints_are_remembered():
+    buf = JointStateBuffer(max_age=1.0, keep=NAMES)
+    buf.update(NAMES + ["extra_%d" % i for i in range(1000)], [0.0] * 1003, stamp=1.0)
+    assert set(buf._joints) == set(NAMES)

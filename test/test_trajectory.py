@@ -102,6 +102,17 @@ def test_limits_from_urdf_and_overrides():
     (lambda lim: lim.with_overrides({"zz": {"max_velocity": 1.0}}), "unknown joint"),
     (lambda lim: lim.with_overrides({"a": {"max_velocity": -1.0}}), "positive"),
     (lambda lim: lim.with_overrides({"a": {"min_position": 1.0, "max_position": 0.0}}), "empty"),
+    # Never loosened silently: each refused with the joint and the field named.
+    (lambda lim: lim.with_urdf(URDF.replace('lower="-1.0" upper="1.0"',
+                                            'lower="1.0" upper="-1.0"')),
+     "joint a: position limits lower=1.0 upper=-1.0 are not a range"),
+    (lambda lim: lim.with_urdf(URDF.replace('velocity="0.5"', 'velocity="0"')),
+     "joint a: velocity limit 0.0 must be positive"),
+    (lambda lim: lim.with_overrides({"a": {"has_velocity_limits": "false",
+                                           "max_velocity": 9.0}}),
+     "joint_limits/a/has_velocity_limits must be true or false, not 'false'"),
+    (lambda lim: lim.with_overrides({"b": {"max_velocity": "fast"}}),
+     "joint_limits/b/max_velocity must be a finite number, not 'fast'"),
 ])
 def test_bad_limits(make, fragment):
     with pytest.raises(LimitError, match=fragment):

@@ -67,6 +67,7 @@ class Settings:
     nn_tolerance: float = 1e-4             # relative improvement to go on; 0 = whole budget
     nn_max_iterations: int = 100000
     max_points: int = 100000               # points per encode/decode/MF request
+    max_lengths: int = 1000000             # starts x goals per ~geodesic_lengths request
     joint_names: list = field(default_factory=list)
 
     def validate(self):
@@ -75,8 +76,8 @@ class Settings:
                     "max_joint_step")
         at_least = {"k": 1, "n_samples": 2, "nn_tolerance": 0, "relax_iterations": 0,
                     "polyline_iterations": 1, "nn_iterations": 1, "nn_max_iterations": 1,
-                    "max_points": 1, "max_joint_acceleration": 0, "max_endpoint_offset": -1,
-                    "max_data_distance": 0}
+                    "max_points": 1, "max_lengths": 1, "max_joint_acceleration": 0,
+                    "max_endpoint_offset": -1, "max_data_distance": 0}
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -392,9 +393,11 @@ class Engine:
         served = self.served
         if not starts or not goals:
             raise RequestError("give at least one start and one goal")
-        if len(starts) + len(goals) > self.settings.max_points:
-            raise RequestError("%d starts and goals, more than max_points %d per request"
-                               % (len(starts) + len(goals), self.settings.max_points))
+        if len(starts) * len(goals) > self.settings.max_lengths:
+            raise RequestError("%d starts x %d goals = %d lengths, more than max_lengths %d "
+                               "per request: split it" % (len(starts), len(goals),
+                                                          len(starts) * len(goals),
+                                                          self.settings.max_lengths))
         labels = ["start %d" % i for i in range(len(starts))] + \
             ["goal %d" % i for i in range(len(goals))]
         ends = [self.endpoint(served, *end, label)

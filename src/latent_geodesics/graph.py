@@ -41,6 +41,7 @@ BRIDGE_CANDIDATES = 4   # x k neighbours searched for a cross-component pair fir
 # Riemannian-shortest of up to BRIDGE_TRIALS measured pairs, not the latent-nearest:
 # the encoder may put a gap's two ends far apart while other parts lie close.
 FEW_COMPONENTS = 16
+DISTANCE_BLOCK = 1 << 22   # distances held at once by distances(): 32 MB of float64
 BRIDGE_TRIALS = 256
 # Graph paths are not energy-relaxed by default: under the data-aware metric a relaxed
 # path is a little shorter but strays further from the data (arm: 0.073 against 0.054
@@ -454,8 +455,10 @@ class LatentGraph:
         all_w = np.r_[self.weights, self.weights, weights, weights]
         matrix = coo_matrix((all_w, (all_r, all_c)), shape=(total, total)).tocsr()
         src, dst = ids[:len(sources)], ids[len(sources):]
-        dist = dijkstra(matrix, directed=True, indices=src)
-        return dist[:, dst]
+        # Sources in blocks: each block's Dijkstra holds (block, all nodes) distances.
+        block = max(1, DISTANCE_BLOCK // total)
+        return np.vstack([dijkstra(matrix, directed=True, indices=src[i:i + block])[:, dst]
+                          for i in range(0, len(src), block)])
 
     # --- persistence --------------------------------------------------------------
     def save(self, path, model_id=""):

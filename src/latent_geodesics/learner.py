@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .active_learning import SELECTORS, select_queries
 from .loading import load_model_with_graph
 from .model import ModelError, load_model, read_model_yaml
-from .teachers import Refused
+from .teachers import Refused, checked_demonstration
 
 
 RETRAIN = ("fine-tune", "scratch")
@@ -122,12 +122,14 @@ class ActiveLearner:
         return select_queries(model, graph, n, selector, seed=seed)
 
     def collect(self, rnd, model_dir):
+        width = len(self.store.joint_names())
         for idx, query in self.store.pending(rnd):
             try:
-                demo = self.demonstrate(query)
-            except Refused as e:
-                self.store.refuse(rnd, idx, str(e))
-                self.log("round %d query %d refused: %s" % (rnd, idx, e))
+                demo = checked_demonstration(self.demonstrate(query), width)
+            except Exception as e:   # one bad answer or failing teacher: that query only
+                reason = str(e) if isinstance(e, Refused) else "the teacher failed: %r" % e
+                self.store.refuse(rnd, idx, reason)
+                self.log("round %d query %d refused: %s" % (rnd, idx, reason))
                 continue
             demo_id = self.store.add_demonstration(rnd, idx, model_dir, demo)
             if self.on_ack is not None:   # only now is it acknowledged

@@ -13,19 +13,39 @@ class StateError(ValueError):
     """No usable current state; the message says why."""
 
 
+FUTURE_TOLERANCE = 0.5   # s a stamp may lie ahead of the receiving clock (clock skew)
+
+
 class JointStateBuffer:
-    def __init__(self, max_age):
-        self.max_age = float(max_age)   # seconds; 0 = any age
-        self._joints = {}   # name -> (position, stamp)
+    def __init__(self, max_age, keep=None):
+        """max_age: seconds (0 = any age); keep: the joint names worth remembering
+        (the model's), None = all: a message naming 10^5 joints costs nothing."""
+        self.max_age = float(max_age)
+        self.keep = None if keep is None else frozenset(keep)
+        self._joints = {}   # name -> (position, stamp, received)
         self._lock = threading.Lock()
 
-    def update(self, names, positions, stamp):
-        """stamp: seconds (the message's header stamp, or its arrival time if 0).
+    def update(self, names, positions, stamp, received=None):
+        """stamp: seconds (the message's header stamp, or its arrival time if 0);
+        received: the arrival time (default: stamp).
 
         Drivers may publish groups of joints in separate messages: merged by name,
-        each joint with its own stamp."""
+        each joint with its own stamp. A malformed message (names and positions of
+        different lengths, a name twice) or one stamped ahead of the clock is refused
+        whole (StateError), so a pose is never built from parts of two messages."""
+        names, received = list(names), stamp if received is None else received
+        if len(names) != len(positions):
+            raise StateError("joint_states message refused: %d names but %d positions"
+                             % (len(names), len(positions)))
+        if len(set(names)) != len(names):
+            raise StateError("joint_states message refused: joint names repeat")
+        if stamp > received + FUTURE_TOLERANCE:
+            raise StateError("joint_states message refused: stamped %.2f s ahead of this "
+                             "clock" % (stamp - received))
+        kept = [(n, (float(p), float(stamp), float(received)))
+                for n, p in zip(names, positions) if self.keep is None or n in self.keep]
         with self._lock:
-            self._joints.update((n, (float(p), float(stamp))) for n, p in zip(names, positions))
+            self._joints.update(kept)
 
     def current(self, joint_names, now):
         """(joint_names, positions) of the latest state, in the order asked for."""
@@ -38,7 +58,8 @@ class JointStateBuffer:
         if missing:
             raise StateError("start is empty (the robot's current state) but joint_states "
                              "lacks joints %s" % missing)
-        age = now - min(joints[n][1] for n in joint_names)
+        # Age by the older of stamp and arrival: a stamp from the future ages too.
+        age = now - min(min(joints[n][1], joints[n][2]) for n in joint_names)
         if self.max_age > 0 and age > self.max_age:
             raise StateError("start is empty (the robot's current state) but the latest "
                              "joint_states is %.2f s old, more than joint_states_max_age %.2f s"

@@ -9,6 +9,40 @@ class Refused(Exception):
     """The teacher cannot demonstrate near this query; the message says why."""
 
 
+def in_joint_order(joint_names, rows, wanted):
+    """A demonstration's positions (T rows, one per point, in joint_names' order) in
+    the `wanted` joint order, matched by name as the server matches requests.
+    Refused (naming the joints) when names repeat, are unknown or missing, or the
+    rows do not fit them."""
+    names = list(joint_names)
+    if len(set(names)) != len(names):
+        raise Refused("the demonstration's joint names repeat: %s" % names)
+    unknown = [n for n in names if n not in wanted]
+    missing = [n for n in wanted if n not in names]
+    if unknown or missing:
+        raise Refused("the demonstration's joints %s do not match the model's %s (unknown %s, "
+                      "missing %s)" % (names, list(wanted), unknown, missing))
+    if any(len(row) != len(names) for row in rows):
+        raise Refused("a demonstration point has %s positions for %d joints"
+                      % (sorted({len(row) for row in rows} - {len(names)}), len(names)))
+    order = [names.index(n) for n in wanted]
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names))[:, order]
+
+
+def checked_demonstration(demo, width):
+    """A teacher's answer as a finite (T >= 1, width) array, else Refused saying why."""
+    try:
+        demo = np.asarray(demo, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise Refused("the demonstration is not an array of positions: %s" % e) from None
+    if demo.ndim != 2 or demo.shape[0] == 0 or demo.shape[1] != width:
+        raise Refused("the demonstration has shape %s, not (points >= 1, %d joints)"
+                      % (demo.shape, width))
+    if not np.isfinite(demo).all():
+        raise Refused("the demonstration holds NaN or inf")
+    return demo
+
+
 class ArmTeacher:
     """The simulated Panda: a collision-free trajectory through the query."""
     joint_names = list(ARM_JOINTS)

@@ -63,6 +63,22 @@ def select_waypoints(positions, max_step):
     return np.array(picks)
 
 
+def _flag(entry, joint, key, default):
+    """A joint_limits flag: a real boolean ("false" as a string is not one)."""
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise LimitError("joint_limits/%s/%s must be true or false, not %r" % (joint, key, value))
+    return value
+
+
+def _number(entry, joint, key):
+    """A joint_limits number, named with its joint and field when it is not one."""
+    value = entry.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise LimitError("joint_limits/%s/%s must be a finite number, not %r" % (joint, key, value))
+    return float(value)
+
+
 @dataclass
 class JointLimits:
     """Per-joint limits in the model's joint order; inf = none, 0 acceleration = none."""
@@ -96,11 +112,21 @@ class JointLimits:
             joint, limit = joints[name], joints[name].limit
             if limit is None:
                 continue
-            if joint.type not in ("continuous",) and limit.lower is not None \
-                    and limit.upper is not None and limit.lower < limit.upper:
+            bounded = joint.type != "continuous" and (limit.lower is not None
+                                                      or limit.upper is not None)
+            if bounded:   # a limit that is there is never dropped: it is refused
+                if limit.lower is None or limit.upper is None or \
+                        not float(limit.lower) < float(limit.upper):
+                    raise LimitError("robot_description joint %s: position limits lower=%r "
+                                     "upper=%r are not a range (lower < upper)"
+                                     % (name, limit.lower, limit.upper))
                 out.lower[i], out.upper[i] = float(limit.lower), float(limit.upper)
-            if limit.velocity:
-                out.velocity[i] = float(limit.velocity)
+            if limit.velocity is not None:
+                velocity = float(limit.velocity)
+                if not (np.isfinite(velocity) and velocity > 0):
+                    raise LimitError("robot_description joint %s: velocity limit %r must be "
+                                     "positive" % (name, limit.velocity))
+                out.velocity[i] = velocity
         return out
 
     def with_overrides(self, overrides):
@@ -113,13 +139,13 @@ class JointLimits:
             if not isinstance(entry, dict):
                 raise LimitError("joint_limits/%s must be a dictionary" % name)
             i = self.names.index(name)
-            if entry.get("has_position_limits", "min_position" in entry):
-                out.lower[i] = float(entry["min_position"])
-                out.upper[i] = float(entry["max_position"])
-            if entry.get("has_velocity_limits", "max_velocity" in entry):
-                out.velocity[i] = float(entry["max_velocity"])
-            if entry.get("has_acceleration_limits", "max_acceleration" in entry):
-                out.acceleration[i] = float(entry["max_acceleration"])
+            if _flag(entry, name, "has_position_limits", "min_position" in entry):
+                out.lower[i] = _number(entry, name, "min_position")
+                out.upper[i] = _number(entry, name, "max_position")
+            if _flag(entry, name, "has_velocity_limits", "max_velocity" in entry):
+                out.velocity[i] = _number(entry, name, "max_velocity")
+            if _flag(entry, name, "has_acceleration_limits", "max_acceleration" in entry):
+                out.acceleration[i] = _number(entry, name, "max_acceleration")
         out.check()
         return out
 

@@ -2,7 +2,7 @@
 """A teacher the package never saw, for a robot that records one planar motion
 (the two-arc fixture): ~demonstrate answers with a short stretch of the true
 motion (0.2 rad of its phase, recorded every 5 mrad) through the asked
-configuration's phase, its first joint."""
+configuration's phase, its first joint, listing the joints in reverse order."""
 import numpy as np
 import rospy
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -22,9 +22,10 @@ def handle(req):
     phase = dict(zip(req.joint_names, req.positions))["joint_1"]
     if abs(phase) > 1.5:
         return DemonstrateResponse(success=False, message="phase %.2f is out of reach" % phase)
-    msg = JointTrajectory(joint_names=JOINTS)
+    # Its joints in an order of its own (reversed): the learner must match them by name.
+    msg = JointTrajectory(joint_names=JOINTS[::-1])
     for i, pose in enumerate(motion(phase + np.linspace(-0.1, 0.1, 41))):
-        msg.points.append(JointTrajectoryPoint(positions=pose.tolist(),
+        msg.points.append(JointTrajectoryPoint(positions=pose[::-1].tolist(),
                                                time_from_start=rospy.Duration(0.02 * i)))
     return DemonstrateResponse(success=True, message="ok", demonstration=msg)
 

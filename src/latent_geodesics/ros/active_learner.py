@@ -12,7 +12,6 @@ model, so a relaunch after a crash serves what was learned.
 import os
 import threading
 
-import numpy as np
 import rospy
 
 from latent_geodesics.active_learning import SELECTORS, evaluate, select_queries
@@ -24,7 +23,7 @@ from latent_geodesics.msg import RoundMetrics
 from latent_geodesics.ros import run_node
 from latent_geodesics.srv import Demonstrate, Reload, SelectQueries, SelectQueriesResponse
 from latent_geodesics.store import DemoStore
-from latent_geodesics.teachers import Refused
+from latent_geodesics.teachers import Refused, in_joint_order
 
 
 class ActiveLearnerNode:
@@ -68,7 +67,10 @@ class ActiveLearnerNode:
             joint_names=self.store.joint_names(), positions=list(map(float, query)))
         if not res.success:
             raise Refused(res.message)
-        return np.array([p.positions for p in res.demonstration.points])
+        # Matched by name: a teacher may list the joints in any order.
+        return in_joint_order(res.demonstration.joint_names,
+                              [p.positions for p in res.demonstration.points],
+                              self.store.joint_names())
 
     def wait_for_teacher(self, every=30.0):
         """Wait for the teacher's service for as long as it takes, saying so at once

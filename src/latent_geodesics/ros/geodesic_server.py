@@ -88,7 +88,8 @@ class GeodesicServer:
         self.engine = Engine(rospy.get_param("~model_dir"), settings_from_params(),
                              log=rospy.loginfo, warn=rospy.logwarn,
                              robot_description=rospy.get_param("robot_description", None))
-        self.joint_state = JointStateBuffer(rospy.get_param("~joint_states_max_age", 1.0))
+        self.joint_state = JointStateBuffer(rospy.get_param("~joint_states_max_age", 1.0),
+                                            keep=self.engine.served.joint_names)
         self.joint_state_sub = rospy.Subscriber("joint_states", JointState,
                                                 self.on_joint_state, queue_size=10)
         self.trajectory_pub = rospy.Publisher("~trajectory", JointTrajectory, queue_size=10)
@@ -109,8 +110,12 @@ class GeodesicServer:
         self.publish_mf_map()   # after the services: it takes a few seconds
 
     def on_joint_state(self, msg):
-        stamp = msg.header.stamp.to_sec() or rospy.get_time()
-        self.joint_state.update(msg.name, msg.position, stamp)
+        now = rospy.get_time()
+        try:
+            self.joint_state.update(msg.name, msg.position, msg.header.stamp.to_sec() or now,
+                                    received=now)
+        except StateError as e:
+            rospy.logwarn_throttle(5.0, str(e))
 
     def start(self, msg):
         """The start endpoint; an empty one is the robot's current state."""
@@ -161,13 +166,17 @@ class GeodesicServer:
 
     @guarded(ReloadResponse)
     def handle_reload(self, req):
+        # The URDF is read again: limits set after the start apply from now on.
+        self.engine.robot_description = rospy.get_param("robot_description", None)
         try:
             served = self.engine.reload(req.model_dir or None)
         except ModelError as e:
             raise RequestError("reload refused, the old model keeps serving: %s" % e)
+        self.joint_state.keep = frozenset(served.joint_names)
         self.publish_mf_map()
-        return ReloadResponse(success=True, message="serving %s (graph %s)"
-                              % (served.model.directory, served.info["graph_source"]))
+        return ReloadResponse(success=True, message="serving %s (graph %s; joint limits from "
+                              "%s)" % (served.model.directory, served.info["graph_source"],
+                                       served.limits.source))
 
     # --- the action ---------------------------------------------------------
     def execute_nn(self, goal):
