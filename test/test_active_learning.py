@@ -212,7 +212,8 @@ def test_variance_metric_keeps_geodesics_near_the_data(arcs_model, tmp_path):
                                     {"epochs": -1}, {"epochs": 2.5}, {"seed": -3},
                                     {"selector": "best"}, {"device": "tpu"},
                                     {"retrain": "fresh"},
-                                    {"rounds": True}])
+                                    {"rounds": True}, {"max_demonstration_points": 1},
+                                    {"teacher_timeout": 0}, {"reload_timeout": float("inf")}])
 def test_loop_settings_outside_their_range_are_refused_by_name(change):
     from latent_geodesics.learner import LoopConfig
     name = next(iter(change))
@@ -283,3 +284,20 @@ def test_one_bad_answer_refuses_that_query_and_the_loop_goes_on(tmp_path):
     assert "NaN" in reasons[0] and "shape (0, 2)" in reasons[1] and "(3, 3)" in reasons[2]
     assert "teacher crashed" in reasons[3]
     assert len(store.demonstration_ids()) == 1
+
+
+def test_a_long_demonstration_is_subsampled_evenly(tmp_path):
+    from latent_geodesics.learner import ActiveLearner, LoopConfig
+    from latent_geodesics.store import DemoStore
+    store = DemoStore(str(tmp_path / "s.db"))
+    store.seed(np.zeros((10, 2)) + np.arange(10)[:, None], ["a", "b"])
+    logged = []
+    learner = ActiveLearner(store, str(tmp_path / "work"), str(tmp_path), None,
+                            LoopConfig(max_demonstration_points=100, device="cpu"),
+                            log=logged.append)
+    demo = np.stack([np.arange(10 ** 5), np.zeros(10 ** 5)], 1).astype(float)
+    kept = learner.capped(demo, 1, 0)
+    assert len(kept) == 100 and kept[0, 0] == 0 and kept[-1, 0] == 10 ** 5 - 1
+    assert np.allclose(np.diff(kept[:, 0]), (10 ** 5 - 1) / 99, atol=1)
+    assert "subsampled evenly to max_demonstration_points 100" in logged[0]
+    assert len(learner.capped(demo[:50], 1, 1)) == 50     # short ones are kept whole

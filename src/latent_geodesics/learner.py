@@ -13,6 +13,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from .active_learning import SELECTORS, select_queries
 from .loading import load_model_with_graph
 from .model import ModelError, load_model, read_model_yaml
@@ -37,17 +39,29 @@ class LoopConfig:
     # stays. scratch: a new model of the same shape on all data; slower, but the
     # latent space reorganises, so a filled gap gets room and its crossing evens out.
     retrain: str = "fine-tune"
+    # A demonstration longer than this is subsampled evenly (with a log line): one
+    # answer of 10^6 points would otherwise make every retraining that long.
+    max_demonstration_points: int = 10000
+    teacher_timeout: float = 120.0   # s a teacher may take to answer one query
+    reload_timeout: float = 600.0    # s the server may take to load a new model
 
     def validate(self):
         """ValueError naming the first setting outside its range."""
         ranges = {"rounds": (1, 10 ** 6), "queries_per_round": (1, 1000),
-                  "epochs": (1, 10 ** 5), "seed": (0, 2 ** 32 - 1)}
+                  "epochs": (1, 10 ** 5), "seed": (0, 2 ** 32 - 1),
+                  "max_demonstration_points": (2, 10 ** 7)}
         for name, (low, high) in ranges.items():
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool)
                     and low <= value <= high):
                 raise ValueError("parameter %s must be an integer in %d..%d, not %r"
                                  % (name, low, high, value))
+        for name in ("teacher_timeout", "reload_timeout"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and 0 < value < float("inf")):
+                raise ValueError("parameter %s must be a positive number of seconds, not %r"
+                                 % (name, value))
         if self.selector not in SELECTORS:
             raise ValueError("parameter selector must be one of %s, not %r"
                              % (", ".join(SELECTORS), self.selector))
@@ -125,7 +139,8 @@ class ActiveLearner:
         width = len(self.store.joint_names())
         for idx, query in self.store.pending(rnd):
             try:
-                demo = checked_demonstration(self.demonstrate(query), width)
+                demo = self.capped(checked_demonstration(self.demonstrate(query), width),
+                                   rnd, idx)
             except Exception as e:   # one bad answer or failing teacher: that query only
                 reason = str(e) if isinstance(e, Refused) else "the teacher failed: %r" % e
                 self.store.refuse(rnd, idx, reason)
@@ -134,6 +149,15 @@ class ActiveLearner:
             demo_id = self.store.add_demonstration(rnd, idx, model_dir, demo)
             if self.on_ack is not None:   # only now is it acknowledged
                 self.on_ack(rnd, idx, demo_id)
+
+    def capped(self, demo, rnd, idx):
+        """At most max_demonstration_points points, evenly subsampled (ends kept)."""
+        cap = self.config.max_demonstration_points
+        if len(demo) <= cap:
+            return demo
+        self.log("round %d query %d: a demonstration of %d points, subsampled evenly to "
+                 "max_demonstration_points %d" % (rnd, idx, len(demo), cap))
+        return demo[np.unique(np.linspace(0, len(demo) - 1, cap).round().astype(int))]
 
     def retrain(self, rnd, init_dir):
         """Fine-tune or retrain (config.retrain) in a separate process into

@@ -36,7 +36,8 @@ class ActiveLearnerNode:
         defaults = LoopConfig()
         self.config = LoopConfig(*(p(name, getattr(defaults, name)) for name in (
             "rounds", "queries_per_round", "selector", "epochs", "seed", "device",
-            "retrain"))).validate()
+            "retrain", "max_demonstration_points", "teacher_timeout",
+            "reload_timeout"))).validate()
         self.work_dir = os.path.abspath(p("work_dir", "active_learning"))
         os.makedirs(self.work_dir, exist_ok=True)
         self.store = DemoStore(p("store", os.path.join(self.work_dir, "demonstrations.db")))
@@ -63,8 +64,11 @@ class ActiveLearnerNode:
     # --- what the loop calls --------------------------------------------------
     def demonstrate(self, query):
         self.wait_for_teacher()
-        res = rospy.ServiceProxy(self.demonstrator + "/demonstrate", Demonstrate)(
-            joint_names=self.store.joint_names(), positions=list(map(float, query)))
+        res = call_within(self.config.teacher_timeout, "the teacher %s/demonstrate"
+                          % self.demonstrator,
+                          rospy.ServiceProxy(self.demonstrator + "/demonstrate", Demonstrate),
+                          joint_names=self.store.joint_names(),
+                          positions=list(map(float, query)))
         if not res.success:
             raise Refused(res.message)
         # Matched by name: a teacher may list the joints in any order.
@@ -91,8 +95,14 @@ class ActiveLearnerNode:
         raise rospy.ROSInterruptException("shut down while waiting for the teacher")
 
     def reload(self, model_dir):
-        rospy.wait_for_service(self.server + "/reload", timeout=60)
-        res = rospy.ServiceProxy(self.server + "/reload", Reload)(model_dir=model_dir)
+        rospy.wait_for_service(self.server + "/reload", timeout=self.config.reload_timeout)
+        rospy.loginfo("asking %s/reload to serve %s", self.server, model_dir)
+        try:
+            res = call_within(self.config.reload_timeout, "%s/reload" % self.server,
+                              rospy.ServiceProxy(self.server + "/reload", Reload),
+                              model_dir=model_dir)
+        except Refused as e:
+            raise RuntimeError(str(e)) from None
         if not res.success:
             raise RuntimeError("the server refused the new model: %s" % res.message)
 
@@ -165,6 +175,26 @@ class ActiveLearnerNode:
                                      joint_names=list(model.joint_names),
                                      positions=q.positions.ravel().tolist(),
                                      scores=q.scores.tolist())
+
+
+def call_within(seconds, what, proxy, **request):
+    """A service call that gives up after `seconds` (rospy's calls have no timeout):
+    Refused saying so; the call's thread is left to finish on its own."""
+    done = {}
+
+    def call():
+        try:
+            done["response"] = proxy(**request)
+        except Exception as e:   # reported to the caller below
+            done["error"] = e
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise Refused("%s did not answer within %.0f s" % (what, seconds))
+    if "error" in done:
+        raise done["error"]
+    return done["response"]
 
 
 def main():
