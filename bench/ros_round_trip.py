@@ -1,5 +1,6 @@
-"""ROS round trip of ~graph_geodesic vs the same query in-process, and node start-up
-with and without the graph cache, on an arm model with N = 10,000 latent nodes."""
+"""ROS round trip of ~graph_geodesic vs the same query in-process, the ~nn_geodesic
+action's (the default refinement) round trip, and node start-up with and without
+the graph cache, on an arm model with N = 10,000 latent nodes."""
 import os
 import tempfile
 import time
@@ -23,9 +24,10 @@ def start_server(ros, rospy, model_dir):
     return proc, time.perf_counter() - start
 
 
-def ros_round_trip(results_dir, queries=300):
+def ros_round_trip(results_dir, queries=300, refinements=60):
+    import actionlib
     import rospy
-    from latent_geodesics.msg import Endpoint
+    from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
     from latent_geodesics.srv import GraphGeodesic
 
     work = tempfile.mkdtemp(prefix="bench_ros_")
@@ -55,6 +57,16 @@ def ros_round_trip(results_dir, queries=300):
             res = call(start=Endpoint(latent=list(z[i])), goal=Endpoint(latent=list(z[j])))
             ros_times.append(time.perf_counter() - start)
             assert res.success, res.message
+        action = actionlib.SimpleActionClient("/geodesic_server/nn_geodesic", NNGeodesicAction)
+        action.wait_for_server(rospy.Duration(60))
+        refine_times = []
+        for i, j in pairs[:refinements]:
+            start = time.perf_counter()
+            action.send_goal(NNGeodesicGoal(start=Endpoint(latent=list(z[i])),
+                                            goal=Endpoint(latent=list(z[j]))))
+            action.wait_for_result(rospy.Duration(60))
+            refine_times.append(time.perf_counter() - start)
+            assert action.get_result().success, action.get_result().message
 
     engine = Engine(model_dir, Settings(), log=lambda m: None)
     local = []
@@ -65,5 +77,6 @@ def ros_round_trip(results_dir, queries=300):
     ms = lambda v, q: 1e3 * float(np.percentile(v, q))  # noqa: E731
     return {"N": len(z), "queries": queries, "ros_p50_ms": ms(ros_times, 50),
             "ros_p99_ms": ms(ros_times, 99), "inproc_p50_ms": ms(local, 50),
-            "inproc_p99_ms": ms(local, 99), "startup_no_cache_s": no_cache,
+            "inproc_p99_ms": ms(local, 99), "refine_ros_p50_ms": ms(refine_times, 50),
+            "refine_ros_p99_ms": ms(refine_times, 99), "startup_no_cache_s": no_cache,
             "startup_cache_s": cached}

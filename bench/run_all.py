@@ -296,6 +296,9 @@ def report(results):
                                                                        r["ros_p99_ms"]),
                "| in-process Engine.graph_geodesic | %.2f ms | %.2f ms |" % (
                    r["inproc_p50_ms"], r["inproc_p99_ms"]),
+               "| ~nn_geodesic action (default refinement) | %s | %s |" % (
+                   "%.1f ms" % r["refine_ros_p50_ms"] if "refine_ros_p50_ms" in r else "-",
+                   "%.1f ms" % r["refine_ros_p99_ms"] if "refine_ros_p99_ms" in r else "-"),
                "", "Round trip / in-process (p50): %.2f. Node start-up until its services "
                "answer: %.1f s without the graph cache, %.1f s with it (ratio %.2f)."
                % (r["ros_p50_ms"] / r["inproc_p50_ms"], r["startup_no_cache_s"],

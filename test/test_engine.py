@@ -145,7 +145,7 @@ def test_geodesic_lengths_many_to_many(engine, poses):
         served = engine.graph_geodesic(starts[i], goals[j]).length
         # (edges are measured with n_samples points, served paths at the finer measure
         # resolution, which sees a little more of the metric)
-        assert served <= lengths[i, j] * 1.02 and lengths[i, j] < 2 * served
+        assert served <= lengths[i, j] * 1.05 and lengths[i, j] < 2 * served
     with pytest.raises(RequestError, match="at least one"):
         engine.geodesic_lengths(starts, [])
     with pytest.raises(RequestError, match="goal 1.*NaN"):

@@ -120,9 +120,11 @@ class TestGeodesics(unittest.TestCase):
         self.assertTrue(res.success, res.message)
         self.assertEqual((res.rows, res.cols, len(res.lengths)), (2, 3, 6))
         self.assertTrue(np.isfinite(res.lengths).all() and min(res.lengths) > 0)
-        # The served geodesic (shortened, relaxed) is never longer than its node path.
+        # The served geodesic (shortcut) is not longer than its node path.
         served = self.graph(start=latent(self.a), goal=latent(self.b)).length
-        self.assertLessEqual(served, res.lengths[0] * (1 + 1e-6))
+        # Edges are measured with n_samples points, served paths at the finer measure
+        # resolution, which sees a little more of the data-aware metric.
+        self.assertLessEqual(served, res.lengths[0] * 1.05)
         for starts, goals, fragment in (
                 ([latent(self.a)], [], "at least one"),
                 ([latent(self.a)], [goals[0], latent([np.nan, 0.0])], "goal 1"),
