@@ -22,7 +22,7 @@ from latent_geodesics.loading import model_graph
 from latent_geodesics.model import load_model, save_model
 from latent_geodesics.ros.processes import ros_processes
 from latent_geodesics.trajectory import JointLimits
-from latent_geodesics.training import DEFAULTS, train_iwae
+from latent_geodesics.training import DEFAULTS, NOISE_FACTOR, NOISE_FLOOR_RAD, train_iwae
 
 SERVER = "/geodesic_server"
 TOPICS = [SERVER + "/trajectory", SERVER + "/latent_path"]
@@ -355,6 +355,7 @@ def verdicts(model, graph, services, results, rounds):
     """(check, measured, threshold, verdict) rows: what a robotics user acts on."""
     held = model.meta.get("report", {}).get("held_out", {})
     diagnosis = model.meta.get("report", {}).get("diagnosis")
+    noise = model.meta.get("report", {}).get("data_noise", np.nan)
     spacing = graph.step * (graph.n_samples - 1)   # median k-th neighbour distance
     data_spacing = results[0]["data_spacing"]
     closer = max(r["data_distance"] / r["chord_data_distance"] for r in results)
@@ -363,6 +364,10 @@ def verdicts(model, graph, services, results, rounds):
          "held-out RMSE < 90 % of predicting the mean", diagnosis and not diagnosis["collapsed"]),
         ("held-out reconstruction RMSE", "%.3f rad" % held.get("rmse", np.nan), "<= 0.10 rad",
          held.get("rmse", np.inf) <= 0.10),
+        ("held-out RMSE against the data's own noise", "%.1f x (noise %.4f rad)" % (
+            held.get("rmse", np.nan) / noise, noise),
+         "<= %g x max(noise, %g rad)" % (NOISE_FACTOR, NOISE_FLOOR_RAD),
+         held.get("rmse", np.inf) <= NOISE_FACTOR * max(noise, NOISE_FLOOR_RAD)),
         ("worst joint reconstruction error", "%.3f rad" % held.get("max_abs_error", np.nan),
          "<= 0.50 rad", held.get("max_abs_error", np.inf) <= 0.50),
         ("encode(decode(z)) round trip", "%.3f latent" % services["round_trip_latent_error"],
@@ -405,6 +410,8 @@ def verdicts(model, graph, services, results, rounds):
 ADVICE = {
     "the model learned (not collapsed)": "retrain (train_iwae --warmup, more epochs)",
     "held-out reconstruction RMSE": "more epochs, a larger --latent-dim or more data",
+    "held-out RMSE against the data's own noise": "the model does not follow the "
+        "demonstrations closely: train_iwae --latent-dim auto, more epochs",
     "worst joint reconstruction error": "demonstrations near the worst poses",
     "encode(decode(z)) round trip": "the encoder and decoder disagree: train longer",
     "served motions follow the data: largest distance to a recorded pose (worst pair)":

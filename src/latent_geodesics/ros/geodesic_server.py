@@ -253,8 +253,6 @@ class GeodesicServer:
 
     def publish_mf_map(self):
         served = self.engine.served
-        if served.model.z_dim != 2:
-            return
         rgb = figure_rgb(latent_figure(served.graph.decoder, served.model.latents,
                                        title="log MF (served metric) and data", resolution=96))
         msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8",
