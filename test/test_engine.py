@@ -292,3 +292,19 @@ def test_geodesic_lengths_caps_starts_times_goals_and_computes_in_blocks(engine,
     with pytest.raises(RequestError, match="4 starts x 4 goals = 16 lengths, more than "
                                            "max_lengths 15"):
         capped.geodesic_lengths(starts, goals)
+
+
+def test_scaling_factors_slow_the_timing_like_moveit(engine, poses):
+    names = engine.served.joint_names
+    start, goal = configuration(names, poses[0]), configuration(names, poses[3])
+    full = engine.graph_geodesic(start, goal)
+    half = engine.graph_geodesic(start, goal, scaling=(0.5, 0.25))
+    assert np.array_equal(half.positions, full.positions)         # the same path
+    assert half.stats["duration"] >= 1.9 * full.stats["duration"]
+    limit = engine.served.limits.velocity
+    assert (np.abs(half.velocities) <= 0.5 * limit * (1 + 1e-6)).all()
+    assert engine.nn_geodesic(start, goal, scaling=(0.5, 0.0)).stats["duration"] > \
+        engine.nn_geodesic(start, goal).stats["duration"]
+    for bad in ((1.5, 0.0), (0.0, -0.2), (np.nan, 0.0)):
+        with pytest.raises(RequestError, match="scaling_factor must be in"):
+            engine.graph_geodesic(start, goal, scaling=bad)

@@ -176,6 +176,18 @@ def endpoint_limit_of(model, setting):
     return 0.0, "off (auto, but the model has no held-out error)"
 
 
+def scaling_factors(velocity, acceleration):
+    """MoveIt's max_velocity/acceleration_scaling_factor: each in (0, 1], 0 = 1."""
+    out = []
+    for name, value in (("max_velocity_scaling_factor", velocity),
+                        ("max_acceleration_scaling_factor", acceleration)):
+        value = float(value) or 1.0
+        if not (np.isfinite(value) and 0 < value <= 1):
+            raise RequestError("%s must be in (0, 1] (0 = 1), not %r" % (name, value))
+        out.append(value)
+    return tuple(out)
+
+
 @torch.no_grad()
 def recorded_data(model):
     """The recorded poses of a model: its data.npy, else its decoded training latents."""
@@ -379,12 +391,14 @@ class Engine:
                     "joint, above max_endpoint_offset %.3f rad; demonstrations near this pose "
                     "or a larger latent dimension help" % (what, offset, limit))
 
-    def graph_geodesic(self, start, goal):
-        """start/goal: (joint_names, positions, latent) triples."""
+    def graph_geodesic(self, start, goal, scaling=(0.0, 0.0)):
+        """start/goal: (joint_names, positions, latent) triples; scaling: MoveIt's
+        (velocity, acceleration) scaling factors, 0 = 1."""
         served = self.served
+        scaling = scaling_factors(*scaling)
         (zs, qs), (zg, qg) = self.endpoints(served, start, goal)
         path = self.graph_path(served, zs, zg)
-        return self.decoded(served, path, qs, qg)
+        return self.decoded(served, path, qs, qg, scaling)
 
     def geodesic_lengths(self, starts, goals):
         """Graph geodesic lengths (S, T) from every start to every goal in one
@@ -415,9 +429,10 @@ class Engine:
             raise RequestError(str(e)) from None
 
     def nn_geodesic(self, start, goal, mode="", init="", max_iterations=0, callback=None,
-                    should_stop=None):
+                    should_stop=None, scaling=(0.0, 0.0)):
         """The refinement action. Empty/zero fields mean the configured defaults."""
         served, cfg = self.served, self.settings
+        scaling = scaling_factors(*scaling)
         mode, init = mode or cfg.default_mode, init or cfg.default_init
         if mode not in MODES:
             raise RequestError("mode must be one of %s, not '%s'" % (", ".join(MODES), mode))
@@ -443,7 +458,7 @@ class Engine:
             path.stats.update(nodes_expanded=coarse.stats["nodes_expanded"],
                               bridges=coarse.stats["bridges"] if path.stats.get(
                                   "candidate") == "initial" else path.stats.get("bridges", 0))
-        return self.decoded(served, path, qs, qg)
+        return self.decoded(served, path, qs, qg, scaling)
 
     def dense_positions(self, served, latent, q_start, q_goal):
         """Latent samples along a path and their joint positions, residuals carried,
@@ -487,7 +502,7 @@ class Engine:
                 "chord_data_distance": line.largest, "chord_data_distance_mean": line.mean,
                 "data_spacing": served.recorded.spacing}
 
-    def decoded(self, served, path, q_start=None, q_goal=None):
+    def decoded(self, served, path, q_start=None, q_goal=None, scaling=(1.0, 1.0)):
         """Decode a latent path into an exact-ended, dense, limit-respecting timed trajectory."""
         cfg = self.settings
         points, length = self.smoothed(served, path)
@@ -495,7 +510,7 @@ class Engine:
         picks = select_waypoints(q, cfg.max_joint_step)
         q, clipped = served.limits.clip(q[picks], q_start is not None, q_goal is not None)
         try:
-            timing = time_parametrize(q, served.limits)
+            timing = time_parametrize(q, served.limits.scaled(*scaling))
         except LimitError as e:
             raise RequestError("the path cannot be timed: %s" % e) from None
         z = z[picks][timing.kept]

@@ -149,6 +149,13 @@ class JointLimits:
         out.check()
         return out
 
+    def scaled(self, velocity=1.0, acceleration=1.0):
+        """These limits times MoveIt's scaling factors, each in (0, 1]."""
+        out = self.copy(self.source)
+        out.velocity = out.velocity * velocity
+        out.acceleration = out.acceleration * acceleration
+        return out
+
     def copy(self, source):
         return JointLimits(list(self.names), self.lower.copy(), self.upper.copy(),
                            self.velocity.copy(), self.acceleration.copy(), source)

@@ -81,6 +81,24 @@ class TestRobotTrajectories(unittest.TestCase):
             self.assertEqual(res.stats.num_points, len(res.trajectory.points))
         self.assertGreater(fastest, 0.3)   # the URDF's limits, not the scalar 0.3 rad/s
 
+    def test_stamp_zero_and_moveit_scaling(self):
+        start, goal = self.configuration(self.poses[0]), self.configuration(self.poses[1])
+        full = self.graph(start=start, goal=goal)
+        self.assertTrue(full.success, full.message)
+        self.assertEqual(full.trajectory.header.stamp, rospy.Time(0))   # start on arrival
+        now = self.graph(start=start, goal=goal, stamp_now=True)
+        self.assertGreater(now.trajectory.header.stamp.to_sec(), 0)
+        slow = self.graph(start=start, goal=goal, max_velocity_scaling_factor=0.5,
+                          max_acceleration_scaling_factor=0.5)
+        self.assertTrue(slow.success, slow.message)
+        v = np.abs([p.velocities for p in slow.trajectory.points])
+        self.assertTrue((v <= 0.5 * self.v_max * (1 + 1e-6)).all())
+        self.assertGreater(slow.stats.duration, 1.4 * full.stats.duration)
+        self.nn.send_goal(NNGeodesicGoal(start=start, goal=goal, max_velocity_scaling_factor=2.0))
+        self.nn.wait_for_result(rospy.Duration(60))
+        self.assertIn("max_velocity_scaling_factor must be in (0, 1]",
+                      self.nn.get_result().message)
+
     def test_start_from_joint_states(self):
         qa, qb = self.poses[0], self.poses[2]
         self.publish_state(qa)

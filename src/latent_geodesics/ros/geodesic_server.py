@@ -66,6 +66,11 @@ def guarded(response_type):
     return wrap
 
 
+def scaling(req):
+    """MoveIt's scaling factors of a request (0 = 1, checked by the engine)."""
+    return req.max_velocity_scaling_factor, req.max_acceleration_scaling_factor
+
+
 def endpoint(msg):
     return (list(msg.joint_names), list(msg.positions), list(msg.latent))
 
@@ -150,11 +155,12 @@ class GeodesicServer:
 
     @guarded(GraphGeodesicResponse)
     def handle_graph_geodesic(self, req):
-        result = self.engine.graph_geodesic(self.start(req.start), endpoint(req.goal))
+        result = self.engine.graph_geodesic(self.start(req.start), endpoint(req.goal),
+                                            scaling(req))
         if req.publish:
             self.publish(result)
         return GraphGeodesicResponse(success=True, message="graph geodesic, %d points"
-                                     % len(result.latent), **self.fields(result))
+                                     % len(result.latent), **self.fields(result, req.stamp_now))
 
     @guarded(GeodesicLengthsResponse)
     def handle_geodesic_lengths(self, req):
@@ -189,7 +195,8 @@ class GeodesicServer:
         try:
             result = self.engine.nn_geodesic(self.start(goal.start), endpoint(goal.goal),
                                              goal.mode, goal.init, goal.max_iterations,
-                                             feedback, server.is_preempt_requested)
+                                             feedback, server.is_preempt_requested,
+                                             scaling(goal))
         except RequestError as e:
             server.set_aborted(NNGeodesicResult(success=False, message=str(e)), str(e))
             return
@@ -200,19 +207,22 @@ class GeodesicServer:
             return
         if result.stats.get("cancelled"):
             server.set_preempted(NNGeodesicResult(
-                success=False, message="preempted; best curve so far", **self.fields(result)))
+                success=False, message="preempted; best curve so far",
+                **self.fields(result, goal.stamp_now)))
             return
         if goal.publish:
             self.publish(result)
         server.set_succeeded(NNGeodesicResult(success=True, message="NN geodesic after %d "
                                               "iterations" % result.stats["iterations"],
-                                              **self.fields(result)))
+                                              **self.fields(result, goal.stamp_now)))
 
     # --- messages -------------------------------------------------------------
     @staticmethod
-    def trajectory_msg(result):
+    def trajectory_msg(result, stamp_now=False):
+        """stamp 0 unless asked: a controller starts a zero-stamped trajectory on
+        arrival, while a past stamp makes it skip the points already "due"."""
         msg = JointTrajectory(joint_names=result.joint_names)
-        msg.header.stamp = rospy.Time.now()
+        msg.header.stamp = rospy.Time.now() if stamp_now else rospy.Time(0)
         # Integer nanoseconds as timed and checked against the limits: no re-rounding.
         msg.points = [JointTrajectoryPoint(positions=q.tolist(), velocities=v.tolist(),
                                            accelerations=a.tolist(),
@@ -222,7 +232,7 @@ class GeodesicServer:
                                              result.accelerations, result.time_ns.tolist())]
         return msg
 
-    def fields(self, result):
+    def fields(self, result, stamp_now=False):
         st = result.stats
         stats = GeodesicStats(method=st["method"], compute_time=st.get("time", 0.0),
                               nodes_expanded=int(st.get("nodes_expanded", 0)),
@@ -234,7 +244,7 @@ class GeodesicServer:
                               max_joint_step=st["max_joint_step"], duration=st["duration"],
                               **{name: st[name] for name in FIDELITY_FIELDS})
         return dict(latent_dim=result.latent.shape[1], latent_path=result.latent.ravel().tolist(),
-                    trajectory=self.trajectory_msg(result), length=result.length,
+                    trajectory=self.trajectory_msg(result, stamp_now), length=result.length,
                     straight_line_length=result.straight_line_length, stats=stats)
 
     def publish(self, result):
