@@ -87,3 +87,12 @@ def test_public_api_names_resolve_and_cost_nothing_until_used():
     done = subprocess.run([sys.executable, "-m", "latent_geodesics.training", "--help"],
                           capture_output=True, text=True, check=True)
     assert "RuntimeWarning" not in done.stderr
+
+
+def test_license_file_matches_package_xml():
+    import os
+    import xml.etree.ElementTree as ET
+    root = os.path.join(os.path.dirname(__file__), "..")
+    declared = ET.parse(os.path.join(root, "package.xml")).find("license").text.strip()
+    with open(os.path.join(root, "LICENSE")) as f:
+        assert f.readline().strip() == "%s License" % declared
