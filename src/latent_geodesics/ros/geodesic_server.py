@@ -9,6 +9,7 @@ set, then ~joint_limits. Parameters: config/geodesic_server.yaml.
 """
 import threading
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 import actionlib
 import numpy as np
@@ -112,7 +113,10 @@ class GeodesicServer:
         self.nn_server = actionlib.SimpleActionServer("~nn_geodesic", NNGeodesicAction,
                                                       self.execute_nn, auto_start=False)
         self.nn_server.start()
-        self.publish_mf_map()   # after the services: it takes a few seconds
+        # The MF map is drawn by one long-lived thread: matplotlib drawing from each
+        # request's fresh thread grew the node by ~10 MB a reload (allocator arenas).
+        self.mf_drawer = ThreadPoolExecutor(max_workers=1)
+        self.mf_drawer.submit(self.publish_mf_map)   # after the services: seconds
 
     def on_joint_state(self, msg):
         now = rospy.get_time()
@@ -179,7 +183,7 @@ class GeodesicServer:
         except ModelError as e:
             raise RequestError("reload refused, the old model keeps serving: %s" % e)
         self.joint_state.keep = frozenset(served.joint_names)
-        self.publish_mf_map()
+        self.mf_drawer.submit(self.publish_mf_map).result()
         return ReloadResponse(success=True, message="serving %s (graph %s; joint limits from "
                               "%s)" % (served.model.directory, served.info["graph_source"],
                                        served.limits.source))
