@@ -91,10 +91,14 @@ def normalise(values):
 
 
 @torch.no_grad()
-def decoder_uncertainty(model, nodes, z):
+def decoder_uncertainty(model, graph, z):
     """The decoder's standard deviation in units of the data's at z, from an RBF
-    precision network fitted at the graph's nodes: it grows away from the data."""
-    rbf = fit_rbf_precision(model, nodes)
+    precision network fitted at the graph's nodes: it grows away from the data.
+    The served metric's own fit is used when it was made on the same nodes."""
+    rbf = getattr(graph.decoder, "rbf", None)
+    if rbf is None or len(rbf.fitted_on) != len(graph.nodes) or \
+            not np.array_equal(rbf.fitted_on, graph.nodes):
+        rbf = fit_rbf_precision(model, graph.nodes)
     return rbf(torch.as_tensor(z, dtype=torch.float32, device=rbf.centres.device)) \
         .double().cpu().numpy()
 
@@ -113,7 +117,7 @@ def scores(model, graph, points, edge_ratio=None, chunk=4096):
         stretch = np.where(np.isnan(edge_ratio), stretch, edge_ratio)
     decoded, recorded, scale = configurations(model, graph, points)
     novelty = nearest_distance(decoded / scale, recorded)
-    variance = decoder_uncertainty(model, graph.nodes, points)
+    variance = decoder_uncertainty(model, graph, points)
     sensitivity = (normalise(log_mf) + normalise(np.log(stretch + 1e-12))) / 2
     uncertainty = uncertainty_term(variance, novelty)
     return {"log_mf": log_mf, "stretch": stretch, "novelty": novelty,

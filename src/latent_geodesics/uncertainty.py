@@ -54,6 +54,7 @@ class RBFPrecision(torch.nn.Module):
         (mean over joints, in units of each joint's data variance)."""
         super().__init__()
         latents = np.asarray(latents, dtype=np.float64)
+        self.fitted_on = latents   # the encoded data it was fitted on
         variance = np.maximum(np.asarray(decoder_variance, dtype=np.float64), 1e-8)
         keep = np.unique(np.linspace(0, len(latents) - 1, min(len(latents), max_centres))
                          .astype(int))
