@@ -51,8 +51,8 @@ def test_sphere_graph_length_within_stated_bound(sphere_graph, a, b):
 
 @pytest.mark.parametrize("a,b", PAIRS)
 def test_astar_equals_dijkstra_and_expands_fewer(sphere_graph, a, b):
-    astar = sphere_graph.shortest_path(a, b, shorten=False)
-    dij = sphere_graph.shortest_path(a, b, method="dijkstra", shorten=False)
+    astar = sphere_graph.shortest_path(a, b, method="astar", shorten=False)
+    dij = sphere_graph.shortest_path(a, b, shorten=False)
     assert astar.length == pytest.approx(dij.length, rel=1e-12)
     assert astar.stats["nodes_expanded"] <= dij.stats["nodes_expanded"]
 
@@ -61,8 +61,9 @@ def test_astar_matches_scipy_dijkstra_between_nodes(sphere_graph):
     g = sphere_graph
     ref = dijkstra(g.matrix, indices=[5])[0]
     for target in (17, 900, 2500):
-        assert g.shortest_path(g.nodes[5], g.nodes[target], shorten=False).length == \
-            pytest.approx(ref[target], rel=1e-12)
+        for method in ("astar", "dijkstra"):
+            assert g.shortest_path(g.nodes[5], g.nodes[target], method=method,
+                                   shorten=False).length == pytest.approx(ref[target], rel=1e-12)
 
 
 def test_heuristic_never_exceeds_remaining_cost(sphere_graph):
@@ -82,9 +83,10 @@ def test_lazy_astar_equals_dijkstra_on_random_graphs(seed):
     assert g.n_components == 1                       # bridged, whatever k
     i, j = rng.choice(len(nodes), 2, replace=False)
     ref = dijkstra(g.matrix, indices=[i])[0][j]
-    path = g.shortest_path(g.nodes[i], g.nodes[j], shorten=False)
+    path = g.shortest_path(g.nodes[i], g.nodes[j], method="astar", shorten=False)
     assert path.length == pytest.approx(ref, rel=1e-12)
-    dij = g.shortest_path(g.nodes[i], g.nodes[j], method="dijkstra", shorten=False)
+    dij = g.shortest_path(g.nodes[i], g.nodes[j], shorten=False)
+    assert dij.length == pytest.approx(ref, rel=1e-12)
     assert path.stats["nodes_expanded"] <= dij.stats["nodes_expanded"]
 
 
@@ -233,11 +235,24 @@ def test_relaxation_goes_around_the_bump():
     assert path.stats["candidate"] in ("relaxed", "shortcut", "graph")
 
 
+@pytest.mark.parametrize("method", ["dijkstra", "astar"])
+def test_node_path_hops_are_its_edges(sphere_graph, method):
+    g = sphere_graph
+    a, b = 0.97 * g.nodes[10] + 0.03 * g.nodes[11], 0.98 * g.nodes[2000]   # off the nodes
+    path = g.shortest_path(a, b, method=method, shorten=False)
+    nodes = path.stats["node_path"]
+    weight = {tuple(e): w for e, w in zip(g.edges.tolist(), g.weights)}
+    inner = [weight[(min(u, v), max(u, v))] for u, v in zip(nodes[:-1], nodes[1:])]
+    outer = g._edge_lengths(np.stack([a, g.nodes[nodes[-1]]]), np.stack([g.nodes[nodes[0]], b]))
+    assert path.length == pytest.approx(sum(inner) + outer.sum(), rel=1e-9)
+    assert np.array_equal(path.points[0], a) and np.array_equal(path.points[-1], b)
+
+
 def test_search_terminates_on_corrupt_weights():
     g = LatentGraph(linear, sphere_nodes(300, seed=6), k=5)
     g._set_edges(g.edges, -np.abs(g.weights), g.is_bridge)   # negative cycles everywhere
-    path = g.shortest_path(g.nodes[0], g.nodes[1], shorten=False)
-    assert path.points.shape[1] == 2
+    path = g.shortest_path(g.nodes[0], g.nodes[1], method="astar", shorten=False)
+    assert path.stats["node_path"][0] == 0 and path.stats["node_path"][-1] == 1
 
 
 @pytest.mark.parametrize("tamper,fragment", [
@@ -269,3 +284,12 @@ def test_unique_pairs_match_a_set_of_sorted_pairs(rows, with_dist):
                 if j < len(z) and j != i}
     assert (pairs[:, 0] < pairs[:, 1]).all()
     assert len(pairs) == len(expected) and set(map(tuple, pairs.tolist())) == expected
+
+
+def test_search_settles_only_around_its_ends(sphere_graph):
+    g = sphere_graph
+    near = g.tree.query(g.nodes[7], 40)[1][-1]
+    path = g.shortest_path(g.nodes[7], g.nodes[near], shorten=False)
+    ref = dijkstra(g.matrix, indices=[7])[0][near]
+    assert path.length == pytest.approx(ref, rel=1e-12)
+    assert path.stats["nodes_expanded"] < len(g) / 4

@@ -74,26 +74,38 @@ def split(points, pieces, max_points=MAX_MEASURE_POINTS):
 @torch.no_grad()
 def measure(decoder, points, step):
     """Decoded length of a latent polyline at latent resolution `step`."""
-    dense, _ = subdivide(points, step)
-    x = decode(decoder, as_points(dense, decoder))
-    return float((x[1:] - x[:-1]).norm(dim=-1).sum())
+    return measure_many(decoder, [points], step)[0]
+
+
+@torch.no_grad()
+def measure_many(decoder, polylines, step):
+    """Decoded lengths of several latent polylines, in one batched decoding."""
+    dense = [subdivide(points, step)[0] for points in polylines]
+    return _ragged_lengths(decoder, np.vstack(dense), [len(d) for d in dense])
+
+
+def _ragged_lengths(decoder, points, sizes):
+    """Decoded lengths of consecutive runs of `sizes` points, one decoding for all."""
+    x = decode(decoder, as_points(points, decoder))
+    steps = (x[1:] - x[:-1]).norm(dim=-1).double().cpu().numpy()
+    run = np.repeat(np.arange(len(sizes)), sizes)
+    inside = run[1:] == run[:-1]     # a step that joins two runs is no step
+    return np.bincount(run[1:][inside], steps[inside], minlength=len(sizes))
 
 
 @torch.no_grad()
 def segment_lengths(decoder, za, zb, step, cap=64):
     """Decoded lengths of straight segments za[i] -> zb[i] (E, Nz), each at
-    resolution `step` with at most `cap` pieces; segments are grouped by piece
-    count so every group is one batched decoding."""
+    resolution `step` with at most `cap` pieces, all in one batched decoding."""
     za, zb = to_numpy(za), to_numpy(zb)
+    if len(za) == 0:
+        return np.zeros(0)
     pieces = np.clip(np.ceil(np.linalg.norm(zb - za, axis=1) / step), 1, cap).astype(int)
-    out = np.zeros(len(za))
-    for count in np.unique(pieces):
-        rows = np.flatnonzero(pieces == count)
-        t = np.linspace(0.0, 1.0, count + 1)
-        z = za[rows, None] + t[None, :, None] * (zb[rows] - za[rows])[:, None]
-        x = decode(decoder, as_points(z, decoder))
-        out[rows] = (x[:, 1:] - x[:, :-1]).norm(dim=-1).sum(-1).double().cpu().numpy()
-    return out
+    seg = np.repeat(np.arange(len(za)), pieces + 1)
+    first = np.r_[0, np.cumsum(pieces + 1)[:-1]]
+    t = (np.arange(len(seg)) - first[seg]) / pieces[seg]
+    z = za[seg] + t[:, None] * (zb[seg] - za[seg])
+    return _ragged_lengths(decoder, z, pieces + 1)
 
 
 def shortcut(decoder, points, hop_lengths, step, window=6):
@@ -244,6 +256,7 @@ def _interpolation_weights(knots, sub):
 def best_candidate(decoder, candidates, step):
     """The shortest of named latent polylines under one measure:
     (name, points, length, {name: length})."""
-    measured = [(measure(decoder, pts, step), name, pts) for name, pts in candidates]
+    lengths = measure_many(decoder, [pts for _, pts in candidates], step)
+    measured = [(float(length), name, pts) for length, (name, pts) in zip(lengths, candidates)]
     length, name, pts = min(measured, key=lambda c: c[0])
     return name, pts, length, {key: value for value, key, _ in measured}
