@@ -18,7 +18,7 @@ ROS_DEBS := ros-core-python-dev catkin python3-rostest python3-actionlib \
   python3-rosbag rosbash python3-roslaunch python3-rosmaster rosout \
   ros-message-generation ros-message-runtime libstd-msgs-dev \
   libactionlib-msgs-dev libtrajectory-msgs-dev libsensor-msgs-dev \
-  libgeometry-msgs-dev libnav-msgs-dev \
+  libgeometry-msgs-dev libnav-msgs-dev libdiagnostic-msgs-dev python3-diagnostic-updater \
   python3-venv python3-numpy python3-scipy \
   python3-matplotlib python3-yaml python3-lxml
 
@@ -29,7 +29,8 @@ DEMO_DEBS := rviz xvfb ros-robot-state-publisher python3-tf2-ros
 ROS_SETUP := $(if $(wildcard /opt/ros/noetic/setup.bash),source /opt/ros/noetic/setup.bash &&,)
 ENV := $(ROS_SETUP) source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$PATH &&
 
-PKG_FILES := package.xml CMakeLists.txt setup.py $(wildcard msg/*.msg srv/*.srv action/*.action scripts/*)
+PKG_FILES := package.xml CMakeLists.txt setup.py $(wildcard msg/*.msg srv/*.srv action/*.action scripts/*) \
+  $(wildcard third_party/control_msgs/*/*)
 
 .PHONY: setup demo test unit rostest bench clean
 # make bench DEVICE=cuda: the same sections on a GPU, results in bench-cuda.md beside;
@@ -38,7 +39,7 @@ DEVICE ?= cpu
 SECTIONS ?=
 setup: $(VENV)/.ros-ok $(VENV)/.installed $(WS)/.built
 
-$(VENV)/.ros-ok:
+$(VENV)/.ros-ok: Makefile
 	@missing=$$(for p in $(ROS_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	    | grep -q 'ok installed' || echo $$p; done); \
 	if [ -f /opt/ros/noetic/setup.bash ]; then echo "using /opt/ros/noetic"; \
@@ -69,7 +70,10 @@ PKG_PARTS := package.xml CMakeLists.txt setup.py msg srv action config launch sc
 $(WS)/.built: $(PKG_FILES) Makefile $(VENV)/.installed
 	@pkg=$(WS)/src/latent_geodesics; [ ! -L $$pkg ] || rm -rf $$pkg $(WS)/build $(WS)/devel; \
 	mkdir -p $$pkg; \
-	for part in $(PKG_PARTS); do ln -sfn $(ROOT)/$$part $$pkg/$$part; done
+	for part in $(PKG_PARTS); do ln -sfn $(ROOT)/$$part $$pkg/$$part; done; \
+	if [ -d /opt/ros/noetic/share/control_msgs ] || [ -d /usr/share/control_msgs ]; then \
+	  rm -f $(WS)/src/control_msgs; \
+	else ln -sfn $(ROOT)/third_party/control_msgs $(WS)/src/control_msgs; fi
 	$(ROS_SETUP) cd $(WS) && catkin_make -DPYTHON_EXECUTABLE=$(PY) -DCATKIN_ENABLE_TESTING=ON \
 	  -DCMAKE_BUILD_TYPE=Release > $(WS)/build.log 2>&1 || { tail -40 $(WS)/build.log; exit 1; }
 	@touch $@

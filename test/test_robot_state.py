@@ -62,3 +62,19 @@ def test_only_the_kept_joints_are_remembered():
     buf = JointStateBuffer(max_age=1.0, keep=NAMES)
     buf.update(NAMES + ["extra_%d" % i for i in range(1000)], [0.0] * 1003, stamp=1.0)
     assert set(buf._joints) == set(NAMES)
+
+
+def test_start_check_names_the_joint_and_the_gap():
+    from latent_geodesics.robot_state import check_start
+    check_start(["a", "b"], [0.0, 1.0], [0.005, 1.0], 0.01)           # within MoveIt's 0.01
+    with pytest.raises(StateError, match=r"b is 0\.0500 rad .*allowed_start_tolerance 0\.0100"):
+        check_start(["a", "b"], [0.0, 1.0], [0.005, 1.05], 0.01)
+    check_start(["a"], [0.0], [3.0], 0.0)                               # 0: no check
+
+
+def test_age_is_none_until_every_joint_was_heard():
+    buf = JointStateBuffer(1.0)
+    assert buf.age(["a"], 10.0) is None
+    buf.update(["a"], [0.0], 9.0, received=9.5)
+    assert buf.age(["a"], 10.0) == pytest.approx(1.0)
+    assert buf.age(["a", "b"], 10.0) is None

@@ -124,3 +124,15 @@ def test_bad_paths():
         time_parametrize(np.zeros((1, 3)), JointLimits.uniform(NAMES, 1.0))
     with pytest.raises(LimitError, match="does not move"):
         time_parametrize(np.zeros((5, 3)), JointLimits.uniform(NAMES, 1.0))
+
+
+def test_moveit_planning_limits_skip_other_joints_and_yield_to_the_servers_own():
+    urdf = JointLimits.uniform(NAMES, 1.0, 2.0).with_urdf(URDF)
+    planning = {"b": {"has_velocity_limits": True, "max_velocity": 0.4},
+                "gripper": {"has_velocity_limits": True, "max_velocity": 0.1}}
+    moveit = urdf.with_overrides(planning, "moveit", strict=False)
+    assert moveit.velocity[1] == 0.4 and moveit.source == "urdf+moveit"
+    own = moveit.with_overrides({"b": {"has_velocity_limits": True, "max_velocity": 0.2}})
+    assert own.velocity[1] == 0.2 and own.source == "urdf+moveit+overrides"
+    with pytest.raises(LimitError, match="unknown joint 'gripper'"):
+        urdf.with_overrides(planning)

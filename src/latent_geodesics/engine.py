@@ -198,13 +198,17 @@ def recorded_data(model):
 
 
 class Engine:
-    def __init__(self, model_dir, settings=None, log=print, robot_description=None, warn=None):
-        """robot_description: a URDF string whose joint limits apply, or None.
+    def __init__(self, model_dir, settings=None, log=print, robot_description=None, warn=None,
+                 planning_limits=None):
+        """robot_description: a URDF string whose joint limits apply, or None;
+        planning_limits: MoveIt's joint_limits.yaml entries (robot_description_planning),
+        applied over the URDF's and under settings.joint_limits.
         log(message) for information, warn(message) for what a user should look at."""
         self.settings = (settings or Settings()).validate()
         self.log = log
         self.warn = warn or log
         self.robot_description = robot_description
+        self.planning_limits = planning_limits or {}
         self._swap_lock = threading.Lock()
         self.served = self._load(model_dir)
 
@@ -237,6 +241,10 @@ class Engine:
                                          cfg.max_joint_acceleration)
             if self.robot_description:
                 limits = limits.with_urdf(self.robot_description)
+            if not isinstance(self.planning_limits, dict):
+                raise LimitError("robot_description_planning/joint_limits must be a dictionary "
+                                 "of joints")
+            limits = limits.with_overrides(self.planning_limits, "moveit", strict=False)
             return limits.with_overrides(cfg.joint_limits)
         except LimitError as e:
             raise RequestError(str(e)) from None

@@ -47,6 +47,14 @@ class JointStateBuffer:
         with self._lock:
             self._joints.update(kept)
 
+    def age(self, joint_names, now):
+        """Seconds since the oldest of these joints was last heard of; None if one never was."""
+        with self._lock:
+            times = [self._joints.get(n) for n in joint_names]
+        if not times or any(t is None for t in times):
+            return None
+        return now - min(min(t[1], t[2]) for t in times)
+
     def current(self, joint_names, now):
         """(joint_names, positions) of the latest state, in the order asked for."""
         with self._lock:
@@ -69,3 +77,20 @@ class JointStateBuffer:
         if bad:
             raise StateError("the robot's current state holds NaN or inf in %s" % bad)
         return list(joint_names), values
+
+
+ALLOWED_START_TOLERANCE = 0.01   # rad, MoveIt's trajectory_execution/allowed_start_tolerance
+
+
+def check_start(joint_names, first_point, current, tolerance=ALLOWED_START_TOLERANCE):
+    """StateError unless the robot (current: positions in joint_names' order) is within
+    tolerance of a trajectory's first point in every joint; 0 = no check."""
+    if tolerance <= 0:
+        return
+    gaps = [abs(a - b) for a, b in zip(first_point, current)]
+    worst = max(range(len(gaps)), key=gaps.__getitem__)
+    if gaps[worst] > tolerance:
+        raise StateError(
+            "not executed: the robot is not at the trajectory's start: %s is %.4f rad from "
+            "it (allowed_start_tolerance %.4f rad). Plan from the current state (an empty "
+            "start) or move the robot there first" % (joint_names[worst], gaps[worst], tolerance))

@@ -129,9 +129,14 @@ class JointLimits:
                 out.velocity[i] = velocity
         return out
 
-    def with_overrides(self, overrides):
-        """MoveIt joint_limits.yaml entries: {joint: {has_velocity_limits, max_velocity, ...}}."""
-        out = self.copy(self.source + "+overrides" if overrides else self.source)
+    def with_overrides(self, overrides, label="overrides", strict=True):
+        """MoveIt joint_limits.yaml entries: {joint: {has_velocity_limits, max_velocity, ...}}.
+
+        strict: an unknown joint is an error (the server's own ~joint_limits); else it
+        is skipped (MoveIt's file for the whole robot, grippers included)."""
+        if not strict:
+            overrides = {k: v for k, v in (overrides or {}).items() if k in self.names}
+        out = self.copy(self.source + "+" + label if overrides else self.source)
         for name, entry in (overrides or {}).items():
             if name not in self.names:
                 raise LimitError("joint_limits names unknown joint '%s'; the joints are %s"

@@ -1,13 +1,16 @@
 """geodesic_server: hosts a trained IWAE and answers latent-geometry queries.
 
 Services (private): ~encode, ~decode, ~graph_geodesic, ~geodesic_lengths (many
-starts to many goals in one pass), ~magnification_factor, ~reload. Action:
-~nn_geodesic. Topics: ~trajectory, ~latent_path, ~mf_map (latched, 2-D latent
-spaces). Subscribes to joint_states (remappable) for
-requests with an empty start. Joint limits: the URDF on robot_description when
-set, then ~joint_limits. Parameters: config/geodesic_server.yaml.
+starts to many goals in one pass), ~magnification_factor, ~reload. Actions:
+~nn_geodesic, ~execute (through the robot's FollowJointTrajectory controller,
+ros/execution.py). Topics: ~trajectory, ~latent_path, ~mf_map (latched, 2-D
+latent spaces); health on /diagnostics (ros/diagnostics.py). Subscribes to
+joint_states (remappable) for requests with an empty start. Joint limits: the URDF
+on robot_description, then MoveIt's robot_description_planning/joint_limits, then
+~joint_limits. Parameters: config/geodesic_server.yaml.
 """
 import threading
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,6 +34,8 @@ from latent_geodesics.msg import (
 from latent_geodesics.plots import figure_rgb, latent_figure
 from latent_geodesics.robot_state import JointStateBuffer, StateError
 from latent_geodesics.ros import run_node
+from latent_geodesics.ros.diagnostics import RequestHealth, ServerDiagnostics
+from latent_geodesics.ros.execution import Executor
 from latent_geodesics.srv import (
     Decode,
     DecodeResponse,
@@ -52,17 +57,21 @@ FIDELITY_FIELDS = ("data_distance", "data_distance_mean", "data_distance_spacing
 
 
 def guarded(response_type):
-    """Turn RequestError (and any surprise) into success=False; keep serving."""
+    """Turn RequestError (and any surprise) into success=False; keep serving. Every
+    call's latency and outcome go to the node's health (diagnostics)."""
     def wrap(handler):
         def call(self, req):
+            started = time.perf_counter()
             try:
-                return handler(self, req)
+                response = handler(self, req)
             except RequestError as e:
-                return response_type(success=False, message=str(e))
+                response = response_type(success=False, message=str(e))
             except Exception as e:  # never let one request take the node down
                 rospy.logerr("%s failed: %r", handler.__name__, e)
                 rospy.logdebug("%s", traceback.format_exc())
-                return response_type(success=False, message="internal error: %s" % e)
+                response = response_type(success=False, message="internal error: %s" % e)
+            self.health.record(time.perf_counter() - started, response.success)
+            return response
         return call
     return wrap
 
@@ -87,13 +96,20 @@ def settings_from_params():
     return Settings(**values)
 
 
+def planning_limits():
+    """MoveIt's joint_limits.yaml as loaded for move_group (robot_description_planning)."""
+    return rospy.get_param("robot_description_planning/joint_limits", {}) or {}
+
+
 class GeodesicServer:
     def __init__(self):
         self.frame_id = rospy.get_param("~frame_id", "latent")
         self.feedback_every = max(1, int(rospy.get_param("~feedback_every", 10)))
+        self.health = RequestHealth()
         self.engine = Engine(rospy.get_param("~model_dir"), settings_from_params(),
                              log=rospy.loginfo, warn=rospy.logwarn,
-                             robot_description=rospy.get_param("robot_description", None))
+                             robot_description=rospy.get_param("robot_description", None),
+                             planning_limits=planning_limits())
         self.joint_state = JointStateBuffer(rospy.get_param("~joint_states_max_age", 1.0),
                                             keep=self.engine.served.joint_names)
         self.joint_state_sub = rospy.Subscriber("joint_states", JointState,
@@ -113,6 +129,8 @@ class GeodesicServer:
         self.nn_server = actionlib.SimpleActionServer("~nn_geodesic", NNGeodesicAction,
                                                       self.execute_nn, auto_start=False)
         self.nn_server.start()
+        self.executor = Executor(self)
+        self.diagnostics = ServerDiagnostics(self)
         # The MF map is drawn by one long-lived thread: matplotlib drawing from each
         # request's fresh thread grew the node by ~10 MB a reload (allocator arenas).
         self.mf_drawer = ThreadPoolExecutor(max_workers=1)
@@ -176,8 +194,9 @@ class GeodesicServer:
 
     @guarded(ReloadResponse)
     def handle_reload(self, req):
-        # The URDF is read again: limits set after the start apply from now on.
+        # The URDF and MoveIt's limits are read again: limits set after the start apply.
         self.engine.robot_description = rospy.get_param("robot_description", None)
+        self.engine.planning_limits = planning_limits()
         try:
             served = self.engine.reload(req.model_dir or None)
         except ModelError as e:
@@ -190,6 +209,12 @@ class GeodesicServer:
 
     # --- the action ---------------------------------------------------------
     def execute_nn(self, goal):
+        started = time.perf_counter()
+        ok = self.refine(goal)
+        self.health.record(time.perf_counter() - started, ok)
+
+    def refine(self, goal):
+        """The ~nn_geodesic goal answered; True if it succeeded."""
         server = self.nn_server
 
         def feedback(iteration, length):
@@ -203,22 +228,23 @@ class GeodesicServer:
                                              scaling(goal))
         except RequestError as e:
             server.set_aborted(NNGeodesicResult(success=False, message=str(e)), str(e))
-            return
+            return False
         except Exception as e:
             rospy.logerr("nn_geodesic failed: %r", e)
             rospy.logdebug("%s", traceback.format_exc())
             server.set_aborted(NNGeodesicResult(success=False, message="internal error: %s" % e))
-            return
+            return False
         if result.stats.get("cancelled"):
             server.set_preempted(NNGeodesicResult(
                 success=False, message="preempted; best curve so far",
                 **self.fields(result, goal.stamp_now)))
-            return
+            return False
         if goal.publish:
             self.publish(result)
         server.set_succeeded(NNGeodesicResult(success=True, message="NN geodesic after %d "
                                               "iterations" % result.stats["iterations"],
                                               **self.fields(result, goal.stamp_now)))
+        return True
 
     # --- messages -------------------------------------------------------------
     @staticmethod

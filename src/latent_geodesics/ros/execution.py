@@ -1,0 +1,140 @@
+"""~execute: plan a geodesic and run it through the robot's trajectory controller.
+
+The controller is any control_msgs/FollowJointTrajectory action server
+(~controller_action): ros_control's joint_trajectory_controller, most arm drivers.
+Nothing is sent unless the robot's latest joint_states lie within
+~allowed_start_tolerance of the trajectory's first point (MoveIt's rule);
+cancelling ~execute cancels the controller's goal. Parameters: ~controller_action,
+~controller_wait, ~allowed_start_tolerance, ~path_tolerance, ~goal_tolerance,
+~goal_time_tolerance (config/geodesic_server.yaml).
+"""
+import time
+import traceback
+
+import actionlib
+import rospy
+from actionlib_msgs.msg import GoalStatus
+from control_msgs.msg import (FollowJointTrajectoryAction, FollowJointTrajectoryGoal,
+                              JointTolerance)
+
+from latent_geodesics.engine import RequestError
+from latent_geodesics.msg import (ExecuteGeodesicAction, ExecuteGeodesicFeedback,
+                                  ExecuteGeodesicResult)
+from latent_geodesics.robot_state import ALLOWED_START_TOLERANCE, StateError, check_start
+
+FEEDBACK_HZ = 10.0
+
+
+class Executor:
+    def __init__(self, server):
+        """server: the GeodesicServer whose engine plans and whose joint_states count."""
+        self.server = server
+        self.controller_action = rospy.get_param(
+            "~controller_action", "/position_joint_trajectory_controller/follow_joint_trajectory")
+        self.controller_wait = float(rospy.get_param("~controller_wait", 5.0))
+        self.start_tolerance = float(rospy.get_param("~allowed_start_tolerance",
+                                                     ALLOWED_START_TOLERANCE))
+        self.path_tolerance = float(rospy.get_param("~path_tolerance", 0.0))
+        self.goal_tolerance = float(rospy.get_param("~goal_tolerance", 0.0))
+        self.goal_time_tolerance = float(rospy.get_param("~goal_time_tolerance", 0.5))
+        self.controller = actionlib.SimpleActionClient(self.controller_action,
+                                                       FollowJointTrajectoryAction)
+        self.action = actionlib.SimpleActionServer("~execute", ExecuteGeodesicAction,
+                                                   self.execute, auto_start=False)
+        self.action.start()
+
+    def execute(self, goal):
+        started, done = time.perf_counter(), False
+        try:
+            result, plan = self.plan(goal)
+            self.check_robot_at(result)
+            done = self.run(plan, result)
+        except (RequestError, StateError) as e:
+            self.refuse(str(e))
+        except Exception as e:   # never let one goal take the node down
+            rospy.logerr("execute failed: %r", e)
+            rospy.logdebug("%s", traceback.format_exc())
+            self.refuse("internal error: %s" % e)
+        self.server.health.record(time.perf_counter() - started, done)
+
+    def refuse(self, message):
+        self.action.set_aborted(ExecuteGeodesicResult(
+            success=False, message=message, error_code=ExecuteGeodesicResult.NOT_SENT), message)
+
+    def plan(self, goal):
+        """(engine result, the trajectory message to send)."""
+        server = self.server
+        self.action.publish_feedback(ExecuteGeodesicFeedback(state="planning"))
+        scaling = (goal.max_velocity_scaling_factor, goal.max_acceleration_scaling_factor)
+        start, end = server.start(goal.start), (list(goal.goal.joint_names),
+                                                list(goal.goal.positions), list(goal.goal.latent))
+        if goal.refine:
+            result = server.engine.nn_geodesic(start, end, should_stop=self.action
+                                               .is_preempt_requested, scaling=scaling)
+        else:
+            result = server.engine.graph_geodesic(start, end, scaling)
+        return result, server.trajectory_msg(result)
+
+    def check_robot_at(self, result):
+        names = list(result.joint_names)
+        _, current = self.server.joint_state.current(names, rospy.get_time())
+        check_start(names, result.positions[0], current, self.start_tolerance)
+
+    def controller_goal(self, trajectory):
+        names = trajectory.joint_names
+        goal = FollowJointTrajectoryGoal(trajectory=trajectory)
+        goal.goal_time_tolerance = rospy.Duration.from_sec(self.goal_time_tolerance)
+        if self.path_tolerance > 0:   # 0: the controller's own defaults
+            goal.path_tolerance = [JointTolerance(name=n, position=self.path_tolerance)
+                                   for n in names]
+        if self.goal_tolerance > 0:
+            goal.goal_tolerance = [JointTolerance(name=n, position=self.goal_tolerance)
+                                   for n in names]
+        return goal
+
+    def run(self, trajectory, result):
+        """Send, follow, finish; True if the controller reports success."""
+        if self.action.is_preempt_requested():
+            self.action.set_preempted(ExecuteGeodesicResult(
+                success=False, message="cancelled before execution",
+                error_code=ExecuteGeodesicResult.NOT_SENT))
+            return False
+        if not self.controller.wait_for_server(rospy.Duration(self.controller_wait)):
+            raise RequestError("not executed: no FollowJointTrajectory controller answers on "
+                               "%s within %.1f s (set ~controller_action)"
+                               % (self.controller_action, self.controller_wait))
+        duration = trajectory.points[-1].time_from_start.to_sec()
+        self.controller.send_goal(self.controller_goal(trajectory))
+        started = rospy.get_time()
+        rate = rospy.Rate(FEEDBACK_HZ)
+        while not self.controller.wait_for_result(rospy.Duration(1e-3)):
+            if self.action.is_preempt_requested() or rospy.is_shutdown():
+                self.controller.cancel_goal()
+                self.controller.wait_for_result(rospy.Duration(self.controller_wait))
+                return self.finish(trajectory, result, preempted=True)
+            self.action.publish_feedback(ExecuteGeodesicFeedback(
+                state="executing", time_from_start=rospy.get_time() - started,
+                duration=duration))
+            rate.sleep()
+        return self.finish(trajectory, result)
+
+    def finish(self, trajectory, result, preempted=False):
+        state = self.controller.get_state()
+        answer = self.controller.get_result()
+        code = answer.error_code if answer is not None else ExecuteGeodesicResult.NOT_SENT
+        detail = answer.error_string if answer is not None else ""
+        out = ExecuteGeodesicResult(error_code=code, error_string=detail, trajectory=trajectory,
+                                    stats=self.server.fields(result)["stats"])
+        status = actionlib.get_name_of_constant(GoalStatus, state)
+        if preempted:
+            out.message = "cancelled; the controller's goal was cancelled (%s)" % status
+            self.action.set_preempted(out, out.message)
+        elif state == GoalStatus.SUCCEEDED and code == 0:
+            out.success, out.message = True, "executed: %.2f s, %d points" % (
+                trajectory.points[-1].time_from_start.to_sec(), len(trajectory.points))
+            self.action.set_succeeded(out, out.message)
+        else:
+            out.message = "the controller did not finish the trajectory: %s, error_code %d %s" \
+                % (status, code, detail)
+            self.action.set_aborted(out, out.message)
+        return out.success
