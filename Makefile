@@ -23,14 +23,14 @@ ROS_DEBS := ros-core-python-dev catkin python3-rostest python3-actionlib \
   python3-matplotlib python3-yaml python3-lxml
 
 # What the demo needs beside: rviz on a virtual screen for its screenshot.
-DEMO_DEBS := rviz xvfb ros-robot-state-publisher python3-tf2-ros
+DEMO_DEBS := rviz xvfb ros-robot-state-publisher python3-tf2-ros python3-tf2-msgs
 
 # Shell prefix that puts the built workspace and the venv in front.
 ROS_SETUP := $(if $(wildcard /opt/ros/noetic/setup.bash),source /opt/ros/noetic/setup.bash &&,)
 ENV := $(ROS_SETUP) source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$PATH &&
 
 PKG_FILES := package.xml CMakeLists.txt setup.py $(wildcard msg/*.msg srv/*.srv action/*.action scripts/*) \
-  $(wildcard third_party/control_msgs/*/*)
+  $(wildcard third_party/control_msgs/*/*) $(wildcard viz/* viz/*/*)
 
 .PHONY: setup demo test unit rostest bench clean
 # make bench DEVICE=cuda: the same sections on a GPU, results in bench-cuda.md beside;
@@ -73,7 +73,8 @@ $(WS)/.built: $(PKG_FILES) Makefile $(VENV)/.installed
 	for part in $(PKG_PARTS); do ln -sfn $(ROOT)/$$part $$pkg/$$part; done; \
 	if [ -d /opt/ros/noetic/share/control_msgs ] || [ -d /usr/share/control_msgs ]; then \
 	  rm -f $(WS)/src/control_msgs; \
-	else ln -sfn $(ROOT)/third_party/control_msgs $(WS)/src/control_msgs; fi
+	else ln -sfn $(ROOT)/third_party/control_msgs $(WS)/src/control_msgs; fi; \
+	ln -sfn $(ROOT)/viz $(WS)/src/latent_geodesics_viz
 	$(ROS_SETUP) cd $(WS) && catkin_make -DPYTHON_EXECUTABLE=$(PY) -DCATKIN_ENABLE_TESTING=ON \
 	  -DCMAKE_BUILD_TYPE=Release > $(WS)/build.log 2>&1 || { tail -40 $(WS)/build.log; exit 1; }
 	@touch $@
@@ -92,7 +93,7 @@ $(VENV)/.demo-ok: $(VENV)/.ros-ok
 demo: setup $(VENV)/.demo-ok
 	$(ENV) python scripts/demo --out $(OUT)
 
-test: setup $(VENV_NP2)/.installed
+test: setup $(VENV)/.demo-ok $(VENV_NP2)/.installed   # the demo and viewer tests need rviz
 	$(ENV) ruff check src test bench scripts
 	$(ENV) python -m pytest -q test
 	@echo "core tests on numpy $$($(VENV_NP2)/bin/python -c 'import numpy; print(numpy.__version__)')"

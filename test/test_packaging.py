@@ -10,12 +10,13 @@ ROOT = Path(__file__).resolve().parents[1]
 ROS_MODULES = {"rospy", "rosgraph", "roslaunch", "rosnode", "rostest", "rosbag",
                "actionlib", "tf2_ros", "std_msgs", "sensor_msgs", "trajectory_msgs",
                "actionlib_msgs", "nav_msgs", "geometry_msgs", "visualization_msgs",
-               "std_srvs", "urdf_parser_py"}
+               "std_srvs", "urdf_parser_py", "control_msgs", "diagnostic_msgs",
+               "diagnostic_updater", "tf2_msgs"}
 KEY = {"urdf_parser_py": "urdfdom_py"}
 
 
-def declared():
-    tree = ElementTree.parse(ROOT / "package.xml")
+def declared(package_xml=ROOT / "package.xml"):
+    tree = ElementTree.parse(package_xml)
     return {tag: {e.text.strip() for e in tree.iter(tag)}
             for tag in ("depend", "build_depend", "exec_depend", "test_depend",
                         "buildtool_depend")}
@@ -43,6 +44,17 @@ def test_every_ros_package_the_code_imports_is_declared():
     assert imported(python_files("src")) <= run
     tested = imported(python_files("test") + [ROOT / "test" / "ros" / "train_fixture.py"])
     assert tested <= run | deps["test_depend"]
+
+
+def test_the_viewer_package_declares_its_imports_and_the_server_no_viewer():
+    viz = declared(ROOT / "viz" / "package.xml")
+    code = [p for p in (ROOT / "viz").rglob("*") if p.suffix == ".py"
+            or p.parent.name == "scripts"]
+    assert imported(code) <= viz["exec_depend"]
+    assert {"rviz", "robot_state_publisher", "tf2_ros"} <= viz["exec_depend"]
+    core = declared()
+    assert not {"rviz", "robot_state_publisher", "tf2_ros"} & (core["depend"]
+                                                                | core["exec_depend"])
 
 
 def test_launch_files_tools_and_setup_are_declared():

@@ -144,7 +144,9 @@ def rviz_screenshot(ros, out, pair_endpoints, seconds=12):
     display = ":%d" % (90 + os.getpid() % 100)
     xvfb = ros.start(["Xvfb", display, "-screen", "0", "1280x860x24", "-nolisten", "tcp"])
     os.environ["DISPLAY"] = display
-    view = ros.launch("latent_geodesics", "view.launch")
+    import rospkg
+    panda = os.path.join(rospkg.RosPack().get_path("latent_geodesics"), "urdf", "panda.urdf")
+    view = ros.launch("latent_geodesics_viz", "view.launch", urdf=panda)
     graph = rospy.ServiceProxy(SERVER + "/graph_geodesic", GraphGeodesic)
     start, goal = pair_endpoints
     deadline = time.time() + seconds

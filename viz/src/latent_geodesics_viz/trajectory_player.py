@@ -4,7 +4,9 @@ Plays the latest `trajectory` (trajectory_msgs/JointTrajectory, remap it to the
 server's ~trajectory) as `joint_states` (remap it away from the robot's own) for
 robot_state_publisher, in a loop with a pause at the end, and broadcasts a static
 transform from ~fixed_frame to ~latent_frame so ~latent_path can be drawn beside
-the robot. Parameters: ~rate (Hz), ~pause (s), ~fixed_frame, ~latent_frame,
+the robot. Reads robot_description (remap it to the ghost's) to warn when the URDF
+lacks the trajectories' joints. Run by latent_geodesics_viz's view.launch.
+Parameters: ~rate (Hz), ~pause (s), ~fixed_frame, ~latent_frame,
 ~latent_offset ([x, y, z] in metres).
 """
 import threading
@@ -62,12 +64,12 @@ class TrajectoryPlayer:
         if names in self.checked:
             return
         self.checked.add(names)
-        missing = urdf_lacks(rospy.get_param("/robot_description", ""), names)
+        missing = urdf_lacks(rospy.get_param("robot_description", ""), names)
         if missing:
             rospy.logerr("the robot_description URDF has no joints %s that the served "
                          "trajectories move: rviz shows that robot in its zero pose, not the "
-                         "motion. Give your robot's URDF: roslaunch latent_geodesics view.launch "
-                         "urdf:=your_robot.urdf", list(missing))
+                         "motion. Give your robot's URDF: roslaunch latent_geodesics_viz "
+                         "view.launch urdf:=your_robot.urdf", list(missing))
 
     def tick(self, _event):
         with self.lock:

@@ -1,0 +1,1 @@
+"""rviz view of latent_geodesics: the ghost robot's trajectory player."""
