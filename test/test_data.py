@@ -146,3 +146,64 @@ def test_laikago_recording():
     data, names = laikago_dataset()
     assert data.shape[1] == 12 and len(data) > 2400 and len(names) == 12
     assert np.isfinite(data).all() and (np.abs(data) < np.pi).all()
+
+
+def write_robot_recording(path, seconds=6.0):
+    """What a real arm records: /joint_states at 1 kHz from the arm's driver (two
+    joints) and at 500 Hz from a wrist driver whose continuous joint wraps at +-pi;
+    the robot stands still for the first second."""
+    import rosbag
+    import rospy
+    from sensor_msgs.msg import JointState
+
+    def pose(t):
+        s = max(t - 1.0, 0.0)   # still for a second, then moving
+        return 0.3 * np.sin(s), 0.5 * np.cos(0.7 * s), np.pi - 0.05 + 1.2 * s
+    with rosbag.Bag(path, "w") as bag:
+        for i in range(int(seconds * 1000)):
+            t = 1.0 + i / 1000.0
+            a, b, c = pose(t - 1.0)
+            stamp = rospy.Time.from_sec(t)
+            arm = JointState(name=["shoulder", "elbow"], position=[a, b])
+            arm.header.stamp = stamp
+            bag.write("/joint_states", arm, stamp)
+            if i % 2 == 0:
+                wrist = JointState(name=["wrist"], position=[(c + np.pi) % (2 * np.pi) - np.pi])
+                wrist.header.stamp = stamp
+                bag.write("/joint_states", wrist, stamp)
+    return pose
+
+
+def test_a_real_robot_recording_trains_without_preprocessing(tmp_path):
+    pytest.importorskip("rosbag")
+    from latent_geodesics.model import load_model
+    from latent_geodesics.training import main
+    path = str(tmp_path / "robot.bag")
+    pose = write_robot_recording(path)
+    report = {}
+    data, names = load_data(path, report=report)
+    assert names == ["shoulder", "elbow", "wrist"]              # merged by name
+    assert report["unwrapped"] == ["wrist"]
+    assert np.abs(np.diff(data, axis=0)).max() < 0.1            # no 2 pi jump
+    assert data[:, 2].max() > np.pi + 1.0                       # past the wrap, continued
+    assert report["input_hz"] == pytest.approx(1000, rel=0.01)
+    assert report["resampled_rows"] == pytest.approx(50 * 6, abs=2)   # 50 Hz
+    assert 45 <= report["dropped_still"] <= 55                  # the still second
+    truth = np.array([pose(t) for t in np.linspace(1.0, 5.0, 50)])
+    assert np.abs(data[-50:, :2] - truth[:, :2]).min() < 0.01
+    # train_iwae as a user runs it: no preprocessing, the report says what was done
+    out = str(tmp_path / "model")
+    main(["--data", path, "--out", out, "--joints", "wrist", "shoulder", "--epochs", "3",
+          "--latent-dim", "1", "--quiet"])
+    model = load_model(out, "cpu")
+    assert model.joint_names == ["wrist", "shoulder"]
+    recorded = model.meta["report"]["recording"]
+    assert recorded["joints"] == ["wrist", "shoulder"] and recorded["unwrapped"] == ["wrist"]
+
+
+def test_joints_selects_columns_of_any_format(tmp_path):
+    np.savez(tmp_path / "d.npz", data=DATA, joint_names=np.array(NAMES))
+    data, names = load_data(str(tmp_path / "d.npz"), joints=[NAMES[2], NAMES[0]])
+    assert names == [NAMES[2], NAMES[0]] and np.array_equal(data, DATA[:, [2, 0]])
+    with pytest.raises(DataError, match="no joints"):
+        load_data(str(tmp_path / "d.npz"), joints=["gripper"])

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from .data.loaders import DataError, data_hash, load_data, validate
+from .data.recordings import RATE_HZ, STILL_RAD
 from .model import IWAE, ModelError, load_model, resolve_device, save_model
 
 def auto_batch_size(n_train, device):
@@ -296,6 +297,14 @@ def parse_args(argv=None):
                     "with rows x epochs.")
     p.add_argument("--data", required=True, help="CSV, NPY, NPZ or rosbag (.bag)")
     p.add_argument("--topic", default="/joint_states", help="JointState topic in a bag")
+    p.add_argument("--joints", nargs="+", metavar="NAME",
+                   help="train on these joints only, in this order (default: all)")
+    p.add_argument("--rate", type=float, default=RATE_HZ,
+                   help="bags: rows per second of recording kept (a 1 kHz topic is "
+                        "resampled, joints merged by name across publishers)")
+    p.add_argument("--still", type=float, default=STILL_RAD,
+                   help="bags: drop rows that move less than this (rad, every joint) from "
+                        "the last row kept: a robot standing still")
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--latent-dim", type=latent_dim_arg, default="auto",
                    help="latent dimensions, or auto: try %s and keep the smallest whose "
@@ -333,6 +342,17 @@ def parse_args(argv=None):
     p.add_argument("--exit-with-parent", type=int, metavar="PID",
                    help="stop when process PID (the one that started this one) dies")
     return p.parse_args(argv)
+
+
+def recording_summary(info):
+    """One line on what was made of a recording."""
+    return ("recording: %d samples over %.1f s (~%.0f Hz) -> %d rows at %.0f Hz, %d still rows "
+            "dropped (< %g rad); joints %s%s" % (
+                info["samples"], info["seconds"], info["input_hz"], info["resampled_rows"],
+                info["rate_hz"], info["dropped_still"], info["still_rad"],
+                ", ".join(info["joints"]),
+                "; unwrapped (continuous): %s" % ", ".join(info["unwrapped"])
+                if info["unwrapped"] else ""))
 
 
 def latent_dim_arg(text):
@@ -378,7 +398,10 @@ def main(argv=None):
     if args.exit_with_parent:
         exit_with_parent(args.exit_with_parent)
     try:
-        data, names = load_data(args.data, args.topic)
+        recording = {}
+        data, names = load_data(args.data, args.topic, args.joints, recording,
+                                **({"rate": args.rate, "still": args.still}
+                                   if args.data.lower().endswith(".bag") else {}))
         init = load_model(args.init, args.device) if args.init else None
         if init is not None:
             if names != init.joint_names:
@@ -396,6 +419,9 @@ def main(argv=None):
             model, report = train_iwae(data, names, latent_dim=args.latent_dim, **options)
     except (DataError, ModelError) as e:
         sys.exit("train_iwae: %s" % e)
+    if recording:
+        report["recording"] = recording
+        print(recording_summary(recording))
     save_model(model, args.out, model.meta)
     held = report["held_out"]
     print("held-out IWAE bound %.3f nats, reconstruction RMSE %.4f rad (max %.4f); "

@@ -54,35 +54,36 @@ def load_npz(path):
     return data, names or default_names(data.shape[-1] if data.ndim else 0)
 
 
-def load_rosbag(path, topic="/joint_states"):
-    """sensor_msgs/JointState messages on `topic`; joint order from the first message."""
-    import rosbag  # only needed here; the core imports without ROS
-    names, rows = None, []
-    with rosbag.Bag(path) as bag:
-        topics = bag.get_type_and_topic_info().topics
-        if topic not in topics:
-            raise DataError("%s has no topic %s (topics: %s)"
-                            % (path, topic, ", ".join(sorted(topics)) or "none"))
-        for _, msg, _ in bag.read_messages(topics=[topic]):
-            if names is None:
-                names = list(msg.name)
-            order = {n: i for i, n in enumerate(msg.name)}
-            if set(order) != set(names):
-                raise DataError("%s: JointState messages on %s name different joints"
-                                % (path, topic))
-            rows.append([msg.position[order[n]] for n in names])
-    if not rows:
-        raise DataError("%s: no messages on %s" % (path, topic))
-    return np.asarray(rows, dtype=np.float64), names
+def load_rosbag(path, topic="/joint_states", joints=None, report=None, **recording):
+    """sensor_msgs/JointState messages on `topic`, as a robot records them: merged by
+    joint name across publishers, unwrapped, downsampled, still stretches dropped
+    (recordings.from_samples; `recording`: its rate and still). report: a dict that
+    receives what was done."""
+    from .recordings import bag_samples, from_samples
+    data, names, info = from_samples(bag_samples(path, topic), joints, **recording)
+    if report is not None:
+        report.update(info)
+    return data, names
 
 
-def load_data(path, topic="/joint_states"):
-    """Load a data file by its extension; DataError for anything unusable."""
+def select_joints(data, names, joints):
+    """The columns of the named joints, in that order."""
+    missing = [j for j in joints if j not in names]
+    if missing:
+        raise DataError("the data has no joints %s (it has %s)" % (missing, names))
+    return data[:, [names.index(j) for j in joints]], list(joints)
+
+
+def load_data(path, topic="/joint_states", joints=None, report=None, **recording):
+    """Load a data file by its extension; DataError for anything unusable.
+
+    joints: the joints to keep, in that order (None: all); report and recording:
+    for bags, see load_rosbag."""
     if not os.path.isfile(path):
         raise DataError("data file %s does not exist" % path)
     ext = os.path.splitext(path)[1].lower()
     loaders = {".csv": load_csv, ".txt": load_csv, ".npy": load_npy, ".npz": load_npz,
-               ".bag": lambda p: load_rosbag(p, topic)}
+               ".bag": lambda p: load_rosbag(p, topic, joints, report, **recording)}
     if ext not in loaders:
         raise DataError("%s: unknown data format '%s' (csv, npy, npz, bag)" % (path, ext))
     try:
@@ -91,6 +92,9 @@ def load_data(path, topic="/joint_states"):
         raise
     except Exception as e:  # a corrupt file: say which and why
         raise DataError("%s could not be read: %s" % (path, e)) from None
+    if joints and ext != ".bag":
+        data, names = select_joints(np.asarray(data, dtype=np.float64).reshape(len(data), -1),
+                                    names, joints)
     return data, names
 
 

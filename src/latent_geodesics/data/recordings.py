@@ -1,0 +1,105 @@
+"""Real robot recordings into training data: JointState streams as drivers publish them.
+
+A robot's /joint_states comes at 500-1000 Hz, often from several publishers (arm,
+wrist, gripper), each naming its own joints, and stands still for long stretches;
+continuous joints wrap at +-pi. `from_samples` turns such a stream into training
+rows: each joint's series unwrapped where it wraps, merged by name onto a uniform
+time grid (each joint's latest value, a sample-and-hold), downsampled to `rate`
+Hz, and stripped of rows that hardly move from the last row kept. It says what it
+did, for the training report.
+"""
+import numpy as np
+
+from .loaders import DataError
+
+RATE_HZ = 50.0        # rows per second of recording kept
+STILL_RAD = 1e-3      # a row moving less than this (every joint) from the last kept is dropped
+
+
+def from_samples(samples, joints=None, rate=RATE_HZ, still=STILL_RAD):
+    """samples: iterable of (time s, joint names, positions) in any order.
+
+    joints: the joints to keep (None: all that appear). Returns (data, names, info).
+    """
+    series = _per_joint(samples)
+    names = list(joints) if joints else list(series)
+    missing = [n for n in names if n not in series]
+    if missing:
+        raise DataError("the recording has no joints %s (it has %s)" % (missing, list(series)))
+    unwrapped = [n for n in names if _wraps(series[n][1])]
+    for n in unwrapped:
+        series[n] = (series[n][0], np.unwrap(series[n][1]))
+    start = max(series[n][0][0] for n in names)
+    end = min(series[n][0][-1] for n in names)
+    if not end > start:
+        raise DataError("joints %s are never recorded at the same time" % names)
+    grid = np.arange(start, end + 0.5 / rate, 1.0 / rate)
+    data = np.stack([_hold(series[n], grid) for n in names], 1)
+    kept = _moving(data, still)
+    count = sum(len(series[n][0]) for n in names)
+    info = {"samples": int(count), "seconds": float(end - start),
+            "input_hz": float(max(len(series[n][0]) for n in names) / max(end - start, 1e-9)),
+            "rate_hz": float(rate), "resampled_rows": int(len(grid)), "rows": int(kept.sum()),
+            "dropped_still": int(len(grid) - kept.sum()), "still_rad": float(still),
+            "joints": names, "unwrapped": unwrapped}
+    return data[kept], names, info
+
+
+def _per_joint(samples):
+    """{joint: (times, positions)}, time-sorted, in the order joints first appear."""
+    raw = {}
+    for t, names, positions in samples:
+        if len(names) != len(positions):
+            continue   # a malformed message (driver bug): its values cannot be matched
+        for n, p in zip(names, positions):
+            raw.setdefault(n, []).append((float(t), float(p)))
+    if not raw:
+        raise DataError("the recording holds no joint positions")
+    out = {}
+    for n, rows in raw.items():
+        rows = np.array(rows)
+        rows = rows[np.argsort(rows[:, 0], kind="stable")]
+        finite = np.isfinite(rows).all(1)
+        out[n] = (rows[finite, 0], rows[finite, 1])
+    return {n: s for n, s in out.items() if len(s[0])}
+
+
+WRAP_BAND = 0.5   # rad from +-pi within which both samples of a wrap lie
+
+
+def _wraps(values):
+    """A joint wraps at +-pi when it jumps from near one end to near the other (a
+    revolute joint's fast move between sparse samples does not)."""
+    a, b = values[:-1], values[1:]
+    return bool(np.any((np.sign(a) != np.sign(b)) & (np.abs(a) > np.pi - WRAP_BAND)
+                       & (np.abs(b) > np.pi - WRAP_BAND)))
+
+
+def _hold(series, grid):
+    """Each grid time's latest recorded value (sample-and-hold)."""
+    times, values = series
+    return values[np.clip(np.searchsorted(times, grid, side="right") - 1, 0, len(times) - 1)]
+
+
+def _moving(data, still):
+    """Rows kept: the first, and each that moved more than `still` from the last kept."""
+    keep = np.zeros(len(data), bool)
+    last = None
+    for i, row in enumerate(data):
+        if last is None or np.abs(row - last).max() > still:
+            keep[i], last = True, row
+    return keep
+
+
+def bag_samples(path, topic):
+    """(time, names, positions) of the JointState messages on topic; header stamps,
+    or the bag's receive time for messages stamped 0."""
+    import rosbag  # only needed here; the core imports without ROS
+    with rosbag.Bag(path) as bag:
+        topics = bag.get_type_and_topic_info().topics
+        if topic not in topics:
+            raise DataError("%s has no topic %s (topics: %s)"
+                            % (path, topic, ", ".join(sorted(topics)) or "none"))
+        for _, msg, received in bag.read_messages(topics=[topic]):
+            stamp = msg.header.stamp.to_sec() or received.to_sec()
+            yield stamp, list(msg.name), list(msg.position)
