@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from latent_geodesics.engine import Engine, RequestError, Settings
+from latent_geodesics.errors import ConfigError
 from latent_geodesics.loading import cache_path
 
 
@@ -257,7 +258,7 @@ def test_hostile_encode_requests_are_refused(engine):
     (dict(max_joint_step=float("nan")), "max_joint_step"),
 ])
 def test_bad_settings_are_refused_at_start(engine, change, fragment):
-    with pytest.raises(RequestError, match=fragment):
+    with pytest.raises(ConfigError, match=fragment):
         Engine(engine.served.model.directory, Settings(device="cpu", **change),
                log=lambda m: 0)
 
@@ -308,3 +309,19 @@ def test_scaling_factors_slow_the_timing_like_moveit(engine, poses):
     for bad in ((1.5, 0.0), (0.0, -0.2), (np.nan, 0.0)):
         with pytest.raises(RequestError, match="scaling_factor must be in"):
             engine.graph_geodesic(start, goal, scaling=bad)
+
+
+def test_the_summary_fills_every_geodesic_stats_field(engine):
+    """GeodesicSummary and msg/GeodesicStats.msg name the same fields, in order."""
+    import dataclasses
+    import re
+    from latent_geodesics.results import GeodesicSummary
+    msg = os.path.join(os.path.dirname(__file__), "..", "msg", "GeodesicStats.msg")
+    with open(msg) as f:
+        fields = [m.group(1) for line in f
+                  if (m := re.match(r"\s*[\w/]+(?:\[\])?\s+(\w+)\s*(?:#.*)?$", line))]
+    assert [f.name for f in dataclasses.fields(GeodesicSummary)] == fields
+    z = engine.served.model.latents
+    summary = engine.graph_geodesic(([], [], z[0]), ([], [], z[-1])).summary()
+    assert summary.method == "graph" and summary.nodes_expanded > 0
+    assert summary.num_points > 2 and summary.duration > 0 and summary.data_spacing > 0

@@ -35,6 +35,7 @@ from scipy.spatial import cKDTree
 from .curves import subdivide
 from .geometry import jacobian
 from .uncertainty import fit_rbf_precision
+from .errors import ConfigError
 
 SELECTORS = ("combined", "random", "uncertainty", "mf")
 WEIGHTS = {"sensitivity": 0.5, "uncertainty": 0.5}
@@ -209,9 +210,9 @@ def select_queries(model, graph, n, selector="combined", radius=None, seed=0):
     which has no data term, keeps queries apart in decoded configurations
     (radius in radians, default 15 % of the data's typical joint spread)."""
     if selector not in SELECTORS:
-        raise ValueError("selector must be one of %s, not %r" % (SELECTORS, selector))
+        raise ConfigError("selector must be one of %s, not %r" % (SELECTORS, selector))
     if not 1 <= int(n) <= 1000:
-        raise ValueError("number of queries must be 1..1000, not %s" % n)
+        raise ConfigError("number of queries must be 1..1000, not %s" % n)
     points, ratio = candidates(model, graph, seed=seed)
     if selector == "random":
         rng = np.random.default_rng(seed)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .geometry import as_points, decode
+from .errors import PointError
 
 MAX_MEASURE_POINTS = 20000   # a measure's resolution is coarsened beyond this
 
@@ -29,10 +30,6 @@ def to_numpy(points):
     if isinstance(points, torch.Tensor):
         points = points.detach().cpu().numpy()
     return np.asarray(points, dtype=np.float64)
-
-
-class PointError(ValueError):
-    """A latent point that cannot be used; the message says why."""
 
 
 def check_point(z, dim, what="point", error=PointError):

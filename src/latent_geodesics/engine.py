@@ -20,15 +20,15 @@ from .graph import RELAX_ITERATIONS, GraphError
 from .loading import DEFAULT_METRIC, METRICS, model_graph
 from .model import load_model
 from .nn_geodesic import MODES, nn_geodesic, polyline_geodesic
-from .trajectory import (NS, JointLimits, LimitError, carry_residuals, select_waypoints,
+from .trajectory import (JointLimits, LimitError, carry_residuals, select_waypoints,
                          time_parametrize)
+from .errors import ConfigError, RequestError, check_number, is_number
+from .results import GeodesicSummary, PathResult  # noqa: F401  (PathResult: the engine's result type)
 
 INITS = ("graph", "straight")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-class RequestError(ValueError):
-    """A request the server refuses; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Settings:
     joint_names: list = field(default_factory=list)
 
     def validate(self):
-        """RequestError naming the first setting outside its range."""
+        """ConfigError naming the first setting outside its range."""
         positive = ("outside_factor", "max_joint_velocity", "position_tolerance",
                     "max_joint_step")
         at_least = {"k": 1, "n_samples": 2, "nn_tolerance": 0, "relax_iterations": 0,
@@ -79,46 +79,20 @@ class Settings:
                     "max_points": 1, "max_lengths": 1, "max_joint_acceleration": 0,
                     "max_endpoint_offset": -1, "max_data_distance": 0}
         for name in positive:
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                    and np.isfinite(value) and value > 0):
-                raise RequestError("parameter %s must be a positive number, not %r"
-                                   % (name, value))
+            check_number(name, getattr(self, name), above=0)
         for name, low in at_least.items():
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                    and np.isfinite(value) and value >= low):
-                raise RequestError("parameter %s must be a number >= %g, not %r"
-                                   % (name, low, value))
+            check_number(name, getattr(self, name), low=low)
         choices = {"default_mode": MODES, "default_init": INITS, "metric": METRICS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise RequestError("parameter %s must be one of %s, not %r"
+                raise ConfigError("parameter %s must be one of %s, not %r"
                                    % (name, ", ".join(allowed), getattr(self, name)))
         if not isinstance(self.joint_limits, dict):
-            raise RequestError("parameter joint_limits must be a dictionary of joints")
+            raise ConfigError("parameter joint_limits must be a dictionary of joints")
         if not isinstance(self.joint_names, (list, tuple)) or \
                 not all(isinstance(n, str) for n in self.joint_names):
-            raise RequestError("parameter joint_names must be a list of strings")
+            raise ConfigError("parameter joint_names must be a list of strings")
         return self
-
-
-@dataclass
-class PathResult:
-    """A geodesic decoded and timed for a controller."""
-    latent: np.ndarray          # (M, Nz)
-    positions: np.ndarray       # (M, Nx), the served joint order
-    time_ns: np.ndarray         # (M,) integer nanoseconds from start
-    velocities: np.ndarray      # (M, Nx)
-    accelerations: np.ndarray   # (M, Nx)
-    joint_names: list
-    length: float
-    straight_line_length: float
-    stats: dict
-
-    @property
-    def times(self):
-        return self.time_ns / NS
 
 
 def finite_array(values, what):
@@ -169,7 +143,7 @@ def endpoint_limit_of(model, setting):
                                "the held-out poses' 99th-percentile worst-joint error"),
                               ("rmse", ENDPOINT_RMSE_FACTOR, "the held-out RMSE")):
         value = held.get(key)
-        if isinstance(value, (int, float)) and np.isfinite(value):
+        if is_number(value):
             limit = max(ENDPOINT_MIN_OFFSET, factor * float(value))
             return limit, "%.3f rad (auto: %g x %s %.4f, at least %g)" % (
                 limit, factor, what, value, ENDPOINT_MIN_OFFSET)

@@ -30,9 +30,10 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from .curves import (Geodesic, PointError, best_candidate, check_point, measure, relax,
+from .curves import (Geodesic, best_candidate, check_point, measure, relax,
                      segment_lengths, shortcut, to_numpy)
 from .geometry import Decoder, Points, as_points, decode, decoder_device_dtype
+from .errors import ConfigError, GraphError, is_number
 
 __all__ = ["Geodesic", "GraphError", "LatentGraph", "check_point", "to_numpy"]
 
@@ -62,8 +63,6 @@ def _walk(parent, node, root):
     return path
 
 
-class GraphError(PointError):
-    """A query or file the graph cannot answer; the message says why."""
 
 
 def unique_pairs(idx, n, dist=None, rows=1 << 16):
@@ -110,7 +109,7 @@ class LatentGraph:
                  _build=True):
         """decoder: callable (B, Nz) -> (B, Nx); nodes: (N, Nz) latent points."""
         if int(k) < 1 or int(n_samples) < 2:
-            raise ValueError("k must be >= 1 and n_samples >= 2")
+            raise ConfigError("k must be >= 1 and n_samples >= 2")
         self.decoder = decoder
         self.k, self.n_samples = int(k), int(n_samples)
         self.batch_size = int(batch_size)
@@ -394,7 +393,7 @@ class LatentGraph:
                 xg.double().cpu().numpy()
             found = self._search(source, target, start_edges, into_goal, x_goal)
         else:
-            raise ValueError("method must be 'dijkstra' or 'astar'")
+            raise ConfigError("method must be 'dijkstra' or 'astar'")
         if found is None:   # a connected graph always has one; a corrupt one may not
             raise GraphError("no path between start and goal in the graph")
         node_path, hops, expanded = found
@@ -649,7 +648,7 @@ def _validate(path, meta, arrays):
         problems.append("edge weights that are not finite and positive")
     for key in ("reach", "step", "outside_factor"):
         value = meta.get(key)
-        if not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        if not is_number(value) or value <= 0:
             problems.append("%s = %r" % (key, value))
     if problems:
         raise GraphError("graph file %s is invalid: %s" % (path, "; ".join(problems)))

@@ -19,6 +19,7 @@ from .active_learning import SELECTORS, select_queries
 from .loading import load_model_with_graph
 from .model import ModelError, load_model, read_model_yaml
 from .teachers import Refused, checked_demonstration
+from .errors import ConfigError, is_number
 
 
 RETRAIN = ("fine-tune", "scratch")
@@ -46,31 +47,29 @@ class LoopConfig:
     reload_timeout: float = 600.0    # s the server may take to load a new model
 
     def validate(self):
-        """ValueError naming the first setting outside its range."""
+        """ConfigError naming the first setting outside its range."""
         ranges = {"rounds": (1, 10 ** 6), "queries_per_round": (1, 1000),
                   "epochs": (1, 10 ** 5), "seed": (0, 2 ** 32 - 1),
                   "max_demonstration_points": (2, 10 ** 7)}
         for name, (low, high) in ranges.items():
             value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool)
-                    and low <= value <= high):
-                raise ValueError("parameter %s must be an integer in %d..%d, not %r"
+            if not (is_number(value) and isinstance(value, int) and low <= value <= high):
+                raise ConfigError("parameter %s must be an integer in %d..%d, not %r"
                                  % (name, low, high, value))
         for name in ("teacher_timeout", "reload_timeout"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                    and 0 < value < float("inf")):
-                raise ValueError("parameter %s must be a positive number of seconds, not %r"
+            if not (is_number(value) and value > 0):
+                raise ConfigError("parameter %s must be a positive number of seconds, not %r"
                                  % (name, value))
         if self.selector not in SELECTORS:
-            raise ValueError("parameter selector must be one of %s, not %r"
+            raise ConfigError("parameter selector must be one of %s, not %r"
                              % (", ".join(SELECTORS), self.selector))
         if self.retrain not in RETRAIN:
-            raise ValueError("parameter retrain must be one of %s, not %r"
+            raise ConfigError("parameter retrain must be one of %s, not %r"
                              % (", ".join(RETRAIN), self.retrain))
         if not (isinstance(self.device, str) and (self.device in ("auto", "cpu")
                                                   or self.device.startswith("cuda"))):
-            raise ValueError("parameter device must be auto, cpu or cuda[:N], not %r"
+            raise ConfigError("parameter device must be auto, cpu or cuda[:N], not %r"
                              % (self.device,))
         return self
 

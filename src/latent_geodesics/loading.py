@@ -10,6 +10,7 @@ import os
 from .graph import GraphError, LatentGraph
 from .model import load_model
 from .uncertainty import VarianceAwareDecoder, fit_rbf_precision
+from .errors import ConfigError
 
 METRICS = ("mean+variance", "mean")
 # The data-aware metric by default: under the decoder mean alone (J^T J) a decoder
@@ -26,7 +27,7 @@ def metric_decoder(model, metric=DEFAULT_METRIC):
     Fitted on the model's own encoded data: a new model (a new round, a reload)
     gets a new fit."""
     if metric not in METRICS:
-        raise ValueError("metric must be one of %s, not %r" % (", ".join(METRICS), metric))
+        raise ConfigError("metric must be one of %s, not %r" % (", ".join(METRICS), metric))
     return model if metric == "mean" else VarianceAwareDecoder(model, fit_rbf_precision(model))
 
 

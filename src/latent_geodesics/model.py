@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
+from .errors import ConfigError, ModelError, is_number
 
 FORMAT_VERSION = 1
 ACTIVATIONS = {"tanh": nn.Tanh, "softplus": nn.Softplus, "elu": nn.ELU}
@@ -21,8 +22,6 @@ MIN_LOGVAR = -12.0
 MAX_LOGVAR = 6.0
 
 
-class ModelError(ValueError):
-    """A model directory that cannot be used; the message names the problem."""
 
 
 def resolve_device(device="auto"):
@@ -68,7 +67,7 @@ class IWAE(nn.Module):
                  x_mean=None, x_std=None, joint_names=None, noise_floor=0.0):
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise ValueError("activation must be one of %s" % sorted(ACTIVATIONS))
+            raise ConfigError("activation must be one of %s" % sorted(ACTIVATIONS))
         self.x_dim, self.z_dim = int(x_dim), int(z_dim)
         self.hidden, self.activation = tuple(int(h) for h in hidden), activation
         self.joint_names = list(joint_names or ["joint_%d" % i for i in range(x_dim)])
@@ -205,13 +204,11 @@ MAX_PARAMETERS = 50_000_000   # checked before anything is allocated
 
 
 def _is_int(value, low, high):
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    return is_number(value) and isinstance(value, int) and low <= value <= high
 
 
 def _numbers(values, n):
-    return isinstance(values, list) and len(values) == n and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        for v in values)
+    return isinstance(values, list) and len(values) == n and all(is_number(v) for v in values)
 
 
 def meta_problem(meta):
@@ -245,8 +242,7 @@ def meta_problem(meta):
     if min(meta["x_std"]) <= 0:
         return "x_std must be positive"
     floor = meta.get("noise_floor", 0.0)   # absent in models written before it existed
-    if not (isinstance(floor, (int, float)) and not isinstance(floor, bool)
-            and 0 <= floor < 1):
+    if not (is_number(floor) and 0 <= floor < 1):
         return "noise_floor must be a number in [0, 1), not %r" % (floor,)
     files = meta["files"]
     if not isinstance(files, dict) or not all(

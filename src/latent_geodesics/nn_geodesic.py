@@ -25,6 +25,7 @@ from torch.func import jvp
 from .curves import Geodesic, best_candidate, check_point, relax, to_numpy
 from .geometry import (FUNC_TRANSFORMS, Decoder, Points, as_points, curve_length, decode,
                        interpolate)
+from .errors import ConfigError
 
 NN_MODES = ("finite-difference", "jacobian")
 MODES = ("polyline",) + NN_MODES
@@ -86,7 +87,7 @@ def initial_points(z_start, z_goal, init):
     points = to_numpy(init.points if isinstance(init, Geodesic) else init).copy()
     z_start = to_numpy(z_start)
     if points.ndim != 2 or points.shape[1] != z_start.size or len(points) < 2:
-        raise ValueError("init must be an (m >= 2, Nz) curve, got shape %s" % (points.shape,))
+        raise ConfigError("init must be an (m >= 2, Nz) curve, got shape %s" % (points.shape,))
     points[0], points[-1] = z_start, to_numpy(z_goal)
     return points
 
@@ -156,7 +157,7 @@ def polyline_geodesic(decoder, z_start, z_goal, init=None, step=None, knots=16,
     callback(iteration, length) gets sqrt(energy), an upper bound of the length.
     """
     if int(max_iterations) < 1:
-        raise ValueError("max_iterations must be >= 1")
+        raise ConfigError("max_iterations must be >= 1")
     t0 = time.perf_counter()
     z0, z1 = _endpoints(decoder, z_start, z_goal)
     zs, zg = to_numpy(z0), to_numpy(z1)
@@ -192,9 +193,9 @@ def nn_geodesic(decoder: Decoder, z_start: Points, z_goal: Points, init=None,
     all measured at latent resolution `step` (default: 1/256 of the distance).
     """
     if mode not in NN_MODES:
-        raise ValueError("mode must be one of %s, not %r" % (NN_MODES, mode))
+        raise ConfigError("mode must be one of %s, not %r" % (NN_MODES, mode))
     if int(max_iterations) < 1:
-        raise ValueError("max_iterations must be >= 1")
+        raise ConfigError("max_iterations must be >= 1")
     t0 = time.perf_counter()
     z0, z1 = _endpoints(decoder, z_start, z_goal)
     # A generator of its own: reseeding torch's global RNG would disturb other threads.

@@ -7,10 +7,9 @@ it is too old, or it lacks a joint or holds a non-finite value.
 """
 import math
 import threading
+from .errors import StateError
 
 
-class StateError(ValueError):
-    """No usable current state; the message says why."""
 
 
 FUTURE_TOLERANCE = 0.5   # s a stamp may lie ahead of the receiving clock (clock skew)

@@ -12,6 +12,7 @@ import threading
 import time
 
 import numpy as np
+from .errors import StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -27,10 +28,6 @@ CREATE TABLE IF NOT EXISTS demonstrations (
     model_dir TEXT NOT NULL, data BLOB NOT NULL, rows INTEGER NOT NULL, created REAL NOT NULL,
     UNIQUE (round, query_idx));
 """
-
-
-class StoreError(ValueError):
-    pass
 
 
 class DemoStore:

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from .data.loaders import DataError, data_hash, load_data, validate
 from .data.recordings import RATE_HZ, STILL_RAD
 from .model import IWAE, ModelError, load_model, resolve_device, save_model
+from .errors import ConfigError
 
 def auto_batch_size(n_train, device):
     """Rows per step: a sixteenth of the data, so an epoch has 16 steps (with fewer,
@@ -124,7 +125,7 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
     keeps its own.
     """
     if not 0.0 <= noise_floor < 1.0:
-        raise ValueError("noise_floor must be in [0, 1), not %r" % (noise_floor,))
+        raise ConfigError("noise_floor must be in [0, 1), not %r" % (noise_floor,))
     joint_names = list(joint_names or ["joint_%d" % i for i in range(np.shape(data)[-1])])
     data = validate(data, joint_names)
     device = resolve_device(device)

@@ -12,12 +12,11 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from .errors import LimitError, is_number
 
 NS = 1_000_000_000
 
 
-class LimitError(ValueError):
-    """Limits or a path that cannot be timed; the message says why."""
 
 
 def arc_fraction(positions):
@@ -74,7 +73,7 @@ def _flag(entry, joint, key, default):
 def _number(entry, joint, key):
     """A joint_limits number, named with its joint and field when it is not one."""
     value = entry.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+    if not is_number(value):
         raise LimitError("joint_limits/%s/%s must be a finite number, not %r" % (joint, key, value))
     return float(value)
 

@@ -7,10 +7,9 @@ import hashlib
 import os
 
 import numpy as np
+from ..errors import DataError
 
 
-class DataError(ValueError):
-    """Data that cannot be trained on; the message names the problem."""
 
 
 def default_names(d):

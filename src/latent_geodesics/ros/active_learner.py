@@ -24,6 +24,7 @@ from latent_geodesics.ros import run_node
 from latent_geodesics.srv import Demonstrate, Reload, SelectQueries, SelectQueriesResponse
 from latent_geodesics.store import DemoStore
 from latent_geodesics.teachers import Refused, in_joint_order
+from latent_geodesics.errors import ConfigError
 
 
 class ActiveLearnerNode:
@@ -31,7 +32,7 @@ class ActiveLearnerNode:
         p = lambda name, default: rospy.get_param("~" + name, default)  # noqa: E731
         system = p("system", "none")
         if system not in ("none", "arm", "pendulum"):
-            raise ValueError("~system must be none (any robot), arm or pendulum, not %r"
+            raise ConfigError("~system must be none (any robot), arm or pendulum, not %r"
                              % system)
         defaults = LoopConfig()
         self.config = LoopConfig(*(p(name, getattr(defaults, name)) for name in (

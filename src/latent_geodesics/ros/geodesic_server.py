@@ -9,6 +9,7 @@ joint_states (remappable) for requests with an empty start. Joint limits: the UR
 on robot_description, then MoveIt's robot_description_planning/joint_limits, then
 ~joint_limits. Parameters: config/geodesic_server.yaml.
 """
+import dataclasses
 import threading
 import time
 import traceback
@@ -50,10 +51,6 @@ from latent_geodesics.srv import (
     Reload,
     ReloadResponse,
 )
-
-
-FIDELITY_FIELDS = ("data_distance", "data_distance_mean", "data_distance_spacings",
-                   "data_spacing", "chord_data_distance", "chord_data_distance_mean")
 
 
 def guarded(response_type):
@@ -263,16 +260,7 @@ class GeodesicServer:
         return msg
 
     def fields(self, result, stamp_now=False):
-        st = result.stats
-        stats = GeodesicStats(method=st["method"], compute_time=st.get("time", 0.0),
-                              nodes_expanded=int(st.get("nodes_expanded", 0)),
-                              iterations=int(st.get("iterations", 0)),
-                              num_points=len(result.latent), bridges=int(st.get("bridges", 0)),
-                              candidate=st.get("candidate", ""),
-                              start_offset=st["start_offset"], goal_offset=st["goal_offset"],
-                              clipped_points=st["clipped_points"],
-                              max_joint_step=st["max_joint_step"], duration=st["duration"],
-                              **{name: st[name] for name in FIDELITY_FIELDS})
+        stats = GeodesicStats(**dataclasses.asdict(result.summary()))
         return dict(latent_dim=result.latent.shape[1], latent_path=result.latent.ravel().tolist(),
                     trajectory=self.trajectory_msg(result, stamp_now), length=result.length,
                     straight_line_length=result.straight_line_length, stats=stats)
