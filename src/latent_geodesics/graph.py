@@ -1,291 +1,35 @@
 """Graph-based geodesics (Chen et al., ICANN 2019).
 
-Nodes are latent points (the posterior means of the data); each is joined to
-its k nearest latent neighbours (scipy cKDTree), and each undirected edge is
-weighted once by the decoded length of its straight latent segment with
-`n_samples` points. Components that kNN leaves apart (one recorded activity per
-component, typically) are joined by bridge edges: a minimum spanning tree over
-the components through their nearest cross-component pairs, each weighted by
-its decoded length. A bridge crosses a gap in the data, so paths count them.
-
-Queries run scipy's compiled Dijkstra from the start (a query point joins as one
-extra row). A* with the heuristic ||f(z_v) - f(z_goal)|| (method="astar") returns
-the same path: the heuristic never overestimates a decoded polyline's length
-(triangle inequality). It is kept as the reference, but under the data-aware
-metric that bound is loose (the variance term is not in it), A* settles most of
-the graph anyway, and in Python that is ten times slower. The node path
-is then shortened (shortcuts by direct segments, a few energy-relaxation
-steps) with the straight line as a candidate; the shortest under one measure
-is returned.
+The graph is built by graph_build (kNN over the latent points, edges weighted by
+their decoded lengths, components bridged by graph_bridges). A query attaches its
+ends to their nearest nodes, searches (graph_search: a bounded bidirectional
+Dijkstra in compiled code; A* as the reference), then shortens the node path
+(shortcuts by direct segments, optional energy relaxation) with the straight line
+as a candidate; the shortest under one measure is returned. Files: graph_files.
 """
-import heapq
-import json
-import os
 import time
-from math import dist
 
 import numpy as np
 import torch
-from scipy.sparse import coo_matrix, csr_matrix
-from scipy.sparse.csgraph import connected_components, dijkstra
-from scipy.spatial import cKDTree
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra
 
-from .curves import (Geodesic, best_candidate, check_point, measure, relax,
-                     segment_lengths, shortcut, to_numpy)
-from .geometry import Decoder, Points, as_points, decode, decoder_device_dtype
-from .errors import ConfigError, GraphError, is_number
+from .curves import Geodesic, best_candidate, check_point, measure, relax, shortcut, to_numpy
+from .errors import ConfigError, GraphError
+from .geometry import Points
+from .graph_build import RELAX_ITERATIONS, KnnGraph, unique_pairs
+from .graph_files import load_graph, save_graph
 
-__all__ = ["Geodesic", "GraphError", "LatentGraph", "check_point", "to_numpy"]
+__all__ = ["Geodesic", "GraphError", "LatentGraph", "RELAX_ITERATIONS", "check_point",
+           "to_numpy", "unique_pairs"]
 
-MIN_WEIGHT = 1e-12   # csgraph drops zero weights; duplicate nodes still connect
 SAME_POINT = 1e-9    # latent distance under which a query point *is* a node
-FILE_VERSION = 2
-BRIDGE_CANDIDATES = 4   # x k neighbours searched for a cross-component pair first
-# With few components (separate skills, gaps between them) each one's bridge is the
-# Riemannian-shortest of up to BRIDGE_TRIALS measured pairs, not the latent-nearest:
-# the encoder may put a gap's two ends far apart while other parts lie close.
-FEW_COMPONENTS = 16
 DISTANCE_BLOCK = 1 << 22   # distances held at once by distances(): 32 MB of float64
-BRIDGE_TRIALS = 256
-LANDMARKS = 8   # nodes whose distances to all others bound a query's distance from above
-# Graph paths are not energy-relaxed by default: under the data-aware metric a relaxed
-# path is a little shorter but strays further from the data (arm: 0.073 against 0.054
-# rad median distance to the recorded poses) and costs three times the query; the
-# ~nn_geodesic refinement is the one that relaxes.
-RELAX_ITERATIONS = 0
 
 
-def _walk(parent, node, root):
-    """Nodes from `node` back to `root` along a predecessor row."""
-    path = [int(node)]
-    while path[-1] != root:
-        path.append(int(parent[path[-1]]))
-    return path
-
-
-
-
-def unique_pairs(idx, n, dist=None, rows=1 << 16):
-    """kNN index table (N, k+1) -> unique undirected pairs (E, 2), i < j.
-
-    No sort: a pair {i, j} (i < j) is listed by row i, or by row j, or both. Row
-    i's pairs with j > i are kept; its pairs with j < i only where row j does not
-    list i. With the kNN distances `dist`, "row j lists i" is d(i, j) < the k-th
-    distance of j (a gather of one number); ties and calls without `dist` gather
-    row j. Linear in N k, the same on numpy 1 and 2. Missing neighbours (index n,
-    as cKDTree reports them) are dropped. Blocks of `rows` rows keep temporaries
-    small: a first call does not pay for faulting in fresh memory.
-    """
-    idx = np.asarray(idx, dtype=np.int64)
-    kth = None if dist is None else np.ascontiguousarray(dist[:, -1])
-    blocks = [_block_pairs(idx, start, idx[start:start + rows], n,
-                           None if dist is None else dist[start:start + rows], kth)
-              for start in range(0, len(idx), rows)]
-    return np.concatenate(blocks) if blocks else np.empty((0, 2), dtype=np.int64)
-
-
-def _block_pairs(idx, start, block, n, dist, kth):
-    width, flat_idx = block.shape[1], block.ravel()
-    own = np.arange(start, start + len(block), dtype=np.int64)[:, None]
-    real = block < n
-    fwd = np.flatnonzero((real & (block > own)).ravel())   # flat indices: cheaper than 2-D
-    back = np.flatnonzero((real & (block < own)).ravel())
-    i_back, j_back = start + back // width, flat_idx[back]
-    if dist is None:
-        listed = (idx[j_back] == i_back[:, None]).any(1)
-    else:
-        d_back, kth_back = np.ravel(dist)[back], kth[j_back]
-        listed = d_back < kth_back
-        tie = np.flatnonzero(d_back == kth_back)
-        listed[tie] = (idx[j_back[tie]] == i_back[tie, None]).any(1)
-    keep = ~listed
-    return np.stack([np.r_[start + fwd // width, j_back[keep]],
-                     np.r_[flat_idx[fwd], i_back[keep]]], 1)
-
-
-class LatentGraph:
-    def __init__(self, decoder: Decoder, nodes: Points, k: int = 10, n_samples: int = 10,
-                 batch_size=65536, outside_factor=3.0, relax_iterations=RELAX_ITERATIONS,
-                 _build=True):
-        """decoder: callable (B, Nz) -> (B, Nx); nodes: (N, Nz) latent points."""
-        if int(k) < 1 or int(n_samples) < 2:
-            raise ConfigError("k must be >= 1 and n_samples >= 2")
-        self.decoder = decoder
-        self.k, self.n_samples = int(k), int(n_samples)
-        self.batch_size = int(batch_size)
-        self.outside_factor = float(outside_factor)
-        self.relax_iterations = int(relax_iterations)
-        nodes = to_numpy(nodes)
-        if nodes.ndim != 2 or len(nodes) < 2:
-            raise GraphError("nodes must be an (N >= 2, Nz) array, got shape %s" % (nodes.shape,))
-        if not np.isfinite(nodes).all():
-            raise GraphError("nodes hold NaN or inf")
-        self.nodes = nodes
-        self.build_stats = {}
-        if _build:
-            start = time.perf_counter()
-            self.tree = cKDTree(nodes)
-            self.node_x = self._decode(nodes)
-            pairs = self._knn_pairs()
-            weights = self._edge_lengths(nodes[pairs[:, 0]], nodes[pairs[:, 1]],
-                                         self.node_x[pairs[:, 0]], self.node_x[pairs[:, 1]])
-            self._set_edges(pairs, weights, np.zeros(len(pairs), bool))
-            self._connect()
-            self.build_stats = {"time": time.perf_counter() - start, "edges": len(self.edges),
-                                "bridges": int(self.is_bridge.sum())}
-
-    @property
-    def dim(self):
-        return self.nodes.shape[1]
-
-    def __len__(self):
-        return len(self.nodes)
-
-    # --- building ---------------------------------------------------------
-    def _knn_pairs(self):
-        """Unique kNN pairs over all nodes; also sets the graph's reach and step."""
-        workers = -1 if len(self.nodes) > 5000 else 1   # threads only pay off when large
-        dist, idx = self.tree.query(self.nodes, min(self.k + 1, len(self.nodes)),
-                                    workers=workers)
-        # Scale for "far outside the data": the typical k-th neighbour distance.
-        self.reach = float(np.percentile(dist[:, -1], 99))
-        # Latent resolution of every measure: an edge's sample spacing.
-        self.step = max(float(np.median(dist[:, -1])) / (self.n_samples - 1), 1e-12)
-        return unique_pairs(idx, len(self.nodes), dist)
-
-    @torch.no_grad()
-    def _decode(self, z):
-        return decode(self.decoder, as_points(z, self.decoder), self.batch_size)
-
-    @torch.no_grad()
-    def _edge_lengths(self, za, zb, xa=None, xb=None):
-        """Decoded lengths of straight segments za -> zb, n_samples points each.
-
-        Only the interior points are decoded; endpoint decodings are reused.
-        """
-        za, zb = as_points(za, self.decoder), as_points(zb, self.decoder)
-        xa = self._decode(za) if xa is None else xa
-        xb = self._decode(zb) if xb is None else xb
-        t = torch.linspace(0, 1, self.n_samples, device=za.device, dtype=za.dtype)[1:-1]
-        per_chunk = max(1, self.batch_size // max(1, len(t)))
-        out = []
-        for s in range(0, len(za), per_chunk):
-            a, b = za[s:s + per_chunk], zb[s:s + per_chunk]
-            if len(t) == 0:
-                out.append((xb[s:s + per_chunk] - xa[s:s + per_chunk]).norm(dim=-1))
-                continue
-            x = decode(self.decoder, a[:, None] + t[None, :, None] * (b - a)[:, None])
-            out.append((x[:, 0] - xa[s:s + per_chunk]).norm(dim=-1)
-                       + (x[:, 1:] - x[:, :-1]).norm(dim=-1).sum(-1)
-                       + (xb[s:s + per_chunk] - x[:, -1]).norm(dim=-1))
-        if not out:
-            return np.zeros(0)
-        return np.maximum(torch.cat(out).double().cpu().numpy(), MIN_WEIGHT)
-
-    def _set_edges(self, pairs, weights, is_bridge):
-        self.edges, self.weights, self.is_bridge = pairs, weights, is_bridge
-        n = len(self.nodes)
-        i, j = pairs[:, 0], pairs[:, 1]
-        self.matrix = coo_matrix((np.r_[weights, weights], (np.r_[i, j], np.r_[j, i])),
-                                 shape=(n, n)).tocsr()
-        self.n_components, self.components = connected_components(self.matrix, directed=False)
-        self._node_x_np = self.node_x.double().cpu().numpy()
-        # Python-object views for the search's hot loop, filled as queries reach nodes.
-        self._adjacency = _Lazy(lambda u: list(zip(
-            self.matrix.indices[self.matrix.indptr[u]:self.matrix.indptr[u + 1]].tolist(),
-            self.matrix.data[self.matrix.indptr[u]:self.matrix.indptr[u + 1]].tolist())))
-        self._rows = _Lazy(lambda v: self._node_x_np[v].tolist())
-        self._bridge_keys = {(int(a), int(b)) for a, b in pairs[is_bridge]}
-        self._landmark_dist = None
-        self._both_ways = (np.r_[i, j], np.r_[j, i], np.r_[weights, weights])
-
-    def _connect(self):
-        """Bridge the kNN graph's components into one (Boruvka over components, each
-        bridge the shortest measured of its component's candidate pairs)."""
-        if self.n_components == 1:
-            return
-        n = len(self.nodes)
-        _, near = self.tree.query(self.nodes, min(n, BRIDGE_CANDIDATES * self.k + 1))
-        while self.n_components > 1:
-            labels = self.components
-            cross = labels[near] != labels[:, None]
-            first = near[np.arange(n), cross.argmax(1)]
-            dist = np.where(cross.any(1), np.linalg.norm(self.nodes[first] - self.nodes, axis=1),
-                            np.inf)
-            trials = np.array([t for c in range(self.n_components)
-                               for t in self._bridge_trials(labels, c, dist, first)],
-                              dtype=np.int64)
-            weights = np.maximum(segment_lengths(self.decoder, self.nodes[trials[:, 0]],
-                                                 self.nodes[trials[:, 1]], self.step, cap=512),
-                                 MIN_WEIGHT)
-            pairs, kept = self._forest(labels, trials, weights)
-            self._set_edges(np.vstack([self.edges, pairs]), np.r_[self.weights, kept],
-                            np.r_[self.is_bridge, np.ones(len(pairs), bool)])
-
-    def _bridge_trials(self, labels, c, dist, first):
-        """Candidate (member of c, node outside c) pairs for component c's bridge: the
-        latent-nearest pair; with few components also up to BRIDGE_TRIALS members,
-        spread over the component, each with its nearest outside node."""
-        members = np.flatnonzero(labels == c)
-        i = members[np.argmin(dist[members])]
-        found = np.isfinite(dist[i])
-        if found and self.n_components > FEW_COMPONENTS:
-            return [(i, first[i])]
-        others = np.flatnonzero(labels != c)
-        outside = cKDTree(self.nodes[others])
-        spread = members[np.unique(np.linspace(0, len(members) - 1, BRIDGE_TRIALS).astype(int))]
-        if found:
-            trials = [(i, first[i])]
-        else:   # every near neighbour is inside: the latent-nearest pair, exactly
-            d, j = outside.query(self.nodes[members])
-            trials = [(members[np.argmin(d)], others[j[np.argmin(d)]])]
-        return trials + list(zip(spread, others[outside.query(self.nodes[spread])[1]]))
-
-    @staticmethod
-    def _forest(labels, trials, weights):
-        """Each component's shortest trial, kept only where it joins two groups not
-        joined yet (shortest first), so the bridges form a forest."""
-        best = {}
-        for (a, b), w in zip(trials, weights):
-            c = labels[a]
-            if c not in best or w < best[c][0]:
-                best[c] = (w, min(a, b), max(a, b))
-        group = {c: c for c in np.unique(labels)}
-
-        def root(c):
-            while group[c] != c:
-                c = group[c]
-            return c
-        pairs, kept = [], []
-        for w, a, b in sorted(set(best.values())):
-            ra, rb = root(labels[a]), root(labels[b])
-            if ra != rb:
-                group[ra] = rb
-                pairs.append((a, b))
-                kept.append(w)
-        return np.array(pairs, dtype=np.int64).reshape(-1, 2), np.array(kept)
-
-    def add_nodes(self, points):
-        """Join new latent points to the graph; only the new edges are measured.
-
-        Adding nodes can only put new nodes into kNN lists, so every new kNN
-        pair involves a new node; old edges (bridges included) are kept.
-        """
-        new = to_numpy(points).reshape(-1, self.dim)
-        if not np.isfinite(new).all():
-            raise GraphError("new nodes hold NaN or inf")
-        start, old_n = time.perf_counter(), len(self.nodes)
-        self.nodes = np.vstack([self.nodes, new])
-        self.node_x = torch.cat([self.node_x, self._decode(new)])
-        self.tree = cKDTree(self.nodes)
-        pairs = self._knn_pairs()
-        pairs = pairs[pairs[:, 1] >= old_n]
-        weights = self._edge_lengths(self.nodes[pairs[:, 0]], self.nodes[pairs[:, 1]],
-                                     self.node_x[pairs[:, 0]], self.node_x[pairs[:, 1]])
-        self._set_edges(np.vstack([self.edges, pairs]), np.r_[self.weights, weights],
-                        np.r_[self.is_bridge, np.zeros(len(pairs), bool)])
-        self._connect()
-        return {"time": time.perf_counter() - start, "new_edges": len(pairs)}
+class LatentGraph(KnnGraph):
+    """A kNN graph over latent points that answers geodesic queries: attaching
+    query points, the search, shortening, many-to-many distances, files."""
 
     # --- attaching query points ----------------------------------------------
     def _attach(self, z, what, x=None):
@@ -386,12 +130,12 @@ class LatentGraph:
         if direct is not None:
             start_edges.append((target, direct))
         if method == "dijkstra":
-            found = self._dijkstra(source, target, start_edges, into_goal)
+            found = self.search.dijkstra(source, target, start_edges, into_goal)
         elif method == "astar":
             # A goal node's stored decoding keeps the heuristic exactly consistent.
             x_goal = self._node_x_np[g_att] if isinstance(g_att, int) else \
                 xg.double().cpu().numpy()
-            found = self._search(source, target, start_edges, into_goal, x_goal)
+            found = self.search.astar(source, target, start_edges, into_goal, x_goal)
         else:
             raise ConfigError("method must be 'dijkstra' or 'astar'")
         if found is None:   # a connected graph always has one; a corrupt one may not
@@ -405,129 +149,6 @@ class LatentGraph:
                       for a, b in zip(nodes[:-1], nodes[1:]))
         return points, hops, {"nodes_expanded": expanded, "node_path": nodes,
                               "bridges": bridges}
-
-    def _dijkstra(self, source, target, start_edges, into_goal):
-        """Bidirectional Dijkstra (scipy's, compiled) over the graph plus the query's
-        edges. Returns (node path, hop weights, nodes settled) or None.
-
-        Both searches stop at half an upper bound U of the distance D, read off
-        landmark distances; a shortest path's middle edge (u, v) then has both
-        ends settled, so D = min over edges of d_s(u) + w + d_g(v). Two balls of
-        radius U/2 hold a fraction of the nodes one search to the goal settles.
-        """
-        n = len(self.nodes)
-        if source == target:   # both ends on one node
-            return [source], [], 1
-        start_nodes = [(v, w) for v, w in start_edges if v < n]
-        goal_nodes = list(into_goal.items())
-        matrix = self._with_rows(start_nodes if source == n else [],
-                                 goal_nodes if target == n + 1 else [])
-        direct = min([w for v, w in start_edges if v == target], default=np.inf)
-        bound = min(self._upper_bound(source, target, start_nodes, goal_nodes), direct)
-        limit = np.inf if not np.isfinite(bound) else 0.5 * bound * (1 + 1e-9) + 1e-12
-        ends = [source, target]
-        dist_to, parent = dijkstra(matrix, directed=True, indices=ends, limit=limit,
-                                   return_predecessors=True)
-        u, v, w = self._meeting_edge(dist_to, source, target, start_nodes, goal_nodes)
-        cost = dist_to[0, u] + w + dist_to[1, v] if u >= 0 else np.inf
-        if direct <= cost:
-            cost, u, v, w = direct, source, target, direct
-        if not np.isfinite(cost):
-            return None
-        forward, backward = _walk(parent[0], u, source)[::-1], _walk(parent[1], v, target)
-        hops = [float(dist_to[0, b] - dist_to[0, a]) for a, b in zip(forward[:-1], forward[1:])]
-        hops += [float(w)]
-        hops += [float(dist_to[1, a] - dist_to[1, b]) for a, b in zip(backward[:-1], backward[1:])]
-        return forward + backward, hops, int(np.isfinite(dist_to).any(0).sum())
-
-    def _with_rows(self, start_nodes, goal_nodes):
-        """The graph's CSR with rows n (the start's out-edges) and n + 1 (the goal's)."""
-        n, m = len(self.nodes), self.matrix
-        cols = [v for v, _ in start_nodes] + [v for v, _ in goal_nodes]
-        weights = [w for _, w in start_nodes] + [w for _, w in goal_nodes]
-        indptr = np.r_[m.indptr, m.indptr[-1] + len(start_nodes), m.indptr[-1] + len(cols)]
-        return csr_matrix((np.r_[m.data, weights], np.r_[m.indices, np.array(cols, dtype=int)]
-                           .astype(m.indices.dtype), indptr), shape=(n + 2, n + 2))
-
-    def _upper_bound(self, source, target, start_nodes, goal_nodes):
-        """The shortest of the paths through one landmark: an upper bound of D."""
-        landmarks = self._landmarks()
-        n = len(self.nodes)
-
-        def to_landmarks(end, attached):
-            if end < n:
-                return landmarks[:, end]
-            return np.min([w + landmarks[:, a] for a, w in attached], axis=0)
-        return float(np.min(to_landmarks(source, start_nodes) + to_landmarks(target, goal_nodes)))
-
-    def _landmarks(self):
-        """(L, N) graph distances from LANDMARKS nodes spread by farthest-point sampling."""
-        if self._landmark_dist is None:
-            chosen, gap = [0], np.full(len(self.nodes), np.inf)
-            for _ in range(min(LANDMARKS, len(self.nodes)) - 1):
-                gap = np.minimum(gap, np.linalg.norm(self.nodes - self.nodes[chosen[-1]], axis=1))
-                chosen.append(int(np.argmax(gap)))
-            self._landmark_dist = dijkstra(self.matrix, directed=False, indices=chosen)
-        return self._landmark_dist
-
-    def _meeting_edge(self, dist_to, source, target, start_nodes, goal_nodes):
-        """(u, v, w) minimising d_s(u) + w + d_g(v) over the graph's and the query's edges."""
-        a, b, weights = self._both_ways
-        u = np.r_[a, [source] * len(start_nodes), [v for v, _ in goal_nodes]].astype(int)
-        v = np.r_[b, [x for x, _ in start_nodes], [target] * len(goal_nodes)].astype(int)
-        w = np.r_[weights, [x for _, x in start_nodes], [x for _, x in goal_nodes]]
-        total = dist_to[0, u] + w + dist_to[1, v]
-        best = int(np.argmin(total)) if len(total) else -1
-        if best < 0 or not np.isfinite(total[best]):
-            return -1, -1, np.inf
-        return int(u[best]), int(v[best]), float(w[best])
-
-    def _search(self, source, target, start_edges, into_goal, x_goal):
-        """A* over the graph plus the query's edges; Dijkstra when x_goal is None.
-
-        Dicts instead of arrays of size N, and a heuristic computed only for the
-        nodes reached: a query's cost does not grow with the graph. Closed nodes
-        are never reopened, so any weights (even corrupt ones) terminate.
-        Returns (node path, hop weights, nodes expanded) or None.
-        """
-        n = len(self.nodes)
-        adjacency, rows = self._adjacency, self._rows
-        h = {n: 0.0, n + 1: 0.0}
-        x_goal = None if x_goal is None else list(map(float, x_goal))
-        best, parent, closed = {source: 0.0}, {source: (-1, 0.0)}, set()
-        h_source = 0.0 if x_goal is None or source >= n else dist(rows[source], x_goal)
-        heap = [(h_source, 0.0, source)]
-        pop, push, inf = heapq.heappop, heapq.heappush, float("inf")
-        best_get, h_get = best.get, h.get
-        while heap:
-            _, g, u = pop(heap)
-            if u in closed:
-                continue
-            if u == target:
-                path, hops = [u], []
-                while u != source:
-                    u, w = parent[u]
-                    path.append(u), hops.append(w)
-                return path[::-1], hops[::-1], len(closed)
-            closed.add(u)
-            if u < n:
-                neighbours = adjacency[u]
-                if u in into_goal:
-                    neighbours = neighbours + [(n + 1, into_goal[u])]
-            else:
-                neighbours = start_edges
-            for v, w in neighbours:
-                if v in closed:
-                    continue
-                cost = g + w
-                if cost < best_get(v, inf):
-                    best[v] = cost
-                    parent[v] = (u, w)
-                    hv = h_get(v)
-                    if hv is None:
-                        hv = h[v] = 0.0 if x_goal is None else dist(rows[v], x_goal)
-                    push(heap, (cost + hv, cost, v))
-        return None
 
     def distances(self, sources, targets):
         """Graph distances between two sets of latent points: (S, T) array.
@@ -563,92 +184,16 @@ class LatentGraph:
         return np.vstack([dijkstra(matrix, directed=True, indices=src[i:i + block])[:, dst]
                           for i in range(0, len(src), block)])
 
-    # --- persistence --------------------------------------------------------------
+    # --- persistence (graph_files) -------------------------------------------------
     def save(self, path, model_id=""):
         """Write the built graph (npz) atomically, tagged with settings and model."""
-        meta = {"version": FILE_VERSION, "k": self.k, "n_samples": self.n_samples,
-                "model_id": model_id, "reach": self.reach, "step": self.step,
-                "outside_factor": self.outside_factor}
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, nodes=self.nodes, edges=self.edges, weights=self.weights,
-                 is_bridge=self.is_bridge, node_x=self._node_x_np,
-                 meta=np.array(json.dumps(meta)))
-        os.replace(tmp, path)
+        save_graph(self, path, model_id)
 
     @classmethod
-    def load(cls, path, decoder, k=None, n_samples=None, model_id=None, nodes=None):
+    def load(cls, path, decoder, k=None, n_samples=None, model_id=None, nodes=None,
+             **options):
         """Load a saved graph; GraphError if it was built for another model or
-        settings, or if its contents are not a valid graph (a tampered or
-        damaged file must not reach the search)."""
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                meta = json.loads(str(f["meta"]))
-                arrays = {key: f[key] for key in
-                          ("nodes", "edges", "weights", "is_bridge", "node_x")}
-        except Exception as e:
-            raise GraphError("graph file %s is unreadable: %s" % (path, e)) from None
-        if not isinstance(meta, dict) or meta.get("version") != FILE_VERSION:
-            raise GraphError("graph file %s has version %r" % (path, meta.get("version")
-                                                               if isinstance(meta, dict) else None))
-        for name, want in (("k", k), ("n_samples", n_samples), ("model_id", model_id)):
-            if want is not None and meta.get(name) != want:
-                raise GraphError("graph file %s was built with %s=%r, not %r"
-                                 % (path, name, meta.get(name), want))
-        if nodes is not None and not np.array_equal(to_numpy(nodes), arrays["nodes"]):
-            raise GraphError("graph file %s was built on other nodes" % path)
-        _validate(path, meta, arrays)
-        graph = cls(decoder, arrays["nodes"], meta["k"], meta["n_samples"],
-                    outside_factor=meta["outside_factor"], _build=False)
-        device, dtype = decoder_device_dtype(decoder)
-        graph.node_x = torch.as_tensor(arrays["node_x"], device=device,
-                                       dtype=dtype or torch.float64)
-        probe = graph._decode(graph.nodes[:16]).double().cpu().numpy()
-        scale = 1e-4 * (1.0 + np.abs(arrays["node_x"][:16]).max())
-        if probe.shape != arrays["node_x"][:16].shape or \
-                not np.allclose(probe, arrays["node_x"][:16], atol=scale):
-            raise GraphError("graph file %s was built for another decoder" % path)
-        graph.tree = cKDTree(graph.nodes)
-        graph.reach, graph.step = meta["reach"], meta["step"]
-        graph._set_edges(arrays["edges"].astype(np.int64), arrays["weights"],
-                         arrays["is_bridge"].astype(bool))
-        if graph.n_components != 1:
-            raise GraphError("graph file %s holds a disconnected graph" % path)
-        return graph
-
-
-class _Lazy(dict):
-    """A dict that computes a missing key once (then a plain C-level lookup)."""
-
-    def __init__(self, make):
-        super().__init__()
-        self.make = make
-
-    def __missing__(self, key):
-        value = self[key] = self.make(key)
-        return value
-
-
-def _validate(path, meta, arrays):
-    """GraphError unless the arrays form a graph the search can trust."""
-    nodes, edges, weights = arrays["nodes"], arrays["edges"], arrays["weights"]
-    n = len(nodes)
-    problems = []
-    if nodes.ndim != 2 or n < 2 or not np.isfinite(nodes).all():
-        problems.append("nodes are not a finite (N >= 2, Nz) array")
-    if arrays["node_x"].ndim != 2 or len(arrays["node_x"]) != n \
-            or not np.isfinite(arrays["node_x"]).all():
-        problems.append("node decodings do not match the nodes")
-    if edges.ndim != 2 or edges.shape[1:] != (2,) or not np.issubdtype(edges.dtype, np.integer):
-        problems.append("edges are not an (E, 2) integer array")
-    elif len(edges) and (edges.min() < 0 or edges.max() >= n):
-        problems.append("edge indices outside 0..%d" % (n - 1))
-    if weights.shape != (len(edges),) or arrays["is_bridge"].shape != (len(edges),):
-        problems.append("edge weights or bridge flags do not match the edges")
-    elif not (np.isfinite(weights).all() and (weights > 0).all()):
-        problems.append("edge weights that are not finite and positive")
-    for key in ("reach", "step", "outside_factor"):
-        value = meta.get(key)
-        if not is_number(value) or value <= 0:
-            problems.append("%s = %r" % (key, value))
-    if problems:
-        raise GraphError("graph file %s is invalid: %s" % (path, "; ".join(problems)))
+        settings, or if its contents are not a valid graph. options: search
+        settings (outside_factor, relax_iterations) to serve it with."""
+        return load_graph(cls, path, decoder, options, k=k, n_samples=n_samples,
+                          model_id=model_id, nodes=nodes)

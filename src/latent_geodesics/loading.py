@@ -45,9 +45,8 @@ def model_graph(model, k=10, n_samples=10, metric=DEFAULT_METRIC, cache=True, wa
     path = cache_path(model, k, n_samples, metric)
     if cache and os.path.isfile(path):
         try:
-            graph = LatentGraph.load(path, decoder, k, n_samples, model_id, nodes=model.latents)
-            for name, value in options.items():
-                setattr(graph, name, type(getattr(graph, name))(value))
+            graph = LatentGraph.load(path, decoder, k, n_samples, model_id,
+                                     nodes=model.latents, **options)
             return graph, "loaded from cache"
         except GraphError as e:
             warn("graph cache not used, rebuilding: %s" % e)
