@@ -31,6 +31,7 @@ from latent_geodesics.data.curves import curved_pairs, curved_skills
 from latent_geodesics.engine import Engine, Settings
 from latent_geodesics.fidelity import chord, largest_deviation
 from latent_geodesics.model import save_model
+from latent_geodesics.planning import dense_positions
 from latent_geodesics.training import train_auto_latent
 
 MOTIONS = ("served", "refined", "node_path", "latent", "chord", "mean")
@@ -65,7 +66,7 @@ def arm_case(n=24, curve=0.1):
 
 def decoded_path(engine, points, qs, qg):
     """A latent polyline as the server would decode it (dense, residuals carried)."""
-    return engine.dense_positions(engine.served, points, qs, qg)[1]
+    return dense_positions(engine.served, engine.settings, points, qs, qg)[1]
 
 
 def evaluate(name, data, names, pairs, log=print):

@@ -20,6 +20,7 @@ from latent_geodesics.curves import measure
 from latent_geodesics.engine import Engine, Settings
 from latent_geodesics.graph import LatentGraph
 from latent_geodesics.model import IWAE, save_model
+from latent_geodesics.parsing import run_model
 from latent_geodesics.trajectory import peak_ratios
 
 PAIRS = 20
@@ -68,9 +69,9 @@ def evaluate(name, model, data):
         refine_s = time.perf_counter() - t0
         zs, zg = g.latent[0], g.latent[-1]
         raw = graph.shortest_path(zs, zg, shorten=False)
-        raw_q = engine.run_model(served, "decode", raw.points)   # what used to be served
+        raw_q = run_model(served, "decode", raw.points)   # what used to be served
         straight = g.straight_line_length
-        recon = engine.run_model(served, "decode", np.stack([zs, zg]))
+        recon = run_model(served, "decode", np.stack([zs, zg]))
         rows.append({
             "pair": [int(i), int(j)], "straight": straight,
             "raw_graph": measure(model, raw.points, graph.step), "graph": g.length,

@@ -8,6 +8,7 @@ import pytest
 
 from latent_geodesics.engine import Engine, RequestError, Settings
 from latent_geodesics.errors import ConfigError
+from latent_geodesics.parsing import run_model
 from latent_geodesics.loading import cache_path
 
 
@@ -125,7 +126,7 @@ def test_trajectories_start_and_end_exactly_at_requested_configurations(engine, 
             assert np.abs(res.positions[0] - qa).max() <= 1e-9
             assert np.abs(res.positions[-1] - qb).max() <= 1e-9
             # The residual the model leaves is reported, not hidden.
-            recon = engine.run_model(engine.served, "decode", res.latent[[0, -1]])
+            recon = run_model(engine.served, "decode", res.latent[[0, -1]])
             # (float32 decodings differ by ~1e-7 between batch sizes)
             assert res.stats["start_offset"] == pytest.approx(np.abs(recon[0] - qa).max(),
                                                               abs=1e-5)

@@ -13,22 +13,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .curves import smooth, split, subdivide
-from .fidelity import RecordedData, chord
+from .errors import ConfigError, GraphError, LimitError, RequestError, check_number, is_number
+from .fidelity import RecordedData
 from .geometry import log_magnification_factor
-from .graph import RELAX_ITERATIONS, GraphError
+from .graph import RELAX_ITERATIONS
 from .loading import DEFAULT_METRIC, METRICS, model_graph
 from .model import load_model
 from .nn_geodesic import MODES, nn_geodesic, polyline_geodesic
-from .trajectory import (JointLimits, LimitError, carry_residuals, select_waypoints,
-                         time_parametrize)
-from .errors import ConfigError, RequestError, check_number, is_number
-from .results import GeodesicSummary, PathResult  # noqa: F401  (PathResult: the engine's result type)
+from .parsing import (check_configurations, check_offsets, configurations, endpoint,  # noqa: F401
+                      endpoints, finite_result, latent_points, near_data, run_model,
+                      scaling_factors)
+from .planning import plan
+from .results import GeodesicSummary, PathResult  # noqa: F401  (the engine's answers)
+from .trajectory import JointLimits
 
 INITS = ("graph", "straight")
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
 
 
 @dataclass(frozen=True)
@@ -95,38 +94,6 @@ class Settings:
         return self
 
 
-def finite_array(values, what):
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        raise RequestError("%s is empty" % what)
-    if not np.isfinite(arr).all():
-        raise RequestError("%s holds NaN or inf" % what)
-    return arr
-
-
-def rows(values, width, what, max_rows=None):
-    """A flat row-major list -> (N, width), refusing a length that does not fit,
-    values beyond float32 (the model computes in it) and more than max_rows rows."""
-    if max_rows and len(values) > max_rows * width:   # before converting a huge list
-        raise RequestError("%s has %d points, more than max_points %d per request"
-                           % (what, len(values) // width, max_rows))
-    arr = finite_array(values, what)
-    if arr.ndim != 1 or arr.size % width:
-        raise RequestError("%s has %d values, not a multiple of the dimension %d"
-                           % (what, arr.size, width))
-    if np.abs(arr).max() > FLOAT32_MAX:
-        raise RequestError("%s holds values beyond float32's range" % what)
-    return arr.reshape(-1, width)
-
-
-def finite_result(values, what):
-    """No answer carries NaN or inf with success."""
-    if not np.isfinite(values).all():
-        raise RequestError("%s came out non-finite: the input lies where the model is "
-                           "numerically meaningless" % what)
-    return values
-
-
 ENDPOINT_P99_FACTOR = 1.5    # auto max_endpoint_offset: this x the held-out poses' 99th
 ENDPOINT_RMSE_FACTOR = 5.0   # percentile worst-joint error (this x the RMSE for older models),
 ENDPOINT_MIN_OFFSET = 0.05   # but at least this (rad)
@@ -148,18 +115,6 @@ def endpoint_limit_of(model, setting):
             return limit, "%.3f rad (auto: %g x %s %.4f, at least %g)" % (
                 limit, factor, what, value, ENDPOINT_MIN_OFFSET)
     return 0.0, "off (auto, but the model has no held-out error)"
-
-
-def scaling_factors(velocity, acceleration):
-    """MoveIt's max_velocity/acceleration_scaling_factor: each in (0, 1], 0 = 1."""
-    out = []
-    for name, value in (("max_velocity_scaling_factor", velocity),
-                        ("max_acceleration_scaling_factor", acceleration)):
-        value = float(value) or 1.0
-        if not (np.isfinite(value) and 0 < value <= 1):
-            raise RequestError("%s must be in (0, 1] (0 = 1), not %r" % (name, value))
-        out.append(value)
-    return tuple(out)
 
 
 @torch.no_grad()
@@ -236,67 +191,25 @@ class Engine:
             self.served = new
         return new
 
-    # --- conversions ------------------------------------------------------
-    @staticmethod
-    def configurations(served, joint_names, positions, max_rows=None):
-        """Named positions (any joint order) -> (N, Nx) in the model's order."""
-        names = list(joint_names) or list(served.joint_names)
-        order = {n: i for i, n in enumerate(names)}
-        if len(order) != len(names):
-            raise RequestError("joint names repeat: %s" % names)
-        unknown = [n for n in names if n not in served.joint_names]
-        if unknown:
-            raise RequestError("unknown joint names %s; the model's joints are %s"
-                               % (unknown, list(served.joint_names)))
-        missing = [n for n in served.joint_names if n not in order]
-        if missing:
-            raise RequestError("joint names missing: %s" % missing)
-        q = rows(positions, len(names), "positions", max_rows)
-        return q[:, [order[n] for n in served.joint_names]]
-
-    @staticmethod
-    def latent_points(served, values, what="latent", max_rows=None):
-        return rows(values, served.model.z_dim, what, max_rows)
-
-    def near_data(self, served, z, what):
-        """Refuse latent points far outside the data (where the decoder extrapolates)."""
-        graph = served.graph
-        distance, _ = graph.tree.query(z)
-        far = np.flatnonzero(distance > graph.outside_factor * graph.reach)
-        if len(far):
-            raise RequestError("%s point %d is far outside the data: nearest node at latent "
-                               "distance %.3g, more than %g x the graph's neighbour reach %.3g"
-                               % (what, far[0], distance[far[0]], graph.outside_factor,
-                                  graph.reach))
-        return z
-
-    @staticmethod
-    @torch.no_grad()
-    def run_model(served, method, values):
-        """served.model.<method> on a float64 array, on the model's device, back to numpy."""
-        out = getattr(served.model, method)(torch.as_tensor(values, dtype=torch.float32,
-                                                            device=served.model.device))
-        return out.cpu().double().numpy()
-
     # --- queries ----------------------------------------------------------
     def encode(self, joint_names, positions):
         served = self.served
-        q = self.configurations(served, joint_names, positions, self.settings.max_points)
-        self.check_configurations(served, q, lambda r: "configuration %d" % r)
-        z = self.run_model(served, "encode", q)
+        q = configurations(served, joint_names, positions, self.settings.max_points)
+        check_configurations(served, self.settings, q, lambda r: "configuration %d" % r)
+        z = run_model(served, "encode", q)
         return served.model.z_dim, finite_result(z, "the latent point")
 
     def decode(self, latent):
         served = self.served
-        z = self.near_data(served, self.latent_points(served, latent,
+        z = near_data(served, latent_points(served, latent,
                                                        max_rows=self.settings.max_points),
                            "latent")
-        return list(served.joint_names), finite_result(self.run_model(served, "decode", z),
+        return list(served.joint_names), finite_result(run_model(served, "decode", z),
                                                        "the configuration")
 
     def magnification(self, latent):
         served = self.served
-        z = self.near_data(served, self.latent_points(served, latent,
+        z = near_data(served, latent_points(served, latent,
                                                        max_rows=self.settings.max_points),
                            "latent")
         log_mf = log_magnification_factor(served.graph.decoder, z).double().cpu().numpy()
@@ -304,83 +217,14 @@ class Engine:
         return np.exp(log_mf), log_mf
 
     # --- geodesics -----------------------------------------------------------
-    def endpoint(self, served, joint_names, positions, latent, what):
-        """(latent point, requested configuration or None) from either form."""
-        has_joints, has_latent = len(positions) > 0 or len(joint_names) > 0, len(latent) > 0
-        if has_joints == has_latent:
-            raise RequestError("%s: give either joint positions or a latent point, not %s"
-                               % (what, "both" if has_joints else "neither"))
-        q = None
-        if has_latent:
-            z = self.latent_points(served, latent, what + " latent")
-        else:
-            q = self.configurations(served, joint_names, positions)
-            if len(q) != 1:
-                raise RequestError("%s: one configuration expected, got %d" % (what, len(q)))
-            self.check_configurations(served, q, lambda r: what)
-            q = q[0]
-            z = self.run_model(served, "encode", q[None])
-        if len(z) != 1:
-            raise RequestError("%s: one latent point expected, got %d" % (what, len(z)))
-        try:
-            return served.graph.check_inside(z[0], what), q
-        except GraphError as e:
-            raise RequestError(str(e)) from None
-
-    def check_configurations(self, served, q, what):
-        """Refuse configurations (N, D) beyond the joint limits or far from the data,
-        in one vectorised pass; the message names the first offending row and joint.
-        what(row) says which configuration that is."""
-        limits = served.limits
-        bad = np.argwhere(limits.beyond(q, self.settings.position_tolerance))
-        if len(bad):
-            r, i = bad[0]
-            raise RequestError("%s: joint %s = %.4g rad is outside its limits [%.4g, %.4g] "
-                               "(%s)" % (what(r), limits.names[i], q[r, i], limits.lower[i],
-                                         limits.upper[i], limits.source))
-        # Generous: the training data's mean +- (6 standard deviations + 1 rad).
-        mean = served.model.x_mean.double().cpu().numpy()
-        spread = 6 * served.model.x_std.double().cpu().numpy() + 1.0
-        far = np.argwhere(np.abs(q - mean) > spread)
-        if len(far):
-            r, i = far[0]
-            raise RequestError("%s: joint %s = %.4g rad is far outside the training data "
-                               "(mean %.4g, accepted %.4g to %.4g)" % (
-                                   what(r), served.joint_names[i], q[r, i], mean[i],
-                                   mean[i] - spread[i], mean[i] + spread[i]))
-
-    def endpoints(self, served, start, goal):
-        zs, qs = self.endpoint(served, *start, "start")
-        zg, qg = self.endpoint(served, *goal, "goal")
-        if np.allclose(zs, zg, rtol=0, atol=1e-9) and (
-                qs is None or qg is None or np.array_equal(qs, qg)):
-            raise RequestError("start and goal are the same point: nothing to plan")
-        self.check_offsets(served, (zs, qs, "start"), (zg, qg, "goal"))
-        return (zs, qs), (zg, qg)
-
-    def check_offsets(self, served, *ends):
-        """Refuse configurations the model reconstructs worse than max_endpoint_offset."""
-        limit = served.endpoint_limit
-        if limit <= 0:
-            return
-        for z, q, what in ends:
-            if q is None:
-                continue
-            offset = float(np.abs(self.run_model(served, "decode", z[None])[0] - q).max())
-            if offset > limit:
-                raise RequestError(
-                    "%s: the model reconstructs this configuration %.3f rad off in its worst "
-                    "joint, above max_endpoint_offset %.3f rad; demonstrations near this pose "
-                    "or a larger latent dimension help" % (what, offset, limit))
-
     def graph_geodesic(self, start, goal, scaling=(0.0, 0.0)):
         """start/goal: (joint_names, positions, latent) triples; scaling: MoveIt's
         (velocity, acceleration) scaling factors, 0 = 1."""
         served = self.served
         scaling = scaling_factors(*scaling)
-        (zs, qs), (zg, qg) = self.endpoints(served, start, goal)
+        (zs, qs), (zg, qg) = endpoints(served, self.settings, start, goal)
         path = self.graph_path(served, zs, zg)
-        return self.decoded(served, path, qs, qg, scaling)
+        return plan(served, self.settings, path, qs, qg, scaling)
 
     def geodesic_lengths(self, starts, goals):
         """Graph geodesic lengths (S, T) from every start to every goal in one
@@ -396,9 +240,9 @@ class Engine:
                                                           self.settings.max_lengths))
         labels = ["start %d" % i for i in range(len(starts))] + \
             ["goal %d" % i for i in range(len(goals))]
-        ends = [self.endpoint(served, *end, label)
+        ends = [endpoint(served, self.settings, *end, label)
                 for end, label in zip(list(starts) + list(goals), labels)]
-        self.check_offsets(served, *((z, q, label) for (z, q), label in zip(ends, labels)))
+        check_offsets(served, *((z, q, label) for (z, q), label in zip(ends, labels)))
         z = np.array([z for z, _ in ends])
         lengths = served.graph.distances(z[:len(starts)], z[len(starts):])
         return finite_result(lengths, "geodesic lengths")
@@ -425,7 +269,7 @@ class Engine:
         if not 1 <= max_iterations <= cfg.nn_max_iterations:
             raise RequestError("max_iterations must be 1..%d (0 = default), not %d"
                                % (cfg.nn_max_iterations, max_iterations))
-        (zs, qs), (zg, qg) = self.endpoints(served, start, goal)
+        (zs, qs), (zg, qg) = endpoints(served, self.settings, start, goal)
         coarse = self.graph_path(served, zs, zg) if init == "graph" else None
         step = served.graph.step
         if mode == "polyline":
@@ -440,70 +284,5 @@ class Engine:
             path.stats.update(nodes_expanded=coarse.stats["nodes_expanded"],
                               bridges=coarse.stats["bridges"] if path.stats.get(
                                   "candidate") == "initial" else path.stats.get("bridges", 0))
-        return self.decoded(served, path, qs, qg, scaling)
+        return plan(served, self.settings, path, qs, qg, scaling)
 
-    def dense_positions(self, served, latent, q_start, q_goal):
-        """Latent samples along a path and their joint positions, residuals carried,
-        sampled until no joint moves more than half a max_joint_step between them."""
-        target = 0.5 * self.settings.max_joint_step
-        z, _ = subdivide(latent, served.graph.step)
-        for _ in range(6):
-            q, off_s, off_g = carry_residuals(self.run_model(served, "decode", z), q_start, q_goal)
-            steps = np.abs(np.diff(q, axis=0)).max(axis=1)
-            if steps.max() <= target:
-                break
-            z, _ = split(z, np.ceil(steps / target))
-        return z, q, off_s, off_g
-
-    @staticmethod
-    def smoothed(served, path):
-        """The path with its corners rounded (a B-spline), unless that decodes longer."""
-        rounded = smooth(path.points)
-        length = served.graph.measure(rounded)
-        if length <= path.length:
-            return rounded, length
-        return path.points, path.length
-
-    def fidelity(self, served, timing):
-        """How far the timed motion, and the joint straight line between its ends,
-        stray from the recorded poses; refused beyond max_data_distance."""
-        served_motion = served.recorded.distance(timing.positions)
-        line = served.recorded.distance(chord(timing.positions[0], timing.positions[-1]))
-        limit = self.settings.max_data_distance
-        if limit > 0 and served_motion.largest > limit:
-            where = served_motion.where
-            raise RequestError(
-                "the motion leaves the recorded data by %.3f rad (%.1f data spacings), more "
-                "than max_data_distance %.3f, at %.0f %% of the way (t = %.2f s): no "
-                "demonstration covers that region; demonstrate there (the active learner "
-                "asks for it) or allow more" % (
-                    served_motion.largest, served_motion.largest_spacings, limit, 100 * where,
-                    where * timing.duration))
-        return {"data_distance": served_motion.largest, "data_distance_mean": served_motion.mean,
-                "data_distance_spacings": served_motion.largest_spacings,
-                "chord_data_distance": line.largest, "chord_data_distance_mean": line.mean,
-                "data_spacing": served.recorded.spacing}
-
-    def decoded(self, served, path, q_start=None, q_goal=None, scaling=(1.0, 1.0)):
-        """Decode a latent path into an exact-ended, dense, limit-respecting timed trajectory."""
-        cfg = self.settings
-        points, length = self.smoothed(served, path)
-        z, q, off_s, off_g = self.dense_positions(served, points, q_start, q_goal)
-        picks = select_waypoints(q, cfg.max_joint_step)
-        q, clipped = served.limits.clip(q[picks], q_start is not None, q_goal is not None)
-        try:
-            timing = time_parametrize(q, served.limits.scaled(*scaling))
-        except LimitError as e:
-            raise RequestError("the path cannot be timed: %s" % e) from None
-        z = z[picks][timing.kept]
-        straight = path.stats.get("straight_length")   # measured by the path's own search
-        if straight is None or not np.isfinite(straight):
-            straight = served.graph.measure(np.stack([path.points[0], path.points[-1]]))
-        stats = {k: v for k, v in path.stats.items() if np.isscalar(v)}
-        stats.update(method=path.method, start_offset=off_s, goal_offset=off_g,
-                     clipped_points=clipped, duration=timing.duration,
-                     max_joint_step=float(np.abs(np.diff(timing.positions, axis=0)).max()),
-                     **self.fidelity(served, timing))
-        return PathResult(z, timing.positions, timing.time_ns, timing.velocities,
-                          timing.accelerations, list(served.joint_names), length,
-                          straight, stats)

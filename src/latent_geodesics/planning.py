@@ -1,0 +1,80 @@
+"""A latent path planned into a timed joint trajectory (the engine's last step)."""
+import numpy as np
+
+from .curves import smooth, split, subdivide
+from .errors import LimitError, RequestError
+from .fidelity import chord
+from .parsing import run_model
+from .results import PathResult
+from .trajectory import carry_residuals, select_waypoints, time_parametrize
+
+DENSIFY_ROUNDS = 6   # resamplings until no joint moves more than half a max_joint_step
+
+
+def dense_positions(served, settings, latent, q_start, q_goal):
+    """Latent samples along a path and their joint positions, residuals carried,
+    sampled until no joint moves more than half a max_joint_step between them."""
+    target = 0.5 * settings.max_joint_step
+    z, _ = subdivide(latent, served.graph.step)
+    for _ in range(DENSIFY_ROUNDS):
+        q, off_s, off_g = carry_residuals(run_model(served, "decode", z), q_start, q_goal)
+        steps = np.abs(np.diff(q, axis=0)).max(axis=1)
+        if steps.max() <= target:
+            break
+        z, _ = split(z, np.ceil(steps / target))
+    return z, q, off_s, off_g
+
+def smoothed(served, path):
+    """The path with its corners rounded (a B-spline), unless that decodes longer."""
+    rounded = smooth(path.points)
+    length = served.graph.measure(rounded)
+    if length <= path.length:
+        return rounded, length
+    return path.points, path.length
+
+def fidelity(served, settings, timing):
+    """How far the timed motion, and the joint straight line between its ends,
+    stray from the recorded poses; refused beyond max_data_distance."""
+    served_motion = served.recorded.distance(timing.positions)
+    line = served.recorded.distance(chord(timing.positions[0], timing.positions[-1]))
+    limit = settings.max_data_distance
+    if limit > 0 and served_motion.largest > limit:
+        where = served_motion.where
+        raise RequestError(
+            "the motion leaves the recorded data by %.3f rad (%.1f data spacings), more "
+            "than max_data_distance %.3f, at %.0f %% of the way (t = %.2f s): no "
+            "demonstration covers that region; demonstrate there (the active learner "
+            "asks for it) or allow more" % (
+                served_motion.largest, served_motion.largest_spacings, limit, 100 * where,
+                where * timing.duration))
+    return {"data_distance": served_motion.largest, "data_distance_mean": served_motion.mean,
+            "data_distance_spacings": served_motion.largest_spacings,
+            "chord_data_distance": line.largest, "chord_data_distance_mean": line.mean,
+            "data_spacing": served.recorded.spacing}
+
+def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0)):
+    """A latent path planned into what a controller can follow: decoded densely with
+    the model's residuals carried to exact ends, thinned to waypoints, clipped to the
+    position limits, timed by TOPP-RA within the (scaled) limits, and measured
+    against the recorded data."""
+    cfg = settings
+    points, length = smoothed(served, path)
+    z, q, off_s, off_g = dense_positions(served, settings, points, q_start, q_goal)
+    picks = select_waypoints(q, cfg.max_joint_step)
+    q, clipped = served.limits.clip(q[picks], q_start is not None, q_goal is not None)
+    try:
+        timing = time_parametrize(q, served.limits.scaled(*scaling))
+    except LimitError as e:
+        raise RequestError("the path cannot be timed: %s" % e) from None
+    z = z[picks][timing.kept]
+    straight = path.stats.get("straight_length")   # measured by the path's own search
+    if straight is None or not np.isfinite(straight):
+        straight = served.graph.measure(np.stack([path.points[0], path.points[-1]]))
+    stats = {k: v for k, v in path.stats.items() if np.isscalar(v)}
+    stats.update(method=path.method, start_offset=off_s, goal_offset=off_g,
+                 clipped_points=clipped, duration=timing.duration,
+                 max_joint_step=float(np.abs(np.diff(timing.positions, axis=0)).max()),
+                 **fidelity(served, settings, timing))
+    return PathResult(z, timing.positions, timing.time_ns, timing.velocities,
+                      timing.accelerations, list(served.joint_names), length,
+                      straight, stats)
