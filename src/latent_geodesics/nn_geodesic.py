@@ -177,6 +177,56 @@ def polyline_geodesic(decoder, z_start, z_goal, init=None, step=None, knots=16,
     return path
 
 
+def _energy_of(mode, decoder, n_points, z0):
+    """energy(curve) -> (energy to minimise, its curve's length) for an NN mode:
+    finite differences of the decoded curve, or the decoder's Jacobian-vector
+    product along the curve's velocity (jvp, no Jacobian formed)."""
+    t_nodes = torch.linspace(0, 1, n_points + 1, dtype=z0.dtype, device=z0.device)
+    t_mid = (t_nodes[1:] + t_nodes[:-1]) / 2
+
+    def finite_difference(curve):
+        steps = decoder(curve(t_nodes))
+        steps = steps[1:] - steps[:-1]
+        return n_points * (steps ** 2).sum(), steps.detach().norm(dim=-1).sum()
+
+    def jacobian(curve):
+        with FUNC_TRANSFORMS:
+            z, dz = curve.with_velocity(t_mid)
+            _, velocity = jvp(decoder, (z,), (dz,))
+        speed2 = (velocity ** 2).sum(-1)
+        return speed2.mean(), speed2.detach().sqrt().mean()
+    return finite_difference if mode == "finite-difference" else jacobian
+
+
+def _train(curve, energy_of, max_iterations, lr, tol, patience, callback, should_stop):
+    """Adam on the curve's energy; the shortest curve seen is loaded at the end.
+    Returns (length history, iterations, cancelled)."""
+    opt = torch.optim.Adam(curve.parameters(), lr=lr)
+    history, best_len, best_state = [], float("inf"), None
+    cancelled, iteration = False, 0
+    for iteration in range(1, max_iterations + 1):
+        energy, length = energy_of(curve)
+        opt.zero_grad(set_to_none=True)
+        energy.backward()
+        current = length.item()
+        if current < best_len:
+            best_len = current
+            best_state = {k: v.detach().clone() for k, v in curve.state_dict().items()}
+        opt.step()
+        history.append(current)
+        if callback is not None:
+            callback(iteration, current)
+        if should_stop is not None and should_stop():
+            cancelled = True
+            break
+        if tol > 0 and len(history) > patience:   # tol <= 0: run the whole budget
+            before = history[-patience - 1]
+            if before - min(history[-patience:]) < tol * before:
+                break
+    curve.load_state_dict(best_state)
+    return history, iteration, cancelled
+
+
 def nn_geodesic(decoder: Decoder, z_start: Points, z_goal: Points, init=None,
                 mode="finite-difference",
                 max_iterations=500, n_train_points=64, lr=2e-2, tol=1e-4, patience=20,
@@ -208,42 +258,9 @@ def nn_geodesic(decoder: Decoder, z_start: Points, z_goal: Points, init=None,
                         {"time": time.perf_counter() - t0, "iterations": 0, "mode": mode})
     if knots is not None and len(knots) > 2:
         curve.fit(knots)
-    opt = torch.optim.Adam(curve.parameters(), lr=lr)
-    t_nodes = torch.linspace(0, 1, n_train_points + 1, dtype=z0.dtype, device=z0.device)
-    t_mid = (t_nodes[1:] + t_nodes[:-1]) / 2
-    history, best_len, best_state = [], float("inf"), None
-    cancelled, iteration = False, 0
-    for iteration in range(1, int(max_iterations) + 1):
-        if mode == "finite-difference":
-            x = decoder(curve(t_nodes))
-            steps = (x[1:] - x[:-1])
-            energy = n_train_points * (steps ** 2).sum()
-            length = steps.detach().norm(dim=-1).sum()
-        else:
-            with FUNC_TRANSFORMS:
-                z, dz = curve.with_velocity(t_mid)
-                _, velocity = jvp(decoder, (z,), (dz,))
-            speed2 = (velocity ** 2).sum(-1)
-            energy = speed2.mean()
-            length = speed2.detach().sqrt().mean()
-        opt.zero_grad(set_to_none=True)
-        energy.backward()
-        current = length.item()
-        if current < best_len:
-            best_len = current
-            best_state = {k: v.detach().clone() for k, v in curve.state_dict().items()}
-        opt.step()
-        history.append(current)
-        if callback is not None:
-            callback(iteration, current)
-        if should_stop is not None and should_stop():
-            cancelled = True
-            break
-        if tol > 0 and len(history) > patience:   # tol <= 0: run the whole budget
-            before = history[-patience - 1]
-            if before - min(history[-patience:]) < tol * before:
-                break
-    curve.load_state_dict(best_state)
+    energy_of = _energy_of(mode, decoder, n_train_points, z0)
+    history, iteration, cancelled = _train(curve, energy_of, int(max_iterations), lr, tol,
+                                           patience, callback, should_stop)
     points = constant_speed(decoder, curve, n_out)
     zs, zg = to_numpy(z0), to_numpy(z1)
     path = Geodesic(points.detach().cpu().double().numpy(), 0.0,

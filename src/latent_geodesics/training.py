@@ -137,47 +137,73 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
     if len(train_idx) < batch_size:
         raise DataError("%d training rows after the held-out split, fewer than the batch "
                         "size %d" % (len(train_idx), batch_size))
-    if init is not None:
-        if init.x_dim != data.shape[1] or init.z_dim != latent_dim:
-            raise ModelError("cannot fine-tune a %d->%d model on %d-column data with latent "
-                             "dim %d" % (init.x_dim, init.z_dim, data.shape[1], latent_dim))
-        model = IWAE(init.x_dim, init.z_dim, init.hidden, init.activation,
-                     init.x_mean.cpu(), init.x_std.cpu(), joint_names, init.noise_floor)
-        model.load_state_dict({k_: v.cpu() for k_, v in init.state_dict().items()})
-    else:
-        model = IWAE(data.shape[1], latent_dim, hidden, activation,
-                     data[train_idx].mean(0), data[train_idx].std(0) + 1e-6, joint_names,
-                     noise_floor)
-    model.to(device).train()
+    model = _initial_model(data, joint_names, latent_dim, hidden, activation, noise_floor,
+                           init, train_idx).to(device).train()
     x_all = torch.as_tensor(data, dtype=torch.float32, device=device)
     x_train = model.normalise(x_all[train_idx])
     x_val = model.normalise(x_all[val_idx]) if len(val_idx) else None
-    patience = max(10, epochs // 5) if patience is None else int(patience)
-    elbo_epochs = int(elbo_fraction * epochs) if samples > 1 else 0
+    schedule = dict(epochs=epochs, batch_size=batch_size, lr=lr, samples=samples, seed=seed,
+                    patience=max(10, epochs // 5) if patience is None else int(patience),
+                    elbo_epochs=int(elbo_fraction * epochs) if samples > 1 else 0,
+                    warmup=warmup if init is None else 0.0, progress=progress)
+    start = time.time()
+    stopped_at, best_epoch = _fit(model, x_train, x_val, **schedule)
+    model.eval().requires_grad_(False)
+    with torch.no_grad():
+        model.latents = model.encode(x_all).cpu().numpy()
+    model.data = data
+    report = {"held_out": evaluate(model, data[val_idx], samples, seed=seed),
+              "train": evaluate(model, data[train_idx], samples, seed=seed),
+              "n_train": int(len(train_idx)), "n_held_out": int(len(val_idx)),
+              "diagnosis": diagnose(model, data[train_idx], data[val_idx]),
+              "data_noise": data_noise(data, latent_dim),
+              "train_seconds": round(time.time() - start, 2),
+              "epochs_run": stopped_at, "best_epoch": best_epoch}
+    model.meta = {"data_sha256": data_hash(data), "report": report, "training": dict(
+        latent_dim=latent_dim, importance_samples=samples, epochs=epochs,
+        batch_size=batch_size, lr=lr, elbo_fraction=elbo_fraction, warmup=warmup,
+        val_fraction=val_fraction, seed=seed, device=str(device), fine_tuned=init is not None)}
+    return model, report
+
+
+def _initial_model(data, joint_names, latent_dim, hidden, activation, noise_floor, init,
+                   train_idx):
+    """A copy of `init` to fine-tune (its normalisation kept), or a new IWAE
+    normalised by the training rows."""
+    if init is None:
+        return IWAE(data.shape[1], latent_dim, hidden, activation,
+                    data[train_idx].mean(0), data[train_idx].std(0) + 1e-6, joint_names,
+                    noise_floor)
+    if init.x_dim != data.shape[1] or init.z_dim != latent_dim:
+        raise ModelError("cannot fine-tune a %d->%d model on %d-column data with latent "
+                         "dim %d" % (init.x_dim, init.z_dim, data.shape[1], latent_dim))
+    model = IWAE(init.x_dim, init.z_dim, init.hidden, init.activation,
+                 init.x_mean.cpu(), init.x_std.cpu(), joint_names, init.noise_floor)
+    model.load_state_dict({k_: v.cpu() for k_, v in init.state_dict().items()})
+    return model
+
+
+def _fit(model, x_train, x_val, epochs, batch_size, lr, samples, seed, patience,
+         elbo_epochs, warmup, progress):
+    """The training schedule: ELBO first, then the IWAE bound; KL warm-up; cosine
+    learning rate; early stopping on the held-out bound once the full bound trains.
+    Loads the best epoch's weights; returns (epochs run, best epoch)."""
     # The best epoch is chosen, and stopping allowed, once the full bound is trained.
-    judged_from = max(elbo_epochs, int(np.ceil(warmup * epochs)) if init is None else 0)
+    judged_from = max(elbo_epochs, int(np.ceil(warmup * epochs)))
     best = (-np.inf, None, 0)   # (held-out bound, weights, epoch)
     progressed = 0              # the last epoch that improved the bound noticeably
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs), eta_min=lr / 20)
     gen = torch.Generator().manual_seed(seed)
     bar = tqdm(range(epochs), desc="IWAE", disable=not progress, file=sys.stderr, mininterval=1.0)
-    start = time.time()
     for epoch in bar:
         # KL warm-up: the latent code is learned before the prior pulls on it, so a
         # decoder with learned variance cannot settle on ignoring it (posterior collapse).
-        beta = min(1.0, (epoch + 1) / (warmup * epochs)) if warmup > 0 and init is None else 1.0
-        k_now = 1 if epoch < elbo_epochs else samples
-        perm = torch.randperm(len(x_train), generator=gen).to(device)
-        total = 0.0
-        for i in range(0, len(perm) - batch_size + 1, batch_size):
-            loss = -model.iwae_bound(x_train[perm[i:i + batch_size]], k_now, beta=beta).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item()
+        beta = min(1.0, (epoch + 1) / (warmup * epochs)) if warmup > 0 else 1.0
+        total = _epoch(model, opt, x_train, batch_size, 1 if epoch < elbo_epochs else samples,
+                       beta, gen)
         sched.step()
-        bar.set_postfix(bound="%.3f" % (-total / max(1, len(perm) // batch_size)))
+        bar.set_postfix(bound="%.3f" % (-total / max(1, len(x_train) // batch_size)))
         if x_val is not None and epoch + 1 > judged_from:
             model.eval()
             bound = held_out_bound(model, x_val, samples, seed)
@@ -189,29 +215,22 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
                         epoch + 1)
             if epoch + 1 - progressed >= patience:
                 break
-    stopped_at = epoch + 1
     if best[1] is not None:
         model.load_state_dict(best[1])
-    model.eval().requires_grad_(False)
-    with torch.no_grad():
-        model.latents = model.encode(x_all).cpu().numpy()
-    model.data = data
-    report = {"held_out": evaluate(model, data[val_idx], samples, seed=seed),
-              "train": evaluate(model, data[train_idx], samples, seed=seed),
-              "n_train": int(len(train_idx)), "n_held_out": int(len(val_idx)),
-              "diagnosis": diagnose(model, data[train_idx], data[val_idx]),
-              "data_noise": data_noise(data, latent_dim),
-              "train_seconds": round(time.time() - start, 2),
-              "epochs_run": stopped_at, "best_epoch": best[2]}
-    model.meta = {"data_sha256": data_hash(data),
-                  "training": dict(latent_dim=latent_dim, importance_samples=samples,
-                                   epochs=epochs, batch_size=batch_size, lr=lr,
-                                   elbo_fraction=elbo_fraction, warmup=warmup,
-                                   val_fraction=val_fraction,
-                                   seed=seed, device=str(device),
-                                   fine_tuned=init is not None),
-                  "report": report}
-    return model, report
+    return epoch + 1, best[2]
+
+
+def _epoch(model, opt, x_train, batch_size, k, beta, gen):
+    """One pass over shuffled full batches; the summed loss."""
+    perm = torch.randperm(len(x_train), generator=gen).to(x_train.device)
+    total = 0.0
+    for i in range(0, len(perm) - batch_size + 1, batch_size):
+        loss = -model.iwae_bound(x_train[perm[i:i + batch_size]], k, beta=beta).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.item()
+    return total
 
 
 AUTO_DIMS = (2, 3, 4, 5, 6)   # --latent-dim auto tries these, smallest first

@@ -238,10 +238,6 @@ def time_parametrize(positions, limits, margin=1e-6):
     limits and the whole trajectory is slowed uniformly until none exceeds them.
     Repeated points are dropped (timing.positions holds the points kept).
     """
-    import toppra
-    import toppra.algorithm as algo
-    import toppra.constraint as constraint
-
     q = np.asarray(positions, dtype=np.float64)
     if q.ndim != 2 or len(q) < 2:
         raise LimitError("need at least two positions (m, D)")
@@ -254,8 +250,18 @@ def time_parametrize(positions, limits, margin=1e-6):
         raise LimitError("the path does not move")
     if len(q_used) == 2:
         return _rest_to_rest(q_used, limits, np.flatnonzero(keep))
-    ss = arc_fraction(q_used)
-    path = toppra.SplineInterpolator(ss, q_used)
+    timing, seconds = _toppra(q_used, limits, np.flatnonzero(keep))
+    return _in_nanoseconds(timing, seconds, limits, margin)
+
+
+def _toppra(q, limits, kept):
+    """TOPP-RA's time-optimal timing of the spline through q: (Timing, seconds)."""
+    import toppra
+    import toppra.algorithm as algo
+    import toppra.constraint as constraint
+
+    ss = arc_fraction(q)
+    path = toppra.SplineInterpolator(ss, q)
     velocity = np.stack([-limits.velocity, limits.velocity], 1)
     cons = [constraint.JointVelocityConstraint(velocity)]
     if (limits.acceleration > 0).all():
@@ -274,24 +280,28 @@ def time_parametrize(positions, limits, margin=1e-6):
     sdd = np.r_[sdd, sdd[-1:]] if len(sdd) == len(sd) - 1 else sdd
     dt = 2 * np.diff(ss) / np.maximum(sd[:-1] + sd[1:], 1e-12)
     qs, qss = path(ss, 1), path(ss, 2)
-    timing = Timing(q_used, np.zeros(len(ss), np.int64), qs * sd[:, None],
-                    qs * sdd[:, None] + qss * sd[:, None] ** 2, np.flatnonzero(keep))
+    timing = Timing(q, np.zeros(len(ss), np.int64), qs * sd[:, None],
+                    qs * sdd[:, None] + qss * sd[:, None] ** 2, kept)
     timing.velocities[[0, -1]] = 0.0
-    seconds = np.r_[0.0, np.cumsum(dt)]
+    return timing, np.r_[0.0, np.cumsum(dt)]
+
+
+def _in_nanoseconds(timing, seconds, limits, margin):
+    """Times rounded up to whole nanoseconds, the whole trajectory slowed uniformly
+    until every velocity and acceleration (stated and finite-difference) is within
+    the limits."""
     for _ in range(50):
         ns = np.ceil(seconds * NS - 1e-3).astype(np.int64)   # rounding up only slows
         timing.time_ns = np.r_[0, np.cumsum(np.maximum(np.diff(ns), 1))]
         v_ratio, a_ratio = peak_ratios(timing, limits)
         if v_ratio <= 1.0 and a_ratio <= 1.0:
-            break
+            return timing
         # Slowing down by s divides velocities by s and accelerations by s^2.
         scale = max(v_ratio, np.sqrt(a_ratio)) * (1 + margin)
         seconds = seconds * scale
         timing.velocities /= scale
         timing.accelerations /= scale ** 2
-    else:
-        raise LimitError("could not meet the joint limits after rounding")
-    return timing
+    raise LimitError("could not meet the joint limits after rounding")
 
 
 def _rest_to_rest(q, limits, kept):
