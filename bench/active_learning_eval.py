@@ -12,9 +12,9 @@ import numpy as np
 
 from latent_geodesics.active_learning import evaluate
 from latent_geodesics.data import arm_dataset
-from latent_geodesics.loading import load_model_with_graph
 from latent_geodesics.evaluation import arm_evaluation_set
 from latent_geodesics.learner import ActiveLearner, LoopConfig
+from latent_geodesics.loading import load_model_with_graph
 from latent_geodesics.model import save_model
 from latent_geodesics.store import DemoStore
 from latent_geodesics.teachers import ArmTeacher
@@ -126,6 +126,7 @@ def hole_visibility(seed=0):
     data is invisible to latent-space criteria.
     """
     import torch
+
     from latent_geodesics.evaluation import arm_goal_poses
     from latent_geodesics.graph import LatentGraph
     arm = arm_dataset(n_demos=150, hole=True, seed=seed)

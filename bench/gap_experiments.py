@@ -14,15 +14,25 @@ train a new model on it. Metric per round: the
 share of queries in the gap and the smoothness of gap-crossing graph geodesics
 (largest joint or pixel step over the mean step, 1 = even), over seeds.
 """
+import contextlib
 import time
 
 import numpy as np
 
 from latent_geodesics.active_learning import evaluate, select_queries
-from latent_geodesics.data.arcs import GAP, JOINT_NAMES as ARC_JOINTS, arc_pose, two_arcs
-from latent_geodesics.data.arm import (SKILL_AZIMUTHS, SKILL_GAP, SKILL_REACH, ArmSimulator,
-                                       azimuth, inverse_kinematics, reach_targets, reaches,
-                                       two_skills)
+from latent_geodesics.data.arcs import GAP, arc_pose, two_arcs
+from latent_geodesics.data.arcs import JOINT_NAMES as ARC_JOINTS
+from latent_geodesics.data.arm import (
+    SKILL_AZIMUTHS,
+    SKILL_GAP,
+    SKILL_REACH,
+    ArmSimulator,
+    azimuth,
+    inverse_kinematics,
+    reach_targets,
+    reaches,
+    two_skills,
+)
 from latent_geodesics.data.pendulum import pendulum_dataset, render, states_near
 from latent_geodesics.evaluation import pendulum_evaluation_set
 from latent_geodesics.graph import LatentGraph
@@ -154,10 +164,8 @@ def run(world, model, selector, seed, rounds, queries, epochs):
         history.append(row)
         new = []
         for config in q.positions:
-            try:
+            with contextlib.suppress(Refused):   # the teacher's refusals are not data
                 new.append(world.demonstrate(config))
-            except Refused:
-                pass
         if new:
             data = np.concatenate([data] + new)
         if getattr(world, "retrain", "fine-tune") == "scratch":

@@ -3,8 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from latent_geodesics.active_learning import (diverse_top, evaluate, jump_ratio,
-                                              nearest_distance, scores, select_queries)
+from latent_geodesics.active_learning import (
+    diverse_top,
+    evaluate,
+    jump_ratio,
+    nearest_distance,
+    scores,
+    select_queries,
+)
 from latent_geodesics.data import two_arcs
 from latent_geodesics.graph import LatentGraph
 from latent_geodesics.teachers import ArmTeacher, PendulumTeacher, Refused
@@ -215,9 +221,10 @@ def test_variance_metric_keeps_geodesics_near_the_data(arcs_model, tmp_path):
                                     {"rounds": True}, {"max_demonstration_points": 1},
                                     {"teacher_timeout": 0}, {"reload_timeout": float("inf")}])
 def test_loop_settings_outside_their_range_are_refused_by_name(change):
+    from latent_geodesics.errors import ConfigError
     from latent_geodesics.learner import LoopConfig
     name = next(iter(change))
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ConfigError, match=name):
         LoopConfig(**change).validate()
     assert LoopConfig().validate() == LoopConfig()
 

@@ -3,9 +3,19 @@ import numpy as np
 import pytest
 
 from latent_geodesics.data import DataError, laikago_dataset, load_data, pendulum_dataset, validate
-from latent_geodesics.data.arm import (JOINT_NAMES, Q_HOME, Q_MAX, Q_MIN, SKILL_AZIMUTHS,
-                                       SKILL_GAP, ArmSimulator, azimuth, fingertip,
-                                       inverse_kinematics, two_skills)
+from latent_geodesics.data.arm import (
+    JOINT_NAMES,
+    Q_HOME,
+    Q_MAX,
+    Q_MIN,
+    SKILL_AZIMUTHS,
+    SKILL_GAP,
+    ArmSimulator,
+    azimuth,
+    fingertip,
+    inverse_kinematics,
+    two_skills,
+)
 from latent_geodesics.data.pendulum import render
 
 DATA = np.random.default_rng(0).normal(size=(30, 3))

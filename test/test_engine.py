@@ -8,8 +8,8 @@ import pytest
 
 from latent_geodesics.engine import Engine, RequestError, Settings
 from latent_geodesics.errors import ConfigError
-from latent_geodesics.parsing import run_model
 from latent_geodesics.loading import cache_path
+from latent_geodesics.parsing import run_model
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +104,17 @@ def test_requests_in_flight_keep_their_model(engine):
     assert engine.served is not before
 
 
-def test_magnification(engine):
-    values, logs = engine.magnification([0.0, 0.0, 0.1, 0.2])
-    assert values.shape == (2,) and np.allclose(np.log(values), logs)
+def test_magnification_is_the_served_metrics_volume(engine):
+    """sqrt(det J^T J) of the served (data-aware) decoder, by an independent Jacobian."""
+    import torch
+    points = [[0.0, 0.0], [0.1, 0.2]]
+    values, logs = engine.magnification([c for p in points for c in p])
+    decoder = engine.served.graph.decoder
+    for p, value in zip(points, values):
+        z = torch.tensor(p, dtype=torch.float32)
+        J = torch.autograd.functional.jacobian(lambda v: decoder(v[None])[0], z).double()
+        assert value == pytest.approx(float(torch.det(J.T @ J).sqrt()), rel=1e-3)
+    assert np.allclose(np.log(values), logs)
 
 
 def configuration(names, q):
@@ -214,6 +222,7 @@ def test_nn_goal_with_every_field_default(engine, poses):
 
 def test_yaml_defaults_are_the_settings_defaults():
     import dataclasses
+
     import yaml
     path = os.path.join(os.path.dirname(__file__), "..", "config", "geodesic_server.yaml")
     with open(path) as f:
@@ -316,6 +325,7 @@ def test_the_summary_fills_every_geodesic_stats_field(engine):
     """GeodesicSummary and msg/GeodesicStats.msg name the same fields, in order."""
     import dataclasses
     import re
+
     from latent_geodesics.results import GeodesicSummary
     msg = os.path.join(os.path.dirname(__file__), "..", "msg", "GeodesicStats.msg")
     with open(msg) as f:

@@ -2,10 +2,15 @@
 import numpy as np
 import pytest
 import torch
-
 from decoders import A, great_circle, linear, sphere
-from latent_geodesics.geometry import (curve_energy, curve_length, log_magnification_factor,
-                                       magnification_factor, metric_tensor)
+
+from latent_geodesics.geometry import (
+    curve_energy,
+    curve_length,
+    log_magnification_factor,
+    magnification_factor,
+    metric_tensor,
+)
 
 
 def test_linear_decoder_length_and_energy_are_exact():

@@ -1,12 +1,15 @@
 """LatentGraph: exactness of A*, bounds on the sphere, edge cases, persistence."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from decoders import great_circle, linear, sphere, sphere_nodes
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from decoders import great_circle, linear, sphere, sphere_nodes
 from latent_geodesics.geometry import curve_length
 from latent_geodesics.graph import GraphError, LatentGraph, unique_pairs
 
@@ -189,7 +192,7 @@ def test_save_load_round_trip_and_refusals(sphere_graph, tmp_path):
         LatentGraph.load(path, lambda z: 2 * sphere(z))
     with pytest.raises(GraphError, match="other nodes"):
         LatentGraph.load(path, sphere, nodes=sphere_graph.nodes + 1)
-    open(path, "wb").write(b"garbage")
+    Path(path).write_bytes(b"garbage")
     with pytest.raises(GraphError, match="unreadable"):
         LatentGraph.load(path, sphere)
 

@@ -1,6 +1,7 @@
 """The IWAE: shapes, devices, the bound, and its model directory."""
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ def test_save_load_is_bit_identical(arm_model, arm_model_dir):
     assert torch.equal(loaded.decode(z), arm_model.decode(z))
     assert np.array_equal(loaded.latents, arm_model.latents)
     assert loaded.joint_names == arm_model.joint_names
-    meta = yaml.safe_load(open(os.path.join(arm_model_dir, "model.yaml")))
+    meta = yaml.safe_load(Path(os.path.join(arm_model_dir, "model.yaml")).read_text())
     assert len(meta["data_sha256"]) == 64 and meta["training"]["epochs"] == 60
 
 
@@ -59,9 +60,9 @@ def test_noise_floor_is_kept_and_older_files_load_without_it(arm_model, arm_mode
                                                             tmp_path):
     assert load_model(arm_model_dir, "cpu").noise_floor == arm_model.noise_floor == 0.05
     old = copy_dir(arm_model_dir, tmp_path)
-    meta = yaml.safe_load(open(old / "model.yaml"))
+    meta = yaml.safe_load(Path(old / "model.yaml").read_text())
     del meta["noise_floor"]
-    yaml.safe_dump(meta, open(old / "model.yaml", "w"))
+    Path(old / "model.yaml").write_text(yaml.safe_dump(meta))
     assert load_model(str(old), "cpu").noise_floor == 0.0
     # The floor bounds the decoder's std from below in every joint, in data units.
     std = arm_model.decode_std(torch.randn(256, 2))
@@ -75,18 +76,18 @@ def copy_dir(src, tmp_path):
 
 
 def edit_yaml(d, **changes):
-    meta = yaml.safe_load(open(d / "model.yaml"))
+    meta = yaml.safe_load(Path(d / "model.yaml").read_text())
     meta.update(changes)
-    yaml.safe_dump(meta, open(d / "model.yaml", "w"))
+    Path(d / "model.yaml").write_text(yaml.safe_dump(meta))
 
 
 BROKEN = {
     "missing directory": (lambda d: shutil.rmtree(d), "does not exist"),
     "missing yaml": (lambda d: os.remove(d / "model.yaml"), "model.yaml is missing"),
-    "yaml not yaml": (lambda d: open(d / "model.yaml", "w").write("{: ["), "not valid YAML"),
-    "yaml lacks keys": (lambda d: open(d / "model.yaml", "w").write("x_dim: 7\n"), "lacks"),
+    "yaml not yaml": (lambda d: Path(d / "model.yaml").write_text("{: ["), "not valid YAML"),
+    "yaml lacks keys": (lambda d: Path(d / "model.yaml").write_text("x_dim: 7\n"), "lacks"),
     "missing weights": (lambda d: os.remove(d / "weights.pt"), "lacks weights.pt"),
-    "truncated weights": (lambda d: open(d / "weights.pt", "r+b").truncate(100),
+    "truncated weights": (lambda d: os.truncate(d / "weights.pt", 100),
                           "truncated or corrupt"),
     "missing latents": (lambda d: os.remove(d / "latents.npy"), "lacks latents.npy"),
     "inconsistent names": (lambda d: edit_yaml(d, joint_names=["a", "b"]), "inconsistent"),
@@ -112,9 +113,9 @@ BROKEN = {
 def _write_latents(d, latents):
     from latent_geodesics.model import sha256_file
     np.save(d / "latents.npy", latents)
-    meta = yaml.safe_load(open(d / "model.yaml"))
+    meta = yaml.safe_load(Path(d / "model.yaml").read_text())
     meta["files"]["latents.npy"] = sha256_file(str(d / "latents.npy"))
-    yaml.safe_dump(meta, open(d / "model.yaml", "w"))
+    Path(d / "model.yaml").write_text(yaml.safe_dump(meta))
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
@@ -129,10 +130,10 @@ def test_broken_model_directory_gives_clear_error(case, arm_model_dir, tmp_path)
 def test_corrupt_weights_with_matching_checksum_are_refused(arm_model_dir, tmp_path):
     from latent_geodesics.model import sha256_file
     d = copy_dir(arm_model_dir, tmp_path)
-    open(d / "weights.pt", "wb").write(b"not a torch file")
-    meta = yaml.safe_load(open(d / "model.yaml"))
+    Path(d / "weights.pt").write_bytes(b"not a torch file")
+    meta = yaml.safe_load(Path(d / "model.yaml").read_text())
     meta["files"]["weights.pt"] = sha256_file(str(d / "weights.pt"))
-    yaml.safe_dump(meta, open(d / "model.yaml", "w"))
+    Path(d / "model.yaml").write_text(yaml.safe_dump(meta))
     with pytest.raises(ModelError, match="weights.pt"):
         load_model(str(d), "cpu")
 

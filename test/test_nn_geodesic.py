@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 import torch
-
 from decoders import great_circle, linear, sphere, sphere_nodes
+
 from latent_geodesics.evaluation import hole_crossing_pairs
 from latent_geodesics.graph import LatentGraph
 from latent_geodesics.nn_geodesic import nn_geodesic, polyline_length, refined_geodesic

@@ -5,6 +5,8 @@ import re
 from pathlib import Path
 from xml.etree import ElementTree
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 # Imported module -> the ROS package (rosdep key) that provides it.
 ROS_MODULES = {"rospy", "rosgraph", "roslaunch", "rosnode", "rostest", "rosbag",
@@ -77,9 +79,20 @@ def test_no_ros_package_is_declared_that_nothing_uses():
                 or package in generated), package + " is declared but not used"
 
 
-def test_no_key_that_rosdep_cannot_resolve():
-    deps = set().union(*declared().values())
-    assert "python3-pybullet" not in deps   # the key is python3-pybullet-pip
+def test_python_keys_are_debian_packages_or_pip_keys():
+    """rosdep resolves python3-* keys to Debian packages of that name; a key that is
+    no package must be a -pip key (python3-pybullet, say, is not: python3-pybullet-pip)."""
+    import shutil
+    import subprocess
+    if not shutil.which("apt-cache"):
+        pytest.skip("no apt-cache to ask")
+    keys = {k for tags in declared().values() for k in tags
+            if k.startswith("python3-") and not k.endswith("-pip")}
+    keys |= {k for tags in declared(ROOT / "viz" / "package.xml").values() for k in tags
+             if k.startswith("python3-") and not k.endswith("-pip")}
+    unknown = [k for k in sorted(keys) if subprocess.run(
+        ["apt-cache", "show", k], capture_output=True).returncode != 0]
+    assert not unknown, "not Debian packages: %s" % unknown
 
 
 def test_rostests_need_only_the_work_dir_cmake_passes():

@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from latent_geodesics.trajectory import (NS, JointLimits, LimitError, carry_residuals,
-                                         peak_ratios, select_waypoints, time_parametrize)
+from latent_geodesics.trajectory import (
+    NS,
+    JointLimits,
+    LimitError,
+    carry_residuals,
+    peak_ratios,
+    select_waypoints,
+    time_parametrize,
+)
 
 NAMES = ["a", "b", "c"]
 URDF = """<robot name="r"><link name="l0"/><link name="l1"/><link name="l2"/><link name="l3"/>

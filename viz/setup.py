@@ -1,5 +1,5 @@
 # Used by catkin_python_setup(); do not run directly.
-from setuptools import setup
 from catkin_pkg.python_setup import generate_distutils_setup
+from setuptools import setup
 
 setup(**generate_distutils_setup(packages=["latent_geodesics_viz"], package_dir={"": "src"}))

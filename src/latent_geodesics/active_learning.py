@@ -33,9 +33,9 @@ import torch
 from scipy.spatial import cKDTree
 
 from .curves import subdivide
+from .errors import ConfigError
 from .geometry import jacobian
 from .uncertainty import fit_rbf_precision
-from .errors import ConfigError
 
 SELECTORS = ("combined", "random", "uncertainty", "mf")
 WEIGHTS = {"sensitivity": 0.5, "uncertainty": 0.5}

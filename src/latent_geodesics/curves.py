@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .geometry import as_points, decode
 from .errors import PointError
+from .geometry import as_points, decode
 
 MAX_MEASURE_POINTS = 20000   # a measure's resolution is coarsened beyond this
 

@@ -11,6 +11,8 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,8 +23,8 @@ from latent_geodesics.evaluation import hole_side_pairs
 from latent_geodesics.loading import model_graph
 from latent_geodesics.model import load_model, save_model
 from latent_geodesics.ros.processes import ros_processes
-from latent_geodesics.trajectory import JointLimits
 from latent_geodesics.training import DEFAULTS, NOISE_FACTOR, NOISE_FLOOR_RAD, train_iwae
+from latent_geodesics.trajectory import JointLimits
 
 SERVER = "/geodesic_server"
 TOPICS = [SERVER + "/trajectory", SERVER + "/latent_path"]
@@ -52,6 +54,7 @@ def run_queries(model, pairs, data):
     configurations, as a robot asks); returns per-pair results and timings."""
     import actionlib
     import rospy
+
     from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
     from latent_geodesics.srv import Decode, Encode, GraphGeodesic
 
@@ -137,8 +140,9 @@ def rviz_screenshot(ros, out, pair_endpoints, seconds=12):
     """rviz on a virtual screen (Xvfb) showing the robot following a geodesic;
     saved as out/rviz.png. Returns (path or None, what happened, robot pixels)."""
     import rospy
-    from latent_geodesics.srv import GraphGeodesic
     from PIL import ImageGrab
+
+    from latent_geodesics.srv import GraphGeodesic
     if not (shutil.which("rviz") and shutil.which("Xvfb")):
         return None, "rviz or Xvfb is not installed (make demo installs them)", 0
     display = ":%d" % (90 + os.getpid() % 100)
@@ -181,6 +185,7 @@ def hole_latents(model, seed=7):
 
 def write_figures(model, graph, results, out, limits):
     import matplotlib.pyplot as plt
+
     from latent_geodesics.plots import latent_figure
     z = model.latents
     paths = []
@@ -234,10 +239,7 @@ def round_summary(m, store):
     info = store.round_info(m.round) if m.round >= 1 else None
     queries, refused = None, None
     if info is not None:
-        rows = store.db.execute("SELECT latent, status FROM queries WHERE round=? ORDER BY idx",
-                                (m.round,)).fetchall()
-        queries = np.array([json.loads(z) for z, _ in rows])
-        refused = np.array([status == "refused" for _, status in rows])
+        queries, refused = store.query_latents(m.round)
     return {"round": m.round, "asked_by": info["model_dir"] if info else None,
             "queries": queries, "query_refused": refused, "demonstrations": m.demonstrations,
             "refused": m.refused, "total": m.total_demonstrations, "smoothness": m.smoothness,
@@ -255,6 +257,7 @@ def run_active_learning(ros, out, model_dir, data_path, rounds, queries, epochs)
     queries and model directories, and writes the figures.
     """
     import rospy
+
     from latent_geodesics.msg import RoundMetrics
     from latent_geodesics.store import DemoStore
     work = os.path.abspath(os.path.join(out, "active_learning"))
@@ -286,6 +289,7 @@ def run_active_learning(ros, out, model_dir, data_path, rounds, queries, epochs)
 
 def write_active_learning_figures(rounds, out):
     import matplotlib.pyplot as plt
+
     from latent_geodesics.plots import draw_latent
     asked = [r for r in rounds if r["asked_by"]]
     fig, axes = plt.subplots(1, len(asked), figsize=(5.5 * len(asked), 4.8), squeeze=False)
@@ -353,116 +357,142 @@ def worst(results, key):
     return max(r[key] for r in results)
 
 
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: what is measured, against what, and what to do if not."""
+    title: str
+    measured: str
+    threshold: str
+    ok: bool
+    advice: str
+
+    def row(self):
+        return (self.title, self.measured, self.threshold, "pass" if self.ok else "WARN")
+
+
 def verdicts(model, graph, services, results, rounds):
-    """(check, measured, threshold, verdict) rows: what a robotics user acts on."""
+    """The checks a robotics user acts on."""
     held = model.meta.get("report", {}).get("held_out", {})
     diagnosis = model.meta.get("report", {}).get("diagnosis")
     noise = model.meta.get("report", {}).get("data_noise", np.nan)
     spacing = graph.step * (graph.n_samples - 1)   # median k-th neighbour distance
     data_spacing = results[0]["data_spacing"]
     closer = max(r["data_distance"] / r["chord_data_distance"] for r in results)
-    rows = [
-        ("the model learned (not collapsed)", _learned(diagnosis, model.z_dim).split(":")[0],
-         "held-out RMSE < 90 % of predicting the mean", diagnosis and not diagnosis["collapsed"]),
-        ("held-out reconstruction RMSE", "%.3f rad" % held.get("rmse", np.nan), "<= 0.10 rad",
-         held.get("rmse", np.inf) <= 0.10),
-        ("held-out RMSE against the data's own noise", "%.1f x (noise %.4f rad)" % (
+    refine_ms = np.median([r["refine_round_trip_ms"] for r in results])
+    checks = [
+        Check("the model learned (not collapsed)", _learned(diagnosis, model.z_dim).split(":")[0],
+              "held-out RMSE < 90 % of predicting the mean",
+              bool(diagnosis and not diagnosis["collapsed"]),
+              "retrain (train_iwae --warmup, more epochs)"),
+        Check("held-out reconstruction RMSE", "%.3f rad" % held.get("rmse", np.nan),
+              "<= 0.10 rad", held.get("rmse", np.inf) <= 0.10,
+              "more epochs, a larger --latent-dim or more data"),
+        Check("held-out RMSE against the data's own noise", "%.1f x (noise %.4f rad)" % (
             held.get("rmse", np.nan) / noise, noise),
-         "<= %g x max(noise, %g rad)" % (NOISE_FACTOR, NOISE_FLOOR_RAD),
-         held.get("rmse", np.inf) <= NOISE_FACTOR * max(noise, NOISE_FLOOR_RAD)),
-        ("worst joint reconstruction error", "%.3f rad" % held.get("max_abs_error", np.nan),
-         "<= 0.50 rad", held.get("max_abs_error", np.inf) <= 0.50),
-        ("encode(decode(z)) round trip", "%.3f latent" % services["round_trip_latent_error"],
-         "<= half a neighbour spacing (%.3f)" % (0.5 * spacing),
-         services["round_trip_latent_error"] <= 0.5 * spacing),
-        ("served motions follow the data: largest distance to a recorded pose (worst pair)",
-         "%.3f rad (%.1f spacings)" % (worst(results, "data_distance"),
-                                       worst(results, "data_distance") / data_spacing),
-         "<= 0.15 rad", worst(results, "data_distance") <= 0.15),
-        ("... against the joint straight line's (worst pair's ratio)", "%.2f" % closer,
-         "< 1 (closer to the data than the straight line)", closer < 1),
-        ("graph geodesic / straight latent line, data-aware metric (worst pair)", "%.3f" % max(
-            r["graph_length"] / r["straight_line_length"] for r in results), "<= 1.0",
-         all(r["graph_length"] <= r["straight_line_length"] * (1 + 1e-9) for r in results)),
-        ("refined / graph geodesic (worst pair)", "%.3f" % max(
+              "<= %g x max(noise, %g rad)" % (NOISE_FACTOR, NOISE_FLOOR_RAD),
+              held.get("rmse", np.inf) <= NOISE_FACTOR * max(noise, NOISE_FLOOR_RAD),
+              "the model does not follow the demonstrations closely: train_iwae --latent-dim "
+              "auto, more epochs"),
+        Check("worst joint reconstruction error", "%.3f rad" % held.get("max_abs_error", np.nan),
+              "<= 0.50 rad", held.get("max_abs_error", np.inf) <= 0.50,
+              "demonstrations near the worst poses"),
+        Check("encode(decode(z)) round trip", "%.3f latent" % services["round_trip_latent_error"],
+              "<= half a neighbour spacing (%.3f)" % (0.5 * spacing),
+              services["round_trip_latent_error"] <= 0.5 * spacing,
+              "the encoder and decoder disagree: train longer"),
+        Check("served motions follow the data: largest distance to a recorded pose (worst pair)",
+              "%.3f rad (%.1f spacings)" % (worst(results, "data_distance"),
+                                            worst(results, "data_distance") / data_spacing),
+              "<= 0.15 rad", worst(results, "data_distance") <= 0.15,
+              "a pair crosses a region no demonstration covers: demonstrate there (active "
+              "learning asks for it)"),
+        Check("... against the joint straight line's (worst pair's ratio)", "%.2f" % closer,
+              "< 1 (closer to the data than the straight line)", closer < 1,
+              "the metric lets paths cut across the data: is metric mean+variance set?"),
+        Check("graph geodesic / straight latent line, data-aware metric (worst pair)",
+              "%.3f" % max(r["graph_length"] / r["straight_line_length"] for r in results),
+              "<= 1.0", all(r["graph_length"] <= r["straight_line_length"] * (1 + 1e-9)
+                            for r in results), "see the geodesics table below"),
+        Check("refined / graph geodesic (worst pair)", "%.3f" % max(
             r["refined_length"] / r["graph_length"] for r in results), "<= 1.0",
-         all(r["refined_length"] <= r["graph_length"] * (1 + 1e-9) for r in results)),
-        ("trajectory ends at the requested poses", "%.1e rad" % worst(results, "endpoint_error"),
-         "<= 1e-6 rad", worst(results, "endpoint_error") <= 1e-6),
-        ("largest joint step between trajectory points",
-         "%.3f rad" % worst(results, "max_joint_step"), "<= 0.05 rad (max_joint_step)",
-         worst(results, "max_joint_step") <= 0.05 + 1e-9),
-        ("refine round trip (median)", "%.0f ms" % np.median(
-            [r["refine_round_trip_ms"] for r in results]), "<= 100 ms",
-         np.median([r["refine_round_trip_ms"] for r in results]) <= 100),
-        ("rviz renders the robot on a geodesic", services.get("rviz", "not run"),
-         ">= %d robot pixels in rviz.png" % ROBOT_PIXELS,
-         services.get("rviz_pixels", 0) >= ROBOT_PIXELS)]
-    if len(rounds) > 1:
-        first, last = rounds[0], rounds[-1]
-        rows.append(("active learning: largest joint step across the gaps, last round",
-                     "%.4f rad (round 0: %.4f)" % (last["max_step"], first["max_step"]),
-                     "<= round 0", last["max_step"] <= first["max_step"]))
-        rows.append(("active learning: smoothness (largest / mean step), last round",
-                     "%.3f (round 0: %.3f)" % (last["smoothness"], first["smoothness"]),
-                     "<= round 0", last["smoothness"] <= first["smoothness"]))
-    return [(c, m, t, "pass" if ok else "WARN") for c, m, t, ok in rows]
+              all(r["refined_length"] <= r["graph_length"] * (1 + 1e-9) for r in results),
+              "see the geodesics table below"),
+        Check("trajectory ends at the requested poses",
+              "%.1e rad" % worst(results, "endpoint_error"), "<= 1e-6 rad",
+              worst(results, "endpoint_error") <= 1e-6, "see the geodesics table below"),
+        Check("largest joint step between trajectory points",
+              "%.3f rad" % worst(results, "max_joint_step"), "<= 0.05 rad (max_joint_step)",
+              worst(results, "max_joint_step") <= 0.05 + 1e-9, "see the geodesics table below"),
+        Check("refine round trip (median)", "%.0f ms" % refine_ms, "<= 100 ms", refine_ms <= 100,
+              "a loaded machine; or lower polyline_iterations"),
+        Check("rviz renders the robot on a geodesic", services.get("rviz", "not run"),
+              ">= %d robot pixels in rviz.png" % ROBOT_PIXELS,
+              services.get("rviz_pixels", 0) >= ROBOT_PIXELS,
+              "install rviz and xvfb (make demo does); look at rviz.png")]
+    return checks + learning_checks(rounds)
 
 
-ADVICE = {
-    "the model learned (not collapsed)": "retrain (train_iwae --warmup, more epochs)",
-    "held-out reconstruction RMSE": "more epochs, a larger --latent-dim or more data",
-    "held-out RMSE against the data's own noise": "the model does not follow the "
-        "demonstrations closely: train_iwae --latent-dim auto, more epochs",
-    "worst joint reconstruction error": "demonstrations near the worst poses",
-    "encode(decode(z)) round trip": "the encoder and decoder disagree: train longer",
-    "served motions follow the data: largest distance to a recorded pose (worst pair)":
-        "a pair crosses a region no demonstration covers: demonstrate there (active "
-        "learning asks for it)",
-    "... against the joint straight line's (worst pair's ratio)":
-        "the metric lets paths cut across the data: is metric mean+variance set?",
-    "refine round trip (median)": "a loaded machine; or lower polyline_iterations",
-    "active learning: largest joint step across the gaps, last round":
-        "more rounds or queries per round: the gap is not filled yet",
-    "active learning: smoothness (largest / mean step), last round":
-        "more rounds: the demonstrations did not yet even out the crossing",
-    "rviz renders the robot on a geodesic": "install rviz and xvfb (make demo does); look at "
-                                            "rviz.png",
-}
+def learning_checks(rounds):
+    if len(rounds) < 2:
+        return []
+    first, last = rounds[0], rounds[-1]
+    return [Check("active learning: largest joint step across the gaps, last round",
+                  "%.4f rad (round 0: %.4f)" % (last["max_step"], first["max_step"]),
+                  "<= round 0", last["max_step"] <= first["max_step"],
+                  "more rounds or queries per round: the gap is not filled yet"),
+            Check("active learning: smoothness (largest / mean step), last round",
+                  "%.3f (round 0: %.3f)" % (last["smoothness"], first["smoothness"]),
+                  "<= round 0", last["smoothness"] <= first["smoothness"],
+                  "more rounds: the demonstrations did not yet even out the crossing")]
 
 
 def write_report(model, graph, services, results, out, seconds, rounds=(), steps=()):
-    report = model.meta.get("report", {})
-    held = report.get("held_out", {})
+    """report.md (checks, model, geodesics, active learning, time) and report.json."""
     checks = verdicts(model, graph, services, results, rounds)
-    warned = [c for c in checks if c[3] != "pass"]
+    warned = [c for c in checks if not c.ok]
     lines = ["# latent_geodesics demo: simulated Panda arm with a data hole", "",
              "**Summary: %d of %d checks pass.**%s" % (
                  len(checks) - len(warned), len(checks), "" if not warned else
-                 " Look at: " + "; ".join("%s (%s)" % (c[0], ADVICE.get(c[0], "see below"))
-                                          for c in warned) + "."), "",
+                 " Look at: " + "; ".join("%s (%s)" % (c.title, c.advice) for c in warned)
+                 + "."), "",
              "| check | measured | threshold | verdict |", "|---|---|---|---|"]
-    lines += ["| %s | %s | %s | %s |" % c for c in checks]
-    lines += ["", "## The model", "",
-              "- %s (latent dim %d, %d training poses)" % (
-                  model.directory, model.z_dim, len(model.latents)),
-              "- held-out IWAE bound: %.3f nats per pose (normalised units)" % held.get(
-                  "iwae_bound", float("nan")),
-              "- held-out reconstruction RMSE: %.4f rad (max abs error %.3f rad)" % (
-                  held.get("rmse", float("nan")), held.get("max_abs_error", float("nan"))),
-              "- did it learn? %s" % _learned(report.get("diagnosis"), model.z_dim),
-              "- encode/decode services: %s (round-trip latent error %.2e)" % (
-                  "ok" if services["encode_ok"] and services["decode_ok"] else "FAILED",
-                  services["round_trip_latent_error"]), "",
-              "## Geodesics between reaches on either side of the data hole", "",
-              "Each pair: two recorded reaches whose targets lie just before and just after "
-              "the band of the table that no demonstration reached. The joint-space straight "
-              "line between them sweeps over that band; the served motion should stay with "
-              "the recorded motions.", "",
-              "| pair | served: largest / mean distance to the data | joint straight line: "
-              "largest distance | joint path / chord length | lengths: straight latent, graph,"
-              " refined | graph / refine round trip | start / goal offset | largest step | "
-              "duration |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| %s | %s | %s | %s |" % c.row() for c in checks]
+    lines += model_lines(model, services) + geodesic_lines(results) + learning_lines(rounds)
+    lines += ["", "## Time", "", "| step | seconds |", "|---|---|"]
+    lines += ["| %s | %.0f |" % step for step in steps]
+    lines += ["| total | %.0f |" % seconds, ""]
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write("\n".join(lines))
+    write_json(model, services, results, out, seconds, rounds, steps, checks)
+
+
+def model_lines(model, services):
+    report = model.meta.get("report", {})
+    held = report.get("held_out", {})
+    lines = ["", "## The model", "",
+             "- %s (latent dim %d, %d training poses)" % (
+                 model.directory, model.z_dim, len(model.latents)),
+             "- held-out IWAE bound: %.3f nats per pose (normalised units)" % held.get(
+                 "iwae_bound", float("nan")),
+             "- held-out reconstruction RMSE: %.4f rad (max abs error %.3f rad)" % (
+                 held.get("rmse", float("nan")), held.get("max_abs_error", float("nan"))),
+             "- did it learn? %s" % _learned(report.get("diagnosis"), model.z_dim),
+             "- encode/decode services: %s (round-trip latent error %.2e)" % (
+                 "ok" if services["encode_ok"] and services["decode_ok"] else "FAILED",
+                 services["round_trip_latent_error"]), ""]
+    return lines
+
+
+def geodesic_lines(results):
+    lines = ["## Geodesics between reaches on either side of the data hole", "",
+             "Each pair: two recorded reaches whose targets lie just before and just after "
+             "the band of the table that no demonstration reached. The joint-space straight "
+             "line between them sweeps over that band; the served motion should stay with "
+             "the recorded motions.", "",
+             "| pair | served: largest / mean distance to the data | joint straight line: "
+             "largest distance | joint path / chord length | lengths: straight latent, graph,"
+             " refined | graph / refine round trip | start / goal offset | largest step | "
+             "duration |", "|---|---|---|---|---|---|---|---|---|"]
     for k, r in enumerate(results):
         lines.append("| %d: %d-%d | %.3f rad (%.1f spacings) / %.3f graph | %.3f rad | "
                      "%.2f / %.2f rad | %.2f, %.2f, %.2f | %.1f / %.1f ms | %.3f / %.3f rad "
@@ -490,6 +520,11 @@ def write_report(model, graph, services, results, out, seconds, rounds=(), steps
               "the joint straight line; joint velocities against their limits), rviz.png "
               "(rviz on a virtual screen: the robot model following pair 1's trajectory, the "
               "latent path and the MF map). Trajectories: geodesics.bag."]
+    return lines
+
+
+def learning_lines(rounds):
+    lines = []
     if rounds:
         lines += ["", "## Active learning with the simulated demonstrator", "",
                   "| round | demonstrations (refused) | total | largest step across gaps | "
@@ -505,18 +540,18 @@ def write_report(model, graph, services, results, out, seconds, rounds=(), steps
                   "straight latent line crosses the largest gaps; lower is better. Figures: "
                   "active_learning_queries.png, active_learning_metrics.png; store: "
                   "active_learning/demonstrations.db."]
-    lines += ["", "## Time", "", "| step | seconds |", "|---|---|"]
-    lines += ["| %s | %.0f |" % step for step in steps]
-    lines += ["| total | %.0f |" % seconds, ""]
-    with open(os.path.join(out, "report.md"), "w") as f:
-        f.write("\n".join(lines))
+    return lines
+
+
+def write_json(model, services, results, out, seconds, rounds, steps, checks):
+    held = model.meta.get("report", {}).get("held_out", {})
     summary = [{k: v for k, v in r.items() if k not in ("graph_path", "refined_path",
                                                          "trajectory", "joint_names")}
                for r in results]
     al = [{k: v for k, v in r.items() if k not in ("queries", "query_refused")} for r in rounds]
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump({"held_out": held, "services": services, "geodesics": summary,
-                   "active_learning": al, "checks": checks,
+                   "active_learning": al, "checks": [c.row() for c in checks],
                    "steps": dict(steps), "seconds": seconds}, f, indent=1)
 
 
@@ -567,6 +602,6 @@ def main(argv=None):
         step("active learning (%d rounds of %d queries)" % (args.rounds, args.queries))
     services["rviz"], services["rviz_pixels"] = screenshot[1], screenshot[2]
     write_report(model, graph, services, results, args.out, time.time() - start, rounds, steps)
-    print(open(os.path.join(args.out, "report.md")).read())
+    print(Path(os.path.join(args.out, "report.md")).read_text())
     if not all(r["refined_length"] <= r["straight_line_length"] * (1 + 1e-9) for r in results):
         sys.exit("a geodesic came out longer than its straight line")

@@ -16,13 +16,22 @@ import torch
 from .errors import ConfigError, GraphError, LimitError, RequestError, check_number, is_number
 from .fidelity import RecordedData
 from .geometry import log_magnification_factor
-from .graph import RELAX_ITERATIONS
+from .graph_build import GRAPH
 from .loading import DEFAULT_METRIC, METRICS, model_graph
 from .model import load_model
 from .nn_geodesic import MODES, nn_geodesic, polyline_geodesic
-from .parsing import (check_configurations, check_offsets, configurations, endpoint,  # noqa: F401
-                      endpoints, finite_result, latent_points, near_data, run_model,
-                      scaling_factors)
+from .parsing import (  # noqa: F401
+    check_configurations,
+    check_offsets,
+    configurations,
+    endpoint,
+    endpoints,
+    finite_result,
+    latent_points,
+    near_data,
+    run_model,
+    scaling_factors,
+)
 from .planning import plan
 from .results import GeodesicSummary, PathResult  # noqa: F401  (the engine's answers)
 from .trajectory import JointLimits
@@ -46,11 +55,11 @@ class Settings:
     """Every server setting and its default: the one source the YAML, the launch
     files and the README follow."""
     device: str = "auto"
-    k: int = 10
-    n_samples: int = 10
+    k: int = GRAPH.k
+    n_samples: int = GRAPH.n_samples
     graph_cache: bool = True
-    outside_factor: float = 3.0
-    relax_iterations: int = RELAX_ITERATIONS   # graph paths: energy relaxation (0: none)
+    outside_factor: float = GRAPH.outside_factor
+    relax_iterations: int = GRAPH.relax_iterations   # graph paths: energy relaxation (0: none)
     metric: str = DEFAULT_METRIC           # leaving the data costs more; "mean": J^T J alone
     max_joint_velocity: float = 1.0        # rad/s, joints without a URDF/override limit
     max_joint_acceleration: float = 2.0    # rad/s^2, 0 = not limited

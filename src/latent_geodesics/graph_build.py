@@ -4,6 +4,7 @@ decoded length of its straight latent segment (`n_samples` points), components
 bridged into one (graph_bridges), nodes added later with only the new edges
 measured. LatentGraph (graph.py) answers queries on top."""
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,6 +23,19 @@ from .graph_search import GraphSearch
 # rad median distance to the recorded poses) and costs three times the query; the
 # ~nn_geodesic refinement is the one that relaxes.
 RELAX_ITERATIONS = 0
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """The graph's defaults, defined once: the server's Settings, model_graph and
+    LatentGraph take theirs from here."""
+    k: int = 10                      # neighbours per node
+    n_samples: int = 10              # points per edge when measuring its decoded length
+    outside_factor: float = 3.0      # refuse points farther than this x the neighbour reach
+    relax_iterations: int = RELAX_ITERATIONS
+
+
+GRAPH = GraphSettings()
 
 
 def unique_pairs(idx, n, dist=None, rows=1 << 16):
@@ -63,8 +77,9 @@ def _block_pairs(idx, start, block, n, dist, kth):
 
 
 class KnnGraph:
-    def __init__(self, decoder: Decoder, nodes: Points, k: int = 10, n_samples: int = 10,
-                 batch_size=65536, outside_factor=3.0, relax_iterations=RELAX_ITERATIONS):
+    def __init__(self, decoder: Decoder, nodes: Points, k: int = GRAPH.k,
+                 n_samples: int = GRAPH.n_samples, batch_size=65536,
+                 outside_factor=GRAPH.outside_factor, relax_iterations=GRAPH.relax_iterations):
         """decoder: callable (B, Nz) -> (B, Nx); nodes: (N, Nz) latent points."""
         self._settings(decoder, nodes, k, n_samples, batch_size, outside_factor,
                        relax_iterations)
@@ -81,8 +96,8 @@ class KnnGraph:
 
     @classmethod
     def from_arrays(cls, decoder, nodes, node_x, edges, weights, is_bridge, k, n_samples,
-                    reach, step, batch_size=65536, outside_factor=3.0,
-                    relax_iterations=RELAX_ITERATIONS):
+                    reach, step, batch_size=65536, outside_factor=GRAPH.outside_factor,
+                    relax_iterations=GRAPH.relax_iterations):
         """A graph built before (graph_files), without measuring anything again."""
         graph = cls.__new__(cls)
         graph._settings(decoder, nodes, k, n_samples, batch_size, outside_factor,

@@ -12,15 +12,15 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .active_learning import SELECTORS, select_queries
+from .errors import ConfigError, is_number
 from .loading import load_model_with_graph
 from .model import ModelError, load_model, read_model_yaml
 from .teachers import Refused, checked_demonstration
-from .errors import ConfigError, is_number
-
 
 RETRAIN = ("fine-tune", "scratch")
 
@@ -188,7 +188,7 @@ class ActiveLearner:
                 if line:
                     self.log("round %d %s: %s" % (rnd, self.config.retrain, line))
         if child.returncode != 0:
-            raise RuntimeError("retraining failed: %s" % open(log_path).read().strip()[-500:])
+            raise RuntimeError("retraining failed: %s" % Path(log_path).read_text().strip()[-500:])
         os.rename(tmp, out)
         return out
 

@@ -7,10 +7,11 @@ the graph is rebuilt (and the reason reported through `warn`).
 """
 import os
 
+from .errors import ConfigError
 from .graph import GraphError, LatentGraph
+from .graph_build import GRAPH
 from .model import load_model
 from .uncertainty import VarianceAwareDecoder, fit_rbf_precision
-from .errors import ConfigError
 
 METRICS = ("mean+variance", "mean")
 # The data-aware metric by default: under the decoder mean alone (J^T J) a decoder
@@ -36,8 +37,8 @@ def cache_path(model, k, n_samples, metric=DEFAULT_METRIC):
         k, n_samples, "" if metric == "mean" else "_data"))
 
 
-def model_graph(model, k=10, n_samples=10, metric=DEFAULT_METRIC, cache=True, warn=print,
-                **options):
+def model_graph(model, k=GRAPH.k, n_samples=GRAPH.n_samples, metric=DEFAULT_METRIC,
+                cache=True, warn=print, **options):
     """The latent graph of a loaded model: (graph, "loaded from cache" | "built").
     options: LatentGraph's search settings (outside_factor, relax_iterations)."""
     decoder = metric_decoder(model, metric)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
+
 from .errors import ConfigError, ModelError, is_number
 
 FORMAT_VERSION = 1

@@ -23,9 +23,8 @@ from torch import nn
 from torch.func import jvp
 
 from .curves import Geodesic, best_candidate, check_point, relax, to_numpy
-from .geometry import (FUNC_TRANSFORMS, Decoder, Points, as_points, curve_length, decode,
-                       interpolate)
 from .errors import ConfigError
+from .geometry import FUNC_TRANSFORMS, Decoder, Points, as_points, curve_length, decode, interpolate
 
 NN_MODES = ("finite-difference", "jacobian")
 MODES = ("polyline",) + NN_MODES

@@ -12,6 +12,7 @@ import threading
 import time
 
 import numpy as np
+
 from .errors import StoreError
 
 SCHEMA = """
@@ -134,6 +135,13 @@ class DemoStore:
         positions = np.array([json.loads(q) for q, _ in rows], dtype=np.float64)
         return (positions.reshape(len(rows), len(self.joint_names())),
                 [status for _, status in rows])
+
+    def query_latents(self, rnd):
+        """A round's queries in order: (latent points (n, Nz), refused flags (n,))."""
+        rows = self.db.execute("SELECT latent, status FROM queries WHERE round=? ORDER BY idx",
+                               (rnd,)).fetchall()
+        return (np.array([json.loads(z) for z, _ in rows]),
+                np.array([status == "refused" for _, status in rows]))
 
     def add_demonstration(self, rnd, idx, model_dir, data):
         """Commit a demonstration and mark its query answered; returns its id."""

@@ -1,8 +1,10 @@
 """Simulated teachers: answer a query configuration with a demonstration near it."""
 import numpy as np
 
-from .data.arm import JOINT_NAMES as ARM_JOINTS, ArmSimulator
-from .data.pendulum import JOINT_NAMES as PENDULUM_STATES, states_near
+from .data.arm import JOINT_NAMES as ARM_JOINTS
+from .data.arm import ArmSimulator
+from .data.pendulum import JOINT_NAMES as PENDULUM_STATES
+from .data.pendulum import states_near
 
 
 class Refused(Exception):

@@ -14,8 +14,9 @@ from tqdm import tqdm
 
 from .data.loaders import DataError, data_hash, load_data, validate
 from .data.recordings import RATE_HZ, STILL_RAD
-from .model import IWAE, ModelError, load_model, resolve_device, save_model
 from .errors import ConfigError
+from .model import IWAE, ModelError, load_model, resolve_device, save_model
+
 
 def auto_batch_size(n_train, device):
     """Rows per step: a sixteenth of the data, so an epoch has 16 steps (with fewer,

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+
 from .errors import LimitError, is_number
 
 NS = 1_000_000_000

@@ -10,8 +10,11 @@ import threading
 import actionlib
 import numpy as np
 import rospy
-from control_msgs.msg import (FollowJointTrajectoryAction, FollowJointTrajectoryFeedback,
-                              FollowJointTrajectoryResult)
+from control_msgs.msg import (
+    FollowJointTrajectoryAction,
+    FollowJointTrajectoryFeedback,
+    FollowJointTrajectoryResult,
+)
 from sensor_msgs.msg import JointState
 
 from latent_geodesics.trajectory import position_at

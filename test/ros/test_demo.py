@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +37,7 @@ def test_every_output_is_written(demo):
 
 def test_checks_are_measured(demo):
     out, _ = demo
-    report = json.load(open(os.path.join(out, "report.json")))
+    report = json.loads(Path(os.path.join(out, "report.json")).read_text())
     checks = {c[0]: c for c in report["checks"]}
     assert all(c[3] in ("pass", "WARN") for c in checks.values())
     assert any(ch.isdigit() for ch in checks["rviz renders the robot on a geodesic"][1])
@@ -49,7 +50,7 @@ def test_checks_are_measured(demo):
 
 def test_active_learning_rounds_are_counted_from_the_learner(demo):
     out, _ = demo
-    rounds = json.load(open(os.path.join(out, "report.json")))["active_learning"]
+    rounds = json.loads(Path(os.path.join(out, "report.json")).read_text())["active_learning"]
     assert [r["round"] for r in rounds] == [0, 1]     # round 0: the learner's baseline
     assert rounds[1]["demonstrations"] + rounds[1]["refused"] == 3
     assert rounds[1]["asked_by"] is not None and rounds[0]["asked_by"] is None

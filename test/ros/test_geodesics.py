@@ -9,11 +9,16 @@ import actionlib
 import numpy as np
 import rospy
 import rostest
-from trajectory_msgs.msg import JointTrajectory
-
 from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
-from latent_geodesics.srv import (Decode, Encode, GeodesicLengths, GraphGeodesic,
-                                  MagnificationFactor, Reload)
+from latent_geodesics.srv import (
+    Decode,
+    Encode,
+    GeodesicLengths,
+    GraphGeodesic,
+    MagnificationFactor,
+    Reload,
+)
+from trajectory_msgs.msg import JointTrajectory
 
 NODE = "/geodesic_server"
 
@@ -125,12 +130,12 @@ class TestGeodesics(unittest.TestCase):
         # Edges are measured with n_samples points, served paths at the finer measure
         # resolution, which sees a little more of the data-aware metric.
         self.assertLessEqual(served, res.lengths[0] * 1.05)
-        for starts, goals, fragment in (
+        for bad_starts, bad_goals, fragment in (
                 ([latent(self.a)], [], "at least one"),
                 ([latent(self.a)], [goals[0], latent([np.nan, 0.0])], "goal 1"),
                 ([], goals, "no sensor_msgs/JointState has arrived"),
                 ([latent([1e3, 1e3])], goals, "far outside")):
-            res = self.lengths(starts=starts, goals=goals)
+            res = self.lengths(starts=bad_starts, goals=bad_goals)
             self.assertFalse(res.success, fragment)
             self.assertIn(fragment, res.message)
 

@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -21,7 +22,7 @@ SETUP = "source .ws/devel/setup.bash && source .venv/bin/activate"
 
 def readme_commands():
     """(block number, command) for every command line of every bash block."""
-    text = open(os.path.join(ROOT, "README.md")).read()
+    text = Path(os.path.join(ROOT, "README.md")).read_text()
     commands = []
     for number, block in enumerate(re.findall(r"```bash\n(.*?)```", text, re.S)):
         joined = re.sub(r"\\\n\s*", " ", block)           # line continuations
@@ -107,7 +108,7 @@ def test_the_setup_line_works_in_a_new_shell():
 
 def test_every_section_with_ros_commands_says_how_to_enter_the_environment():
     """A reader who starts at any section, in a new shell, finds the set-up line."""
-    text = open(os.path.join(ROOT, "README.md")).read()
+    text = Path(os.path.join(ROOT, "README.md")).read_text()
     for section in re.split(r"\n## ", text):
         blocks = "\n".join(re.findall(r"```bash\n(.*?)```", section, re.S))
         uses_env = re.search(r"^\s*(rosrun|roslaunch|rosservice|rostopic|python -m)", blocks,

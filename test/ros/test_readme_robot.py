@@ -14,6 +14,7 @@ import shlex
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from latent_geodesics.ros.processes import free_port
 
@@ -24,7 +25,7 @@ SECTION = "## Using it on a robot"
 def robot_commands():
     """The commands of the README's robot section's first two bash blocks, in order,
     each with whether it runs in the background."""
-    text = open(os.path.join(ROOT, "README.md")).read()
+    text = Path(os.path.join(ROOT, "README.md")).read_text()
     section = text[text.index(SECTION):]
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", section, re.S)[:2]:
@@ -72,7 +73,7 @@ def test_readme_robot_section_runs_as_written(tmp_path):
             if command == "roscore":
                 command = "roscore -p %d" % port
             if in_background:
-                log = open(str(tmp_path / ("bg%d.log" % len(background))), "w")
+                log = open(str(tmp_path / ("bg%d.log" % len(background))), "w")  # noqa: SIM115
                 background.append(subprocess.Popen(
                     bash("%s && exec %s" % (setup[0], command)), cwd=str(tmp_path), env=env,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
@@ -91,9 +92,9 @@ def test_readme_robot_section_runs_as_written(tmp_path):
         assert "success: True" in call and "data_distance" in call, call[-2000:]
         listener = background[-1]
         listener.wait(timeout=120)
-        result = open(str(tmp_path / ("bg%d.log" % (len(background) - 1)))).read()
+        result = (tmp_path / ("bg%d.log" % (len(background) - 1))).read_text()
         assert "success: True" in result, result[-2000:]
-        server_log = open(str(tmp_path / "bg1.log")).read()
+        server_log = (tmp_path / "bg1.log").read_text()
         assert "joint limits from urdf" in server_log   # the URDF was set before the server
     finally:
         for proc in reversed(background):

@@ -40,7 +40,7 @@ def curved_skills(n_skills=6, n=3600, repeats=4, noise=0.01, seed=0):
     """n poses on n_skills loops, each recorded `repeats` times from a random phase."""
     rng = np.random.default_rng(seed)
     shapes = []
-    for s in range(n_skills):
+    for _ in range(n_skills):
         centre = rng.uniform(-1.0, 1.0, 7) * np.r_[1.5, 0.8, 1.5, 0.8, 1.5, 0.8, 1.5]
         amplitude = np.stack([rng.uniform(0.3, 0.7, 7), rng.uniform(0.0, 0.25, 7)])
         shapes.append((centre, amplitude, rng.uniform(0, CYCLE, (2, 7))))

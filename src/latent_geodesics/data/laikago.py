@@ -26,5 +26,7 @@ def laikago_dataset():
     path = laikago_path()
     if not os.path.isfile(path):
         raise DataError("%s is missing from the installed pybullet_data" % path)
-    table = np.loadtxt(path, delimiter=",") if "," in open(path).readline() else np.loadtxt(path)
+    with open(path) as f:
+        comma = "," in f.readline()
+    table = np.loadtxt(path, delimiter=",") if comma else np.loadtxt(path)
     return table[:, 2:14].astype(np.float64), list(JOINT_NAMES)

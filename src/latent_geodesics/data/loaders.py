@@ -7,9 +7,8 @@ import hashlib
 import os
 
 import numpy as np
+
 from ..errors import DataError
-
-
 
 
 def default_names(d):

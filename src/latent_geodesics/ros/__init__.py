@@ -13,6 +13,6 @@ def run_node(name, node_class):
         node_class()
     except (ValueError, KeyError, OSError) as e:
         rospy.logfatal("%s cannot start: %s", name, e)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     rospy.loginfo("%s ready", name)
     rospy.spin()

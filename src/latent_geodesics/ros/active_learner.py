@@ -16,6 +16,7 @@ import rospy
 
 from latent_geodesics.active_learning import SELECTORS, evaluate, select_queries
 from latent_geodesics.data import load_data
+from latent_geodesics.errors import ConfigError
 from latent_geodesics.evaluation import data_evaluation_set
 from latent_geodesics.learner import ActiveLearner, LoopConfig
 from latent_geodesics.loading import load_model_with_graph
@@ -24,7 +25,6 @@ from latent_geodesics.ros import run_node
 from latent_geodesics.srv import Demonstrate, Reload, SelectQueries, SelectQueriesResponse
 from latent_geodesics.store import DemoStore
 from latent_geodesics.teachers import Refused, in_joint_order
-from latent_geodesics.errors import ConfigError
 
 
 class ActiveLearnerNode:

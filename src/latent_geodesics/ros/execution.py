@@ -14,12 +14,14 @@ import traceback
 import actionlib
 import rospy
 from actionlib_msgs.msg import GoalStatus
-from control_msgs.msg import (FollowJointTrajectoryAction, FollowJointTrajectoryGoal,
-                              JointTolerance)
+from control_msgs.msg import FollowJointTrajectoryAction, FollowJointTrajectoryGoal, JointTolerance
 
 from latent_geodesics.engine import RequestError
-from latent_geodesics.msg import (ExecuteGeodesicAction, ExecuteGeodesicFeedback,
-                                  ExecuteGeodesicResult)
+from latent_geodesics.msg import (
+    ExecuteGeodesicAction,
+    ExecuteGeodesicFeedback,
+    ExecuteGeodesicResult,
+)
 from latent_geodesics.robot_state import ALLOWED_START_TOLERANCE, StateError, check_start
 
 FEEDBACK_HZ = 10.0

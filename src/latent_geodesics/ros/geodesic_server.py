@@ -197,7 +197,7 @@ class GeodesicServer:
         try:
             served = self.engine.reload(req.model_dir or None)
         except ModelError as e:
-            raise RequestError("reload refused, the old model keeps serving: %s" % e)
+            raise RequestError("reload refused, the old model keeps serving: %s" % e) from None
         self.joint_state.keep = frozenset(served.joint_names)
         self.mf_drawer.submit(self.publish_mf_map).result()
         return ReloadResponse(success=True, message="serving %s (graph %s; joint limits from "

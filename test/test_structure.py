@@ -1,0 +1,41 @@
+"""The layout stays easy to change: no class over 200 lines, no function over 60 in
+the package, and the core never imports rospy (the ROS front ends do)."""
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "latent_geodesics"
+MAX_CLASS, MAX_FUNCTION = 200, 60
+
+
+def definitions():
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield path.relative_to(SRC), node
+
+
+def test_no_long_classes_or_functions():
+    long = ["%s:%d %s (%d lines)" % (path, node.lineno, node.name,
+                                     node.end_lineno - node.lineno + 1)
+            for path, node in definitions()
+            if node.end_lineno - node.lineno + 1 > (
+                MAX_CLASS if isinstance(node, ast.ClassDef) else MAX_FUNCTION)]
+    assert not long, long
+
+
+def test_the_core_imports_no_ros():
+    ros_modules = {"rospy", "rosbag", "actionlib", "rclpy", "tf2_ros"}
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        if "ros" in path.relative_to(SRC).parts[:-1]:
+            continue   # the ROS front end
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            if any(n.split(".")[0] in ros_modules for n in names) and node.col_offset == 0:
+                offenders.append("%s: %s" % (path.relative_to(SRC), names))
+    assert not offenders, offenders
