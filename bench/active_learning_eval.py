@@ -36,7 +36,8 @@ def run(selector, seed, work, pairs, held_out, rounds, queries, epochs, latent_d
         return evaluate(*load_model_with_graph(directory, "cpu"), pairs, held_out)
 
     history = [{"round": 0, "demonstrations": 0, **metrics(model_dir)}]
-    config = LoopConfig(rounds, queries, selector, epochs, seed=seed, device="cpu")
+    config = LoopConfig(rounds=rounds, queries_per_round=queries, selector=selector,
+                        epochs=epochs, seed=seed, device="cpu")
 
     def record(rnd, m):
         history.append({"round": rnd, "demonstrations": len(store.demonstration_ids()), **m})

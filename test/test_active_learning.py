@@ -308,3 +308,16 @@ def test_a_long_demonstration_is_subsampled_evenly(tmp_path):
     assert np.allclose(np.diff(kept[:, 0]), (10 ** 5 - 1) / 99, atol=1)
     assert "subsampled evenly to max_demonstration_points 100" in logged[0]
     assert len(learner.capped(demo[:50], 1, 1)) == 50     # short ones are kept whole
+
+
+def test_learner_yaml_defaults_are_the_loop_config_defaults():
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    from latent_geodesics.learner import LoopConfig
+    path = Path(__file__).resolve().parents[1] / "config" / "active_learner.yaml"
+    params = yaml.safe_load(path.read_text())
+    for field in dataclasses.fields(LoopConfig):
+        assert params[field.name] == field.default, field.name

@@ -20,7 +20,7 @@ from .graph_build import GRAPH
 from .loading import DEFAULT_METRIC, METRICS, model_graph
 from .model import load_model
 from .nn_geodesic import MODES, nn_geodesic, polyline_geodesic
-from .parsing import (  # noqa: F401
+from .parsing import (
     check_configurations,
     check_offsets,
     configurations,
@@ -33,7 +33,6 @@ from .parsing import (  # noqa: F401
     scaling_factors,
 )
 from .planning import plan
-from .results import GeodesicSummary, PathResult  # noqa: F401  (the engine's answers)
 from .trajectory import JointLimits
 
 INITS = ("graph", "straight")

@@ -241,8 +241,9 @@ def main(argv=None):
         from .data.loaders import load_data
         store.seed(*load_data(args.initial_data))
     teacher = TEACHERS[args.system]()
-    config = LoopConfig(args.rounds, args.queries, args.selector, args.epochs,
-                        device=args.device, retrain=args.retrain)
+    config = LoopConfig(rounds=args.rounds, queries_per_round=args.queries,
+                        selector=args.selector, epochs=args.epochs, device=args.device,
+                        retrain=args.retrain)
     ActiveLearner(store, args.work, args.model, teacher.demonstrate, config,
                   on_ack=lambda r, i, d: print("ACK %d %d %d" % (r, i, d), flush=True),
                   log=lambda m: print(m, flush=True)).run()

@@ -35,10 +35,8 @@ class ActiveLearnerNode:
             raise ConfigError("~system must be none (any robot), arm or pendulum, not %r"
                              % system)
         defaults = LoopConfig()
-        self.config = LoopConfig(*(p(name, getattr(defaults, name)) for name in (
-            "rounds", "queries_per_round", "selector", "epochs", "seed", "device",
-            "retrain", "max_demonstration_points", "teacher_timeout",
-            "reload_timeout"))).validate()
+        self.config = LoopConfig(**{name: p(name, getattr(defaults, name))
+                                    for name in defaults.__dataclass_fields__}).validate()
         self.work_dir = os.path.abspath(p("work_dir", "active_learning"))
         os.makedirs(self.work_dir, exist_ok=True)
         self.store = DemoStore(p("store", os.path.join(self.work_dir, "demonstrations.db")))

@@ -8,6 +8,7 @@ cancelling ~execute cancels the controller's goal. Parameters: ~controller_actio
 ~controller_wait, ~allowed_start_tolerance, ~path_tolerance, ~goal_tolerance,
 ~goal_time_tolerance (config/geodesic_server.yaml).
 """
+import dataclasses
 import time
 import traceback
 
@@ -21,6 +22,7 @@ from latent_geodesics.msg import (
     ExecuteGeodesicAction,
     ExecuteGeodesicFeedback,
     ExecuteGeodesicResult,
+    GeodesicStats,
 )
 from latent_geodesics.robot_state import ALLOWED_START_TOLERANCE, StateError, check_start
 
@@ -126,7 +128,7 @@ class Executor:
         code = answer.error_code if answer is not None else ExecuteGeodesicResult.NOT_SENT
         detail = answer.error_string if answer is not None else ""
         out = ExecuteGeodesicResult(error_code=code, error_string=detail, trajectory=trajectory,
-                                    stats=self.server.fields(result)["stats"])
+                                    stats=GeodesicStats(**dataclasses.asdict(result.summary())))
         status = actionlib.get_name_of_constant(GoalStatus, state)
         if preempted:
             out.message = "cancelled; the controller's goal was cancelled (%s)" % status
