@@ -1,6 +1,7 @@
 # latent_geodesics — set-up, demo, tests and benchmarks.
 #   make demo   the main job on the embedded default (simulated Panda arm)
-#   make test   unit tests (pytest) and ROS integration tests (rostest)
+#   make test   unit tests (pytest), ROS 1 integration tests (rostest), ROS 2 node tests
+#   make setup-ros2   the ROS 2 (Jazzy) front end from PyPI's wheels, in .venv-ros2
 #   make bench  benchmarks, results under bench/results/
 # Every target does its own set-up, idempotently.
 
@@ -32,7 +33,7 @@ ENV := $(ROS_SETUP) source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$P
 PKG_FILES := package.xml CMakeLists.txt setup.py $(wildcard msg/*.msg srv/*.srv action/*.action scripts/*) \
   $(wildcard third_party/control_msgs/*/*) $(wildcard viz/* viz/*/*)
 
-.PHONY: setup demo test unit rostest bench clean
+.PHONY: setup setup-ros2 demo test unit rostest bench clean
 # make bench DEVICE=cuda: the same sections on a GPU, results in bench-cuda.md beside;
 # make bench SECTIONS="core train": only these sections (bench/run_all.py lists them).
 DEVICE ?= cpu
@@ -51,12 +52,31 @@ $(VENV)/.ros-ok: Makefile
 	@[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	@touch $@
 
-# The core on current numpy 2: a venv without Debian's packages (ROS needs numpy 1).
-VENV_NP2 := $(ROOT)/.venv-numpy2
-$(VENV_NP2)/.installed: requirements-numpy2.txt $(VENV)/.ros-ok
-	@[ -x $(VENV_NP2)/bin/python ] || /usr/bin/python3 -m venv $(VENV_NP2)
-	$(VENV_NP2)/bin/python -m pip install -q -r requirements-numpy2.txt
+# ROS 2 (Jazzy) and the core on current numpy 2: a venv without Debian's packages
+# (ROS 1 needs numpy 1; Debian's ROS 1 modules share import names with the Jazzy
+# wheels). ros2/setup.sh holds the pins and the wheels' include-path fix.
+VENV_ROS2 := $(ROOT)/.venv-ros2
+ROS2_DEBS := cmake g++ make python3-dev python3-venv
+$(VENV_ROS2)/.installed: requirements-numpy2.txt ros2/setup.sh $(VENV)/.ros-ok
+	@missing=$$(for p in $(ROS2_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	    | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing from Debian: $$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	bash ros2/setup.sh venv $(VENV_ROS2)
 	@touch $@
+
+$(VENV_ROS2)/.interfaces: $(VENV_ROS2)/.installed ros2/package.xml ros2/CMakeLists.txt \
+    $(wildcard msg/*.msg srv/*.srv action/*.action)
+	bash ros2/setup.sh interfaces $(VENV_ROS2)
+	@touch $@
+
+$(VENV_ROS2)/.package: $(VENV_ROS2)/.interfaces setup.py package.xml \
+    $(shell find src -name '*.py' 2>/dev/null)
+	bash ros2/setup.sh package $(VENV_ROS2)
+	@touch $@
+
+setup-ros2: $(VENV_ROS2)/.package
 
 $(VENV)/.installed: requirements.txt $(VENV)/.ros-ok
 	$(PY) -m pip install -q -r requirements.txt
@@ -93,16 +113,17 @@ $(VENV)/.demo-ok: $(VENV)/.ros-ok
 demo: setup $(VENV)/.demo-ok
 	$(ENV) python scripts/demo --out $(OUT)
 
-test: setup $(VENV)/.demo-ok $(VENV_NP2)/.installed   # the demo and viewer tests need rviz
+test: setup $(VENV)/.demo-ok setup-ros2   # the demo and viewer tests need rviz
 	$(ENV) ruff check src test bench scripts
 	$(ENV) python -m pytest -q test
-	@echo "core tests on numpy $$($(VENV_NP2)/bin/python -c 'import numpy; print(numpy.__version__)')"
-	PYTHONPATH=$(ROOT)/src $(VENV_NP2)/bin/python -m pytest -q test
+	@echo "core tests on numpy $$($(VENV_ROS2)/bin/python -c 'import numpy; print(numpy.__version__)')"
+	PYTHONPATH=$(ROOT)/src $(VENV_ROS2)/bin/python -m pytest -q test
 	$(ENV) bash test/run_rostests.sh $(WS)
+	bash test/run_ros2_tests.sh $(VENV_ROS2) $(WS)/build/latent_geodesics/test_fixture
 
 bench: setup
 	$(PY) -m pip install -q --no-deps stochman==0.3.0   # the peer library, benchmark only
 	$(ENV) python bench/run_all.py --device $(DEVICE) $(SECTIONS)
 
 clean:
-	rm -rf $(WS) $(OUT) $(VENV_NP2)
+	rm -rf $(WS) $(OUT) $(VENV_ROS2)

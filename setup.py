@@ -3,6 +3,7 @@ from setuptools import setup
 from catkin_pkg.python_setup import generate_distutils_setup
 
 setup(**generate_distutils_setup(
-    packages=["latent_geodesics", "latent_geodesics.data", "latent_geodesics.ros"],
+    packages=["latent_geodesics", "latent_geodesics.data", "latent_geodesics.ros",
+              "latent_geodesics.ros2"],
     package_dir={"": "src"},
 ))

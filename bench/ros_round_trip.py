@@ -27,6 +27,7 @@ def start_server(ros, rospy, model_dir):
 def ros_round_trip(results_dir, queries=300, refinements=60):
     import actionlib
     import rospy
+
     from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
     from latent_geodesics.srv import GraphGeodesic
 

@@ -158,40 +158,57 @@ def test_laikago_recording():
     assert np.isfinite(data).all() and (np.abs(data) < np.pi).all()
 
 
-def write_robot_recording(path, seconds=6.0):
+def robot_pose(t):
+    s = max(t - 1.0, 0.0)   # still for a second, then moving
+    return 0.3 * np.sin(s), 0.5 * np.cos(0.7 * s), np.pi - 0.05 + 1.2 * s
+
+
+def robot_messages(seconds=6.0):
     """What a real arm records: /joint_states at 1 kHz from the arm's driver (two
     joints) and at 500 Hz from a wrist driver whose continuous joint wraps at +-pi;
-    the robot stands still for the first second."""
+    the robot stands still for the first second. (time s, names, positions)."""
+    for i in range(int(seconds * 1000)):
+        t = 1.0 + i / 1000.0
+        a, b, c = robot_pose(t - 1.0)
+        yield t, ["shoulder", "elbow"], [a, b]
+        if i % 2 == 0:
+            yield t, ["wrist"], [(c + np.pi) % (2 * np.pi) - np.pi]
+
+
+def write_robot_recording(path):
     import rosbag
     import rospy
     from sensor_msgs.msg import JointState
-
-    def pose(t):
-        s = max(t - 1.0, 0.0)   # still for a second, then moving
-        return 0.3 * np.sin(s), 0.5 * np.cos(0.7 * s), np.pi - 0.05 + 1.2 * s
     with rosbag.Bag(path, "w") as bag:
-        for i in range(int(seconds * 1000)):
-            t = 1.0 + i / 1000.0
-            a, b, c = pose(t - 1.0)
-            stamp = rospy.Time.from_sec(t)
-            arm = JointState(name=["shoulder", "elbow"], position=[a, b])
-            arm.header.stamp = stamp
-            bag.write("/joint_states", arm, stamp)
-            if i % 2 == 0:
-                wrist = JointState(name=["wrist"], position=[(c + np.pi) % (2 * np.pi) - np.pi])
-                wrist.header.stamp = stamp
-                bag.write("/joint_states", wrist, stamp)
-    return pose
+        for t, names, positions in robot_messages():
+            msg = JointState(name=names, position=positions)
+            msg.header.stamp = rospy.Time.from_sec(t)
+            bag.write("/joint_states", msg, msg.header.stamp)
+    return robot_pose
 
 
-def test_a_real_robot_recording_trains_without_preprocessing(tmp_path):
-    pytest.importorskip("rosbag")
-    from latent_geodesics.model import load_model
-    from latent_geodesics.training import main
-    path = str(tmp_path / "robot.bag")
-    pose = write_robot_recording(path)
-    report = {}
-    data, names = load_data(path, report=report)
+def write_ros2_recording(path, storage):
+    """The same recording as a ROS 2 bag (rosbags writes it; no ROS 2 needed)."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+    store = get_typestore(Stores.ROS2_JAZZY)
+    types = store.types
+    kind = "sensor_msgs/msg/JointState"
+    plugin = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}[storage]
+    with Writer(path, version=9, storage_plugin=plugin) as bag:
+        connection = bag.add_connection("/joint_states", kind, typestore=store)
+        for t, names, positions in robot_messages():
+            sec, nanosec = int(t), int(round((t - int(t)) * 1e9))
+            msg = types[kind](
+                header=types["std_msgs/msg/Header"](
+                    stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec),
+                    frame_id=""),
+                name=names, position=np.array(positions), velocity=np.array([], float),
+                effort=np.array([], float))
+            bag.write(connection, sec * 10 ** 9 + nanosec, store.serialize_cdr(msg, kind))
+
+
+def check_robot_recording(data, names, report):
     assert names == ["shoulder", "elbow", "wrist"]              # merged by name
     assert report["unwrapped"] == ["wrist"]
     assert np.abs(np.diff(data, axis=0)).max() < 0.1            # no 2 pi jump
@@ -199,8 +216,32 @@ def test_a_real_robot_recording_trains_without_preprocessing(tmp_path):
     assert report["input_hz"] == pytest.approx(1000, rel=0.01)
     assert report["resampled_rows"] == pytest.approx(50 * 6, abs=2)   # 50 Hz
     assert 45 <= report["dropped_still"] <= 55                  # the still second
-    truth = np.array([pose(t) for t in np.linspace(1.0, 5.0, 50)])
+    truth = np.array([robot_pose(t) for t in np.linspace(1.0, 5.0, 50)])
     assert np.abs(data[-50:, :2] - truth[:, :2]).min() < 0.01
+
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_a_ros2_recording_reads_like_a_ros1_one(tmp_path, storage):
+    path = tmp_path / ("robot_" + storage)
+    write_ros2_recording(path, storage)
+    report = {}
+    check_robot_recording(*load_data(str(path), report=report), report)
+    bag_file = next(p for p in path.iterdir() if p.suffix in (".db3", ".mcap"))
+    data, names = load_data(str(bag_file), joints=["wrist"])   # the file alone, too
+    assert names == ["wrist"] and len(data) == pytest.approx(250, abs=5)
+    with pytest.raises(DataError, match="no topic /arm_states"):
+        load_data(str(path), topic="/arm_states")
+
+
+def test_a_real_robot_recording_trains_without_preprocessing(tmp_path):
+    pytest.importorskip("rosbag")
+    from latent_geodesics.model import load_model
+    from latent_geodesics.training import main
+    path = str(tmp_path / "robot.bag")
+    write_robot_recording(path)
+    report = {}
+    data, names = load_data(path, report=report)
+    check_robot_recording(data, names, report)
     # train_iwae as a user runs it: no preprocessing, the report says what was done
     out = str(tmp_path / "model")
     main(["--data", path, "--out", out, "--joints", "wrist", "shoulder", "--epochs", "3",

@@ -8,6 +8,11 @@ Names load on first use, so `python -m latent_geodesics.training` (run by the
 active learner for every round) does not import its own module twice.
 """
 import importlib
+import pkgutil
+
+# The ROS 2 build installs the generated interfaces (latent_geodesics.msg, .srv,
+# .action) as a package of the same name in its venv: both directories are one package.
+__path__ = pkgutil.extend_path(__path__, __name__)
 
 __version__ = "0.1.0"
 _EXPORTS = {"Geodesic": "curves", "curve_length": "geometry", "metric_tensor": "geometry",

@@ -49,6 +49,20 @@ class Served:
     info: dict = field(default_factory=dict)   # load/build times, graph source
 
 
+POSITIVE_SETTINGS = ("outside_factor", "max_joint_velocity", "position_tolerance",
+                     "max_joint_step")
+SETTING_FLOORS = {"k": 1, "n_samples": 2, "nn_tolerance": 0, "relax_iterations": 0,
+                  "polyline_iterations": 1, "nn_iterations": 1, "nn_max_iterations": 1,
+                  "max_points": 1, "max_lengths": 1, "max_joint_acceleration": 0,
+                  "max_endpoint_offset": -1, "max_data_distance": 0}
+# What the engine reads on every request (the rest when a model is loaded): a node
+# may change these while serving.
+REQUEST_TIME_SETTINGS = ("default_mode", "default_init", "polyline_iterations",
+                         "nn_iterations", "nn_tolerance", "nn_max_iterations", "max_points",
+                         "max_lengths", "max_joint_step", "max_data_distance",
+                         "position_tolerance")
+
+
 @dataclass
 class Settings:
     """Every server setting and its default: the one source the YAML, the launch
@@ -79,15 +93,9 @@ class Settings:
 
     def validate(self):
         """ConfigError naming the first setting outside its range."""
-        positive = ("outside_factor", "max_joint_velocity", "position_tolerance",
-                    "max_joint_step")
-        at_least = {"k": 1, "n_samples": 2, "nn_tolerance": 0, "relax_iterations": 0,
-                    "polyline_iterations": 1, "nn_iterations": 1, "nn_max_iterations": 1,
-                    "max_points": 1, "max_lengths": 1, "max_joint_acceleration": 0,
-                    "max_endpoint_offset": -1, "max_data_distance": 0}
-        for name in positive:
+        for name in POSITIVE_SETTINGS:
             check_number(name, getattr(self, name), above=0)
-        for name, low in at_least.items():
+        for name, low in SETTING_FLOORS.items():
             check_number(name, getattr(self, name), low=low)
         choices = {"default_mode": MODES, "default_init": INITS, "metric": METRICS}
         for name, allowed in choices.items():

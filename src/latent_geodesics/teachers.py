@@ -76,3 +76,16 @@ class PendulumTeacher:
 
 
 TEACHERS = {"arm": ArmTeacher, "pendulum": PendulumTeacher}
+
+
+def teacher_query(teacher_joints, joint_names, positions):
+    """A Demonstrate request's configuration in the teacher's joint order (Refused
+    when the names are not the teacher's or the counts differ)."""
+    names = list(joint_names) or list(teacher_joints)
+    if sorted(names) != sorted(teacher_joints) or len(set(names)) != len(names):
+        raise Refused("joint names %s do not match the teacher's %s"
+                      % (names, list(teacher_joints)))
+    if len(positions) != len(names):
+        raise Refused("%d positions for %d joints" % (len(positions), len(names)))
+    by_name = dict(zip(names, positions))
+    return np.array([by_name[n] for n in teacher_joints])

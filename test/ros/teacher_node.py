@@ -5,8 +5,9 @@ motion (0.2 rad of its phase, recorded every 5 mrad) through the asked
 configuration's phase, its first joint, listing the joints in reverse order."""
 import numpy as np
 import rospy
-from latent_geodesics.srv import Demonstrate, DemonstrateResponse
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from latent_geodesics.srv import Demonstrate, DemonstrateResponse
 
 JOINTS = ["joint_1", "joint_2", "joint_3"]
 

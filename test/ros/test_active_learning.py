@@ -5,9 +5,9 @@ import unittest
 import numpy as np
 import rospy
 import rostest
+
 from latent_geodesics.msg import RoundMetrics
 from latent_geodesics.srv import Decode, Demonstrate, SelectQueries
-
 from latent_geodesics.store import DemoStore
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import rosnode
 import rospy
 import rostest
-from latent_geodesics.msg import Endpoint, RoundMetrics
-from latent_geodesics.srv import GraphGeodesic, SelectQueries
 
 from latent_geodesics.data.arcs import JOINT_NAMES, arc_pose
 from latent_geodesics.fidelity import largest_deviation
+from latent_geodesics.msg import Endpoint, RoundMetrics
+from latent_geodesics.srv import GraphGeodesic, SelectQueries
 from latent_geodesics.store import DemoStore
 
 GAP = 0.35   # |joint_1| below this was never recorded

@@ -12,8 +12,9 @@ import rostest
 from actionlib_msgs.msg import GoalStatus
 from control_msgs.msg import FollowJointTrajectoryAction
 from diagnostic_msgs.msg import DiagnosticArray
-from latent_geodesics.msg import Endpoint, ExecuteGeodesicAction, ExecuteGeodesicGoal
 from sensor_msgs.msg import JointState
+
+from latent_geodesics.msg import Endpoint, ExecuteGeodesicAction, ExecuteGeodesicGoal
 
 NODE = "/geodesic_server"
 NAMES = ["panda_joint%d" % i for i in range(1, 8)]

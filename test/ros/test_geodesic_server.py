@@ -5,6 +5,7 @@ import unittest
 
 import rospy
 import rostest
+
 from latent_geodesics.srv import Decode, Encode
 
 NODE = "/geodesic_server"

@@ -9,6 +9,8 @@ import actionlib
 import numpy as np
 import rospy
 import rostest
+from trajectory_msgs.msg import JointTrajectory
+
 from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
 from latent_geodesics.srv import (
     Decode,
@@ -18,7 +20,6 @@ from latent_geodesics.srv import (
     MagnificationFactor,
     Reload,
 )
-from trajectory_msgs.msg import JointTrajectory
 
 NODE = "/geodesic_server"
 

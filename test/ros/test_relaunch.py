@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import rospy
 import torch
-from latent_geodesics.srv import Decode
 
 from latent_geodesics.active_learning import evaluate
 from latent_geodesics.data import two_arcs
@@ -19,6 +18,7 @@ from latent_geodesics.graph import LatentGraph
 from latent_geodesics.learner import ActiveLearner, LoopConfig
 from latent_geodesics.model import load_model, save_model
 from latent_geodesics.ros.processes import ros_processes
+from latent_geodesics.srv import Decode
 from latent_geodesics.store import DemoStore
 from latent_geodesics.training import train_iwae
 

@@ -7,10 +7,11 @@ import actionlib
 import numpy as np
 import rospy
 import rostest
-from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
-from latent_geodesics.srv import GraphGeodesic
 from sensor_msgs.msg import JointState
 from urdf_parser_py.urdf import URDF
+
+from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
+from latent_geodesics.srv import GraphGeodesic
 
 NODE = "/geodesic_server"
 

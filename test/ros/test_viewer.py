@@ -8,13 +8,13 @@ import time
 import numpy as np
 import pytest
 import rospy
-from latent_geodesics.msg import Endpoint
-from latent_geodesics.srv import GraphGeodesic
 from tf2_msgs.msg import TFMessage
 
 from latent_geodesics.data import two_arcs
 from latent_geodesics.data.arcs import JOINT_NAMES
+from latent_geodesics.msg import Endpoint
 from latent_geodesics.ros.processes import ros_processes
+from latent_geodesics.srv import GraphGeodesic
 from latent_geodesics.training import train_iwae
 
 OTHER_ROBOT = """<robot name="other_robot">

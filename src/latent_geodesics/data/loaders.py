@@ -1,4 +1,4 @@
-"""Loading joint-configuration data sets: CSV, NPY, NPZ and rosbags.
+"""Loading joint-configuration data sets: CSV, NPY, NPZ, ROS 1 and ROS 2 bags.
 
 Every loader returns (data (N, D) float64, joint_names list of D strings).
 """
@@ -57,11 +57,21 @@ def load_rosbag(path, topic="/joint_states", joints=None, report=None, **recordi
     joint name across publishers, unwrapped, downsampled, still stretches dropped
     (recordings.from_samples; `recording`: its rate and still). report: a dict that
     receives what was done."""
-    from .recordings import bag_samples, from_samples
-    data, names, info = from_samples(bag_samples(path, topic), joints, **recording)
+    from .recordings import bag2_samples, bag_samples, from_samples
+    samples = bag2_samples if is_ros2_bag(path) else bag_samples
+    data, names, info = from_samples(samples(path, topic), joints, **recording)
     if report is not None:
         report.update(info)
     return data, names
+
+
+ROS2_BAG_FILES = (".db3", ".mcap")
+
+
+def is_ros2_bag(path):
+    """A ROS 2 bag: its directory (with metadata.yaml) or its .db3/.mcap file."""
+    return (os.path.isdir(path) and os.path.isfile(os.path.join(path, "metadata.yaml"))) \
+        or os.path.splitext(path)[1].lower() in ROS2_BAG_FILES
 
 
 def select_joints(data, names, joints):
@@ -77,13 +87,14 @@ def load_data(path, topic="/joint_states", joints=None, report=None, **recording
 
     joints: the joints to keep, in that order (None: all); report and recording:
     for bags, see load_rosbag."""
-    if not os.path.isfile(path):
+    if not (os.path.isfile(path) or is_ros2_bag(path)):
         raise DataError("data file %s does not exist" % path)
-    ext = os.path.splitext(path)[1].lower()
+    ext = ".bag" if is_ros2_bag(path) else os.path.splitext(path)[1].lower()
     loaders = {".csv": load_csv, ".txt": load_csv, ".npy": load_npy, ".npz": load_npz,
                ".bag": lambda p: load_rosbag(p, topic, joints, report, **recording)}
     if ext not in loaders:
-        raise DataError("%s: unknown data format '%s' (csv, npy, npz, bag)" % (path, ext))
+        raise DataError("%s: unknown data format '%s' (csv, npy, npz, a ROS 1 .bag, a ROS 2 "
+                        "bag's directory, .db3 or .mcap)" % (path, ext))
     try:
         data, names = loaders[ext](path)
     except DataError:

@@ -103,3 +103,20 @@ def bag_samples(path, topic):
         for _, msg, received in bag.read_messages(topics=[topic]):
             stamp = msg.header.stamp.to_sec() or received.to_sec()
             yield stamp, list(msg.name), list(msg.position)
+
+
+def bag2_samples(path, topic):
+    """The same from a ROS 2 bag (sqlite3 or MCAP: its directory or its file) of
+    sensor_msgs/msg/JointState, read with rosbags (no ROS 2 installation needed)."""
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import Stores, get_typestore
+    typestore = get_typestore(Stores.ROS2_JAZZY)
+    with Reader(path) as bag:
+        connections = [c for c in bag.connections if c.topic == topic]
+        if not connections:
+            raise DataError("%s has no topic %s (topics: %s)" % (
+                path, topic, ", ".join(sorted({c.topic for c in bag.connections})) or "none"))
+        for connection, received_ns, raw in bag.messages(connections=connections):
+            msg = typestore.deserialize_cdr(raw, connection.msgtype)
+            stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+            yield stamp or 1e-9 * received_ns, list(msg.name), list(msg.position)

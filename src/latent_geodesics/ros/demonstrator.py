@@ -2,13 +2,12 @@
 
 Parameter ~system: arm (the simulated Panda) or pendulum.
 """
-import numpy as np
 import rospy
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from latent_geodesics.ros import run_node
 from latent_geodesics.srv import Demonstrate, DemonstrateResponse
-from latent_geodesics.teachers import TEACHERS, Refused
+from latent_geodesics.teachers import TEACHERS, Refused, teacher_query
 
 
 class Demonstrator:
@@ -20,19 +19,10 @@ class Demonstrator:
         self.period = float(rospy.get_param("~sample_period", 0.1))
         self.service = rospy.Service("~demonstrate", Demonstrate, self.handle)
 
-    def query(self, req):
-        names = list(req.joint_names) or self.teacher.joint_names
-        if sorted(names) != sorted(self.teacher.joint_names) or len(set(names)) != len(names):
-            raise Refused("joint names %s do not match the teacher's %s"
-                          % (names, self.teacher.joint_names))
-        if len(req.positions) != len(names):
-            raise Refused("%d positions for %d joints" % (len(req.positions), len(names)))
-        by_name = dict(zip(names, req.positions))
-        return np.array([by_name[n] for n in self.teacher.joint_names])
-
     def handle(self, req):
         try:
-            demo = self.teacher.demonstrate(self.query(req))
+            demo = self.teacher.demonstrate(teacher_query(self.teacher.joint_names,
+                                                          req.joint_names, req.positions))
         except Refused as e:
             return DemonstrateResponse(success=False, message="refused: %s" % e)
         msg = JointTrajectory(joint_names=self.teacher.joint_names)

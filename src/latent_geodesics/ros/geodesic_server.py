@@ -9,7 +9,6 @@ joint_states (remappable) for requests with an empty start. Joint limits: the UR
 on robot_description, then MoveIt's robot_description_planning/joint_limits, then
 ~joint_limits. Parameters: config/geodesic_server.yaml.
 """
-import dataclasses
 import threading
 import time
 import traceback
@@ -24,6 +23,15 @@ from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from latent_geodesics.engine import Engine, RequestError, Settings
+from latent_geodesics.frontend import (
+    RequestHealth,
+    endpoint,
+    is_empty,
+    path_xyz,
+    result_fields,
+    scaling,
+    trajectory_points,
+)
 from latent_geodesics.model import ModelError
 from latent_geodesics.msg import (
     Endpoint,
@@ -35,7 +43,7 @@ from latent_geodesics.msg import (
 from latent_geodesics.plots import figure_rgb, latent_figure
 from latent_geodesics.robot_state import JointStateBuffer, StateError
 from latent_geodesics.ros import run_node
-from latent_geodesics.ros.diagnostics import RequestHealth, ServerDiagnostics
+from latent_geodesics.ros.diagnostics import ServerDiagnostics
 from latent_geodesics.ros.execution import Executor
 from latent_geodesics.srv import (
     Decode,
@@ -71,19 +79,6 @@ def guarded(response_type):
             return response
         return call
     return wrap
-
-
-def scaling(req):
-    """MoveIt's scaling factors of a request (0 = 1, checked by the engine)."""
-    return req.max_velocity_scaling_factor, req.max_acceleration_scaling_factor
-
-
-def endpoint(msg):
-    return (list(msg.joint_names), list(msg.positions), list(msg.latent))
-
-
-def is_empty(msg):
-    return not (msg.joint_names or msg.positions or msg.latent)
 
 
 def settings_from_params():
@@ -250,28 +245,20 @@ class GeodesicServer:
         arrival, while a past stamp makes it skip the points already "due"."""
         msg = JointTrajectory(joint_names=result.joint_names)
         msg.header.stamp = rospy.Time.now() if stamp_now else rospy.Time(0)
-        # Integer nanoseconds as timed and checked against the limits: no re-rounding.
-        msg.points = [JointTrajectoryPoint(positions=q.tolist(), velocities=v.tolist(),
-                                           accelerations=a.tolist(),
-                                           time_from_start=rospy.Duration(
-                                               int(ns // 1_000_000_000), int(ns % 1_000_000_000)))
-                      for q, v, a, ns in zip(result.positions, result.velocities,
-                                             result.accelerations, result.time_ns.tolist())]
+        msg.points = [JointTrajectoryPoint(positions=q, velocities=v, accelerations=a,
+                                           time_from_start=rospy.Duration(*sec_ns))
+                      for q, v, a, sec_ns in trajectory_points(result)]
         return msg
 
     def fields(self, result, stamp_now=False):
-        stats = GeodesicStats(**dataclasses.asdict(result.summary()))
-        return dict(latent_dim=result.latent.shape[1], latent_path=result.latent.ravel().tolist(),
-                    trajectory=self.trajectory_msg(result, stamp_now), length=result.length,
-                    straight_line_length=result.straight_line_length, stats=stats)
+        return result_fields(result, self.trajectory_msg(result, stamp_now), GeodesicStats)
 
     def publish(self, result):
         path = Path()
         path.header.stamp, path.header.frame_id = rospy.Time.now(), self.frame_id
-        for z in result.latent:
+        for xyz in path_xyz(result.latent):
             pose = PoseStamped()
             pose.header = path.header
-            xyz = list(z[:3]) + [0.0] * (3 - min(3, len(z)))
             pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = xyz
             pose.pose.orientation.w = 1.0
             path.poses.append(pose)

@@ -1,0 +1,125 @@
+"""The active learner's work behind either ROS front end (ros/ and ros2/
+active_learner.py): the store, the loop, the evaluation pairs, the newest model,
+and the rounds' metrics. The node passes in how to ask the teacher, how to reload
+the server and how to publish a round; it only converts messages."""
+import os
+import threading
+
+from .active_learning import SELECTORS, evaluate, select_queries
+from .data import load_data
+from .errors import ConfigError
+from .evaluation import data_evaluation_set
+from .frontend import check_select_request, query_fields
+from .learner import ActiveLearner, LoopConfig
+from .loading import load_model_with_graph
+from .store import DemoStore
+from .teachers import Refused, in_joint_order
+
+SYSTEMS = ("none", "arm", "pendulum")
+# The node's own parameters beside LoopConfig's, with their defaults.
+NODE_PARAMETERS = {"auto": False, "system": "none", "work_dir": "active_learning",
+                   "store": "", "initial_data": "", "model_dir": "",
+                   "server": "/geodesic_server", "demonstrator": "/demonstrator"}
+
+
+def round_fields(rnd, metrics, config, store, model_dir):
+    """RoundMetrics' fields for a finished round (round 0: the initial model)."""
+    counts = store.query_counts(rnd)
+    return dict(round=rnd, selector=config.selector,
+                demonstrations=counts.get("answered", 0), refused=counts.get("refused", 0),
+                total_demonstrations=len(store.demonstration_ids()),
+                smoothness=metrics["smoothness"], max_jump=metrics["max_jump"],
+                max_step=metrics.get("max_step", 0.0), max_log_mf=metrics["max_log_mf"],
+                held_out_rmse=metrics["held_out_rmse"], model_dir=model_dir)
+
+
+class LearningService:
+    def __init__(self, param, ask_teacher, reload, publish_round, log, error):
+        """param(name, default): a node parameter; ask_teacher(joint_names,
+        positions) -> (joint_names, rows) or Refused; reload(model_dir) raises on
+        refusal; publish_round(fields) publishes RoundMetrics' fields."""
+        if param("system", "none") not in SYSTEMS:
+            raise ConfigError("system must be none (any robot), arm or pendulum, not %r"
+                              % param("system", "none"))
+        defaults = LoopConfig()
+        self.config = LoopConfig(**{name: param(name, getattr(defaults, name))
+                                    for name in defaults.__dataclass_fields__}).validate()
+        self.work_dir = os.path.abspath(param("work_dir", "active_learning"))
+        os.makedirs(self.work_dir, exist_ok=True)
+        self.store = DemoStore(param("store", "") or os.path.join(self.work_dir,
+                                                                   "demonstrations.db"))
+        if param("initial_data", ""):
+            self.store.seed(*load_data(param("initial_data", "")))
+        self.ask_teacher, self.reload_server = ask_teacher, reload
+        self.publish, self.log, self.error = publish_round, log, error
+        self.learner = ActiveLearner(self.store, self.work_dir, param("model_dir", ""),
+                                     self.demonstrate, self.config, reload=reload,
+                                     evaluate=self.evaluate, on_round=self.publish_round,
+                                     on_ack=self.ack, log=log)
+        self.models, self.model_lock = {}, threading.Lock()
+        data, _ = self.store.data(up_to_round=0)   # StoreError: no initial_data given
+        initial, _ = self.model_with_graph(self.learner.initial_model_dir)
+        self.eval_pairs, self.held_out = data_evaluation_set(initial, data)
+
+    def demonstrate(self, query):
+        names, rows = self.ask_teacher(self.store.joint_names(), list(map(float, query)))
+        # Matched by name: a teacher may list the joints in any order.
+        return in_joint_order(names, rows, self.store.joint_names())
+
+    def model_with_graph(self, model_dir):
+        with self.model_lock:   # the newest model only: one in memory at a time
+            if model_dir not in self.models:
+                self.models = {model_dir: load_model_with_graph(
+                    model_dir, self.config.device, warn=self.log)}
+            return self.models[model_dir]
+
+    def evaluate(self, model_dir):
+        return evaluate(*self.model_with_graph(model_dir), self.eval_pairs, self.held_out)
+
+    def ack(self, rnd, idx, demo_id):
+        # Counted as a user counts them: the initial data set is not a demonstration.
+        self.log("round %d query %d: demonstration stored (%d so far)"
+                 % (rnd, idx, len(self.store.demonstration_ids())))
+
+    def publish_round(self, rnd, metrics):
+        self.publish(round_fields(rnd, metrics, self.config, self.store,
+                                  self.learner.model_dir()))
+
+    def serve_newest(self):
+        """After a relaunch the server starts on the initial model: hand it the newest,
+        and publish the metrics of the last finished round, or the initial model's as
+        round 0: the baseline every round is compared with."""
+        done = self.learner.completed_rounds()
+        if done == 0:
+            self.publish_round(0, self.evaluate(self.learner.initial_model_dir))
+            return
+        newest = self.learner.model_dir()
+        self.reload_server(newest)
+        self.log("serving the newest finished round's model %s" % newest)
+        metrics = self.store.round_info(done)["metrics"]
+        if metrics:
+            self.publish_round(done, metrics)
+
+    def run_loop(self):
+        try:
+            self.serve_newest()
+            self.learner.run()
+            self.log("active learning finished: %d rounds" % self.learner.completed_rounds())
+        except Exception as e:  # the node stays up for ~select_queries
+            self.error("active learning loop stopped: %s" % e)
+
+    def select(self, n, selector):
+        """(success, message, SelectQueries' fields)."""
+        selector = selector or "combined"
+        refusal = check_select_request(selector, n, SELECTORS)
+        if refusal:
+            return False, refusal, {}
+        try:
+            model, graph = self.model_with_graph(self.learner.model_dir())
+            q = select_queries(model, graph, n, selector)
+        except ValueError as e:  # ModelError included
+            return False, str(e), {}
+        return True, "%d queries" % len(q.latent), query_fields(q, model.joint_names)
+
+
+__all__ = ["LearningService", "NODE_PARAMETERS", "Refused", "round_fields"]

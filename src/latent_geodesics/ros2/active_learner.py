@@ -1,0 +1,94 @@
+"""active_learner for ROS 2: the ROS 1 node's loop (ros/active_learner.py) over the
+same LearningService. Service ~/select_queries; topic ~/metrics (RoundMetrics,
+transient local as ROS 1 latches); asks the teacher's <demonstrator>/demonstrate
+and reloads <server>/reload, each with its timeout from LoopConfig."""
+import threading
+
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+
+from latent_geodesics.learner import LoopConfig
+from latent_geodesics.learning_service import NODE_PARAMETERS, LearningService
+from latent_geodesics.msg import RoundMetrics
+from latent_geodesics.ros2.parameters import declare_dataclass
+from latent_geodesics.srv import Demonstrate, Reload, SelectQueries
+from latent_geodesics.teachers import Refused
+
+LATCHED = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+TEACHER_WAIT_LOG = 30.0   # s between "waiting for the teacher" lines
+
+
+class ActiveLearnerNode(Node):
+    def __init__(self):
+        super().__init__("active_learner",
+                         automatically_declare_parameters_from_overrides=True)
+        config = declare_dataclass(self, LoopConfig())
+        params = {name: self.get_parameter(name).value if self.has_parameter(name)
+                  else self.declare_parameter(name, default).value
+                  for name, default in NODE_PARAMETERS.items()}
+        values = dict(params, **config.__dict__)
+        self.group = ReentrantCallbackGroup()
+        self.teacher = self.create_client(Demonstrate, params["demonstrator"] + "/demonstrate",
+                                          callback_group=self.group)
+        self.server = self.create_client(Reload, params["server"] + "/reload",
+                                         callback_group=self.group)
+        self.metrics_pub = self.create_publisher(RoundMetrics, "~/metrics", LATCHED)
+        log = self.get_logger()
+        self.service = LearningService(lambda name, default: values.get(name, default),
+                                       self.demonstrate, self.reload,
+                                       lambda fields: self.metrics_pub.publish(
+                                           RoundMetrics(**fields)),
+                                       log=log.info, error=log.error)
+        self.create_service(SelectQueries, "~/select_queries", self.handle_select,
+                            callback_group=self.group)
+        target = self.service.run_loop if params["auto"] else self.service.serve_newest
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+
+    def call(self, client, request, timeout, what):
+        """A service call from the loop's thread (the executor answers it), given
+        up after `timeout` seconds with Refused."""
+        done = threading.Event()
+        future = client.call_async(request)
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(timeout):
+            future.cancel()
+            raise Refused("%s did not answer within %.0f s" % (what, timeout))
+        return future.result()
+
+    def demonstrate(self, joint_names, positions):
+        name = self.teacher.srv_name
+        waited = 0.0
+        while not self.teacher.wait_for_service(timeout_sec=TEACHER_WAIT_LOG if waited else 0.5):
+            self.get_logger().warning(
+                "waiting for the teacher: no node offers %s (srv/Demonstrate) yet%s; start "
+                "your teacher node or set the demonstrator parameter to its namespace"
+                % (name, " (%.1f s so far)" % waited if waited else ""))
+            waited += TEACHER_WAIT_LOG if waited else 0.5
+        res = self.call(self.teacher, Demonstrate.Request(joint_names=joint_names,
+                                                          positions=positions),
+                        self.service.config.teacher_timeout, "the teacher %s" % name)
+        if not res.success:
+            raise Refused(res.message)
+        return res.demonstration.joint_names, [p.positions for p in res.demonstration.points]
+
+    def reload(self, model_dir):
+        timeout = self.service.config.reload_timeout
+        if not self.server.wait_for_service(timeout_sec=timeout):
+            raise RuntimeError("no server offers %s" % self.server.srv_name)
+        self.get_logger().info("asking %s to serve %s" % (self.server.srv_name, model_dir))
+        try:
+            res = self.call(self.server, Reload.Request(model_dir=model_dir), timeout,
+                            self.server.srv_name)
+        except Refused as e:
+            raise RuntimeError(str(e)) from None
+        if not res.success:
+            raise RuntimeError("the server refused the new model: %s" % res.message)
+
+    def handle_select(self, req, res):
+        ok, message, fields = self.service.select(req.n, req.selector)
+        res.success, res.message = ok, message
+        for name, value in fields.items():
+            setattr(res, name, value)
+        return res

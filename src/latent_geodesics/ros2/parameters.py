@@ -1,0 +1,120 @@
+"""Parameters of the ROS 2 nodes: declared from the core's settings dataclasses
+(Settings, LoopConfig: the one source of defaults), with descriptors, and the ROS 1
+YAML files turned into ROS 2 parameter files."""
+import dataclasses
+import os
+import tempfile
+
+import yaml
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
+
+TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+         float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
+         list: ParameterType.PARAMETER_STRING_ARRAY}
+RESTART = "read at start: restart the node (or call ~/reload) to change it"
+
+
+def field_type(field):
+    return field.type if isinstance(field.type, type) else type(field.default)
+
+
+def descriptor(name, kind, floor=None, read_only=True):
+    """A parameter's descriptor: its type, the lower bound the core checks (a range
+    ROS 2 tools show and enforce) and whether it can change while running."""
+    desc = ParameterDescriptor(name=name, type=TYPES[kind], read_only=read_only,
+                               description=RESTART if read_only else "takes effect at once")
+    if floor is not None and kind is int:
+        desc.integer_range = [IntegerRange(from_value=int(floor), to_value=2 ** 62, step=0)]
+    elif floor is not None and kind is float:
+        desc.floating_point_range = [FloatingPointRange(from_value=float(floor),
+                                                        to_value=1e300, step=0.0)]
+    return desc
+
+
+def declare_dataclass(node, instance, writable=(), floors=None):
+    """Declare every scalar and list field of a settings dataclass as a parameter
+    (defaults from the dataclass, values from the overrides: --params-file, -p) and
+    return the dataclass with those values. Dictionary fields are nested parameters
+    (`joint_limits.panda_joint1.max_velocity`), read with `nested`."""
+    values = {}
+    floors = floors or {}
+    for field in dataclasses.fields(instance):
+        kind = field_type(field)
+        if kind is dict:
+            continue
+        value = getattr(instance, field.name)
+        if node.has_parameter(field.name):   # auto-declared from an override: retyped
+            value = coerce(node.get_parameter(field.name).value, kind, value)
+            node.undeclare_parameter(field.name)
+        desc = descriptor(field.name, kind, floors.get(field.name),
+                          read_only=field.name not in writable)
+        if kind is list and not value:   # an empty array has no type in ROS 2
+            desc.dynamic_typing = True
+        values[field.name] = node.declare_parameter(field.name, value, desc,
+                                                  ignore_override=True).value
+    return dataclasses.replace(instance, **values)
+
+
+def coerce(value, kind, default):
+    """An override in the field's type: 2 for a float field is 2.0, an empty array
+    is []; anything else is left for the dataclass's validate() to refuse."""
+    if value is None:
+        return default
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is list:
+        return list(value)
+    return value
+
+
+def nested(node, prefix):
+    """Parameters under `prefix.` as a nested dictionary (ROS 2 flattens YAML maps)."""
+    tree = {}
+    for name, param in node.get_parameters_by_prefix(prefix).items():
+        *parents, leaf = name.split(".")
+        branch = tree
+        for key in parents:
+            branch = branch.setdefault(key, {})
+        branch[leaf] = param.value
+    return tree
+
+
+def on_change(names, apply):
+    """An on-set-parameters callback for the parameters `names`: their new values are
+    checked by the core's validate() (through `apply(changes)`, which raises
+    ValueError) before they count."""
+    def callback(params):
+        known = {p.name: p.value for p in params if p.name in names}
+        try:
+            apply(known)
+        except (ValueError, TypeError) as e:
+            return SetParametersResult(successful=False, reason=str(e))
+        return SetParametersResult(successful=True)
+    return callback
+
+
+def ros2_parameters(values):
+    """A ROS 1 style parameter dictionary in ROS 2's form (every node: `/**`). Empty
+    lists and dictionaries are left out: ROS 2 has no type for them (the defaults
+    are empty)."""
+    kept = {k: v for k, v in values.items() if v is not None and v != [] and v != {}}
+    return {"/**": {"ros__parameters": kept}}
+
+
+def params_file_args(path):
+    """`--ros-args --params-file` arguments for a parameter file: a ROS 2 file as it
+    is, a ROS 1 one (config/*.yaml, flat keys) converted to a temporary ROS 2 file."""
+    with open(path) as f:
+        values = yaml.safe_load(f) or {}
+    if any(isinstance(v, dict) and "ros__parameters" in v for v in values.values()):
+        return ["--params-file", path]
+    fd, converted = tempfile.mkstemp(prefix="latent_geodesics_", suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(ros2_parameters(values), f)
+    return ["--params-file", converted]
