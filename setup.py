@@ -1,6 +1,6 @@
 # Used by catkin_python_setup(); do not run directly.
-from setuptools import setup
 from catkin_pkg.python_setup import generate_distutils_setup
+from setuptools import setup
 
 setup(**generate_distutils_setup(
     packages=["latent_geodesics", "latent_geodesics.data", "latent_geodesics.ros",

@@ -258,3 +258,14 @@ def test_joints_selects_columns_of_any_format(tmp_path):
     assert names == [NAMES[2], NAMES[0]] and np.array_equal(data, DATA[:, [2, 0]])
     with pytest.raises(DataError, match="no joints"):
         load_data(str(tmp_path / "d.npz"), joints=["gripper"])
+
+
+def test_a_ros1_bag_converts_to_a_ros2_one_that_reads_the_same(tmp_path):
+    pytest.importorskip("rosbag")
+    from latent_geodesics.data.recordings import to_ros2_bag
+    write_robot_recording(str(tmp_path / "robot.bag"))
+    to_ros2_bag(tmp_path / "robot.bag", tmp_path / "robot_ros2")
+    one, two = {}, {}
+    data1, names1 = load_data(str(tmp_path / "robot.bag"), report=one)
+    data2, names2 = load_data(str(tmp_path / "robot_ros2"), report=two)
+    assert names1 == names2 and np.array_equal(data1, data2) and one == two

@@ -40,12 +40,33 @@ def python_files(*dirs):
                     if p.read_text().startswith("#!/usr/bin/env python")]
 
 
+ROS2_MODULES = ROS_MODULES | {"rclpy", "rcl_interfaces", "action_msgs", "builtin_interfaces"}
+
+
+def ros2_files(*dirs):
+    return [p for d in dirs for p in (ROOT / d).rglob("*.py")]
+
+
 def test_every_ros_package_the_code_imports_is_declared():
     deps = declared()
     run = deps["depend"] | deps["exec_depend"]
-    assert imported(python_files("src")) <= run
+    ros1 = [p for p in python_files("src") if "ros2" not in p.parts]
+    assert imported(ros1) <= run
     tested = imported(python_files("test") + [ROOT / "test" / "ros" / "train_fixture.py"])
     assert tested <= run | deps["test_depend"]
+
+
+def test_the_ros2_package_declares_what_the_ros2_nodes_and_tests_import():
+    deps = declared(ROOT / "ros2" / "package.xml")
+    run = deps["depend"] | deps["exec_depend"]
+    found = set()
+    for path in ros2_files("src/latent_geodesics/ros2", "test/ros2"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            found |= {n.split(".")[0] for n in names} & ROS2_MODULES
+    assert found <= run, found - run
+    assert {"rclpy", "trajectory_msgs", "rcl_interfaces"} <= found
 
 
 def test_the_viewer_package_declares_its_imports_and_the_server_no_viewer():

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from latent_geodesics.data import arm_dataset
+from latent_geodesics.data.recordings import to_ros2_bag
 from latent_geodesics.engine import Settings, endpoint_limit_of
 from latent_geodesics.evaluation import hole_side_pairs
 from latent_geodesics.loading import model_graph
@@ -567,6 +568,8 @@ def main(argv=None):
     p.add_argument("--pairs", type=int, default=3, help="pose pairs across the data hole")
     p.add_argument("--quick", action="store_true",
                    help="the same steps, smaller: %s (what make test runs)" % QUICK)
+    p.add_argument("--bag2", metavar="DIR",
+                   help="also write the served trajectories as a ROS 2 bag (sqlite3) in DIR")
     args = p.parse_args(argv)
     if args.quick:
         vars(args).update(QUICK)
@@ -588,6 +591,9 @@ def main(argv=None):
                         + TOPICS)
         services, results = run_queries(model, pairs, arm.data)
         ros.end(bag)
+        if args.bag2:
+            to_ros2_bag(os.path.join(args.out, "geodesics.bag"), args.bag2)
+            print("ROS 2 bag: %s" % args.bag2)
         step("server start and geodesic queries")
         screenshot = rviz_screenshot(ros, args.out, first_pair(model, pairs, arm.data))
         print(screenshot[1])

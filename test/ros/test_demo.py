@@ -20,7 +20,8 @@ FIGURES = ("latent_geodesics.png", "joint_angles.png", "active_learning_queries.
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     done = subprocess.run(["python", os.path.join(ROOT, "scripts", "demo"), "--quick",
-                           "--out", str(out)], capture_output=True, text=True, timeout=900)
+                           "--out", str(out), "--bag2", str(out / "geodesics_ros2")],
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out, done.stdout
 
@@ -54,3 +55,13 @@ def test_active_learning_rounds_are_counted_from_the_learner(demo):
     assert [r["round"] for r in rounds] == [0, 1]     # round 0: the learner's baseline
     assert rounds[1]["demonstrations"] + rounds[1]["refused"] == 3
     assert rounds[1]["asked_by"] is not None and rounds[0]["asked_by"] is None
+
+
+def test_the_trajectories_are_also_a_ros2_bag(demo):
+    from rosbags.highlevel import AnyReader
+    out, _ = demo
+    with AnyReader([out / "geodesics.bag"]) as ros1, AnyReader([out / "geodesics_ros2"]) as ros2:
+        counts = [{c.topic: c.msgcount for c in r.connections} for r in (ros1, ros2)]
+        types = {c.topic: c.msgtype for c in ros2.connections}
+    assert counts[0] == counts[1] and sum(counts[1].values()) > 0
+    assert "trajectory_msgs/msg/JointTrajectory" in types.values()

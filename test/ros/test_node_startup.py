@@ -20,7 +20,7 @@ def roscore(tmp_path_factory):
     ("geodesic_server", ["__name:=server_without_model"], "cannot start: '~model_dir'"),
     ("demonstrator", ["_system:=boat"], "cannot start: ~system must be one of"),
     ("active_learner", ["_system:=boat", "__name:=learner_boat"],
-     "cannot start: ~system must be none (any robot), arm or pendulum, not 'boat'"),
+     "cannot start: system must be none (any robot), arm or pendulum, not 'boat'"),
     ("active_learner", ["_rounds:=0", "__name:=learner_no_rounds"],
      "cannot start: parameter rounds must be an integer in 1..1000000, not 0"),
     ("active_learner", ["_selector:=best", "__name:=learner_bad_selector"],

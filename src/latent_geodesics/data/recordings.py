@@ -120,3 +120,15 @@ def bag2_samples(path, topic):
             msg = typestore.deserialize_cdr(raw, connection.msgtype)
             stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
             yield stamp or 1e-9 * received_ns, list(msg.name), list(msg.position)
+
+
+def to_ros2_bag(ros1_bag, ros2_dir, storage="sqlite3"):
+    """A ROS 1 bag rewritten as a ROS 2 bag (sqlite3 or mcap) with rosbags' converter:
+    the same topics and messages, ROS 2 type names (trajectory_msgs/msg/...)."""
+    from pathlib import Path
+
+    from rosbags.convert import convert
+    from rosbags.typesys import Stores, get_typestore
+    store = get_typestore(Stores.ROS2_JAZZY)
+    convert([Path(ros1_bag)], Path(ros2_dir), storage, 8, None, "file", store, store,
+            [], [], [], [])
