@@ -4,6 +4,6 @@ from setuptools import setup
 
 setup(**generate_distutils_setup(
     packages=["latent_geodesics", "latent_geodesics.data", "latent_geodesics.ros",
-              "latent_geodesics.ros2"],
+              "latent_geodesics.ros2", "latent_geodesics.demo"],
     package_dir={"": "src"},
 ))

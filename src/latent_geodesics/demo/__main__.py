@@ -1,0 +1,3 @@
+from latent_geodesics.demo import main
+
+main()
