@@ -282,6 +282,7 @@ class GeodesicServer(Node):
         report = health_report(self.engine.served, self.health, self.joint_state, self.now())
         self.diagnostics_pub.publish(diagnostics_msg(self.get_name(), report, self.stamp()))
 
+
 class Refinement:
     """The ~/nn_geodesic action: feedback every feedback_every iterations, cancel
     honoured between iterations (the best curve so far comes back)."""
