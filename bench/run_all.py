@@ -240,32 +240,49 @@ def active_learning_report(al):
 def report(results):
     md = ["# Benchmarks", "", "Machine: %s, %d CPU threads, torch %s, device %s." % (
         platform.machine(), torch.get_num_threads(), torch.__version__, results["device"]), ""]
-    f3 = lambda k: (lambda r: "%.3f" % r[k])  # noqa: E731
-    md += ["## 1. Graph build (k = 10, n = 10) vs decoding the same points in one batch",
-           "Target: ratio <= 1.5. Best of 3 runs for N <= 10,000.", ""]
+    for lines in (graph_build_lines, search_lines, stochman_lines, lengths_lines, mf_lines,
+                  ros_lines, active_learning_lines, hole_lines, module_lines):
+        md += lines(results)
+    return "\n".join(md) + "\n"
+
+
+def f3(key):
+    return lambda r: "%.3f" % r[key]
+
+
+def graph_build_lines(results):
+    md = ["## 1. Graph build (k = 10, n = 10) vs decoding the same points in one batch",
+          "Target: ratio <= 1.5. Best of 3 runs for N <= 10,000.", ""]
     md += table(results["graph_build"], ["N", "Nz", "edges", "build_s", "decode_floor_s", "ratio"],
                 {"build_s": f3("build_s"), "decode_floor_s": f3("decode_floor_s"),
                  "ratio": f3("ratio")})
     if "dedup" in results:
         from dedup_speed import report_lines as dedup_lines
         md += dedup_lines(results["dedup"])
+    return md
+
+
+def search_lines(results):
     a = results["astar"]
-    md += ["", "## 2. Graph search on the N = %d graph (%d node-to-node queries)"
-           % (a["N"], a["queries"]),
-           "The served search (bidirectional Dijkstra in scipy, bounded by landmark "
-           "distances) against the Python A* it replaced (the reference; same lengths, "
-           "asserted). Raw node paths (shorten=False); the served graph geodesic adds "
-           "shortcuts and the straight-line candidate.", "",
-           "| search p50 | search p99 | A* p50 | nodes settled search / A* | served p50 |",
-           "|---|---|---|---|---|",
-           "| %.2f ms | %.2f ms | %.2f ms | %.3f | %.1f ms |" % (
-               a["p50_ms"], a["p99_ms"], a["astar_p50_ms"], a["expanded_ratio"],
-               a["served_p50_ms"])]
-    md += ["", "## 3. NN geodesics vs stochman 0.3.0 (trained arm IWAE, hole-crossing pairs)",
-           "stochman: EmbeddedManifold over the same decoder, CubicSpline (8 nodes), "
-           "geodesic_minimizing_energy (Adam, max_iter 500, eval_grid 20). Lengths re-measured "
-           "densely with our curve_length. Target: graph-initialised refinement <= stochman's "
-           "length in <= 1/5 of its time.", ""]
+    return ["", "## 2. Graph search on the N = %d graph (%d node-to-node queries)"
+            % (a["N"], a["queries"]),
+            "The served search (bidirectional Dijkstra in scipy, bounded by landmark "
+            "distances) against the Python A* it replaced (the reference; same lengths, "
+            "asserted). Raw node paths (shorten=False); the served graph geodesic adds "
+            "shortcuts and the straight-line candidate.", "",
+            "| search p50 | search p99 | A* p50 | nodes settled search / A* | served p50 |",
+            "|---|---|---|---|---|",
+            "| %.2f ms | %.2f ms | %.2f ms | %.3f | %.1f ms |" % (
+                a["p50_ms"], a["p99_ms"], a["astar_p50_ms"], a["expanded_ratio"],
+                a["served_p50_ms"])]
+
+
+def stochman_lines(results):
+    md = ["", "## 3. NN geodesics vs stochman 0.3.0 (trained arm IWAE, hole-crossing pairs)",
+          "stochman: EmbeddedManifold over the same decoder, CubicSpline (8 nodes), "
+          "geodesic_minimizing_energy (Adam, max_iter 500, eval_grid 20). Lengths re-measured "
+          "densely with our curve_length. Target: graph-initialised refinement <= stochman's "
+          "length in <= 1/5 of its time.", ""]
     cols = ["pair", "stochman", "polyline/graph"] + [
         "%s/%s" % (m, i) for m in ("finite-difference", "jacobian") for i in ("straight", "graph")]
     md += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -275,50 +292,73 @@ def report(results):
         cells += ["%.4f (%.2f s)" % (r[c + "_length"], r[c + "_s"]) for c in cols[2:]]
         md.append("| " + " | ".join(cells) + " |")
     s = results["nn_summary"]
-    md += ["", "Vs stochman, mean over pairs (length ratio, time ratio): the default "
-           "refinement (graph + polyline relaxation) %.3f, %.3f (target <= 1, <= 0.1); "
-           "graph-initialised finite-difference NN %.3f, %.3f." % (
-               s["polyline_length_ratio"], s["polyline_time_ratio"], s["length_ratio"],
-               s["time_ratio"])]
-    md += ["", "## 4. Straight line vs graph vs refined (decoded lengths, radians)", ""]
+    return md + ["", "Vs stochman, mean over pairs (length ratio, time ratio): the default "
+                 "refinement (graph + polyline relaxation) %.3f, %.3f (target <= 1, <= 0.1); "
+                 "graph-initialised finite-difference NN %.3f, %.3f." % (
+                     s["polyline_length_ratio"], s["polyline_time_ratio"], s["length_ratio"],
+                     s["time_ratio"])]
+
+
+def lengths_lines(results):
+    md = ["", "## 4. Straight line vs graph vs refined (decoded lengths, radians)", ""]
     md += ["Hole-crossing pairs; all lengths under one measure (graph.measure). raw graph = "
            "the A* node path; graph = the served graph geodesic (shortcut, relaxed, straight "
            "line as a candidate); refined = the default ~nn_geodesic.", ""]
-    md += table(results["lengths"], ["data", "pair", "straight", "raw_graph", "graph", "refined"],
-                {"pair": lambda r: "%d-%d" % tuple(r["pair"]), "straight": f3("straight"),
-                 "raw_graph": f3("raw_graph"), "graph": f3("graph"), "refined": f3("refined")})
+    return md + table(results["lengths"],
+                      ["data", "pair", "straight", "raw_graph", "graph", "refined"],
+                      {"pair": lambda r: "%d-%d" % tuple(r["pair"]), "straight": f3("straight"),
+                       "raw_graph": f3("raw_graph"), "graph": f3("graph"),
+                       "refined": f3("refined")})
+
+
+def mf_lines(results):
     m = results["mf_grid"]
-    md += ["", "## 5. Magnification factor on a 256 x 256 grid", "",
-           "Batched (torch.func, chunked): %.3f s; per-point autograd loop: %.1f s "
-           "(timed on %d points, extrapolated); speed-up %.0fx."
-           % (m["batched_s"], m["loop_s_extrapolated"], m["loop_points_timed"], m["speedup"])]
-    if "ros" in results:
-        r = results["ros"]
-        md += ["", "## 6. ROS round trip (~graph_geodesic, N = %d graph)" % r["N"], "",
-               "| | p50 | p99 |", "|---|---|---|",
-               "| persistent rospy.ServiceProxy | %.2f ms | %.2f ms |" % (r["ros_p50_ms"],
-                                                                       r["ros_p99_ms"]),
-               "| in-process Engine.graph_geodesic | %.2f ms | %.2f ms |" % (
-                   r["inproc_p50_ms"], r["inproc_p99_ms"]),
-               "| ~nn_geodesic action (default refinement) | %s | %s |" % (
-                   "%.1f ms" % r["refine_ros_p50_ms"] if "refine_ros_p50_ms" in r else "-",
-                   "%.1f ms" % r["refine_ros_p99_ms"] if "refine_ros_p99_ms" in r else "-"),
-               "", "Round trip / in-process (p50): %.2f. Node start-up until its services "
-               "answer: %.1f s without the graph cache, %.1f s with it (ratio %.2f)."
-               % (r["ros_p50_ms"] / r["inproc_p50_ms"], r["startup_no_cache_s"],
-                  r["startup_cache_s"], r["startup_cache_s"] / r["startup_no_cache_s"])]
-    for key in ("active_learning", "active_learning_3d"):
-        if key in results:
-            md += active_learning_report(results[key])
-    if "hole_visibility" in results:
-        h = results["hole_visibility"]
-        md += ["", "Where the initial model puts the hole (%d held-out goal poses with targets "
-               "in the hole band, medians): latent distance to the nearest training datum %.3f "
-               "(graph neighbour reach %.3f; poses outside the hole: %.3f); largest joint "
-               "reconstruction error %.2f rad (outside the hole: %.2f rad)."
-               % (h["n_hole_poses"], h["hole_latent_distance"], h["reach"],
-                  h["outside_latent_distance"], h["hole_max_joint_error"],
-                  h["outside_max_joint_error"])]
+    return ["", "## 5. Magnification factor on a 256 x 256 grid", "",
+            "Batched (torch.func, chunked): %.3f s; per-point autograd loop: %.1f s "
+            "(timed on %d points, extrapolated); speed-up %.0fx."
+            % (m["batched_s"], m["loop_s_extrapolated"], m["loop_points_timed"], m["speedup"])]
+
+
+def ros_lines(results):
+    if "ros" not in results:
+        return []
+    r = results["ros"]
+    refine = ["%.1f ms" % r[k] if k in r else "-"
+              for k in ("refine_ros_p50_ms", "refine_ros_p99_ms")]
+    return ["", "## 6. ROS round trip (~graph_geodesic, N = %d graph)" % r["N"], "",
+            "| | p50 | p99 |", "|---|---|---|",
+            "| persistent rospy.ServiceProxy | %.2f ms | %.2f ms |" % (r["ros_p50_ms"],
+                                                                    r["ros_p99_ms"]),
+            "| in-process Engine.graph_geodesic | %.2f ms | %.2f ms |" % (
+                r["inproc_p50_ms"], r["inproc_p99_ms"]),
+            "| ~nn_geodesic action (default refinement) | %s | %s |" % tuple(refine),
+            "", "Round trip / in-process (p50): %.2f. Node start-up until its services "
+            "answer: %.1f s without the graph cache, %.1f s with it (ratio %.2f)."
+            % (r["ros_p50_ms"] / r["inproc_p50_ms"], r["startup_no_cache_s"],
+               r["startup_cache_s"], r["startup_cache_s"] / r["startup_no_cache_s"])]
+
+
+def active_learning_lines(results):
+    return [line for key in ("active_learning", "active_learning_3d") if key in results
+            for line in active_learning_report(results[key])]
+
+
+def hole_lines(results):
+    if "hole_visibility" not in results:
+        return []
+    h = results["hole_visibility"]
+    return ["", "Where the initial model puts the hole (%d held-out goal poses with targets "
+            "in the hole band, medians): latent distance to the nearest training datum %.3f "
+            "(graph neighbour reach %.3f; poses outside the hole: %.3f); largest joint "
+            "reconstruction error %.2f rad (outside the hole: %.2f rad)."
+            % (h["n_hole_poses"], h["hole_latent_distance"], h["reach"],
+               h["outside_latent_distance"], h["hole_max_joint_error"],
+               h["outside_max_joint_error"])]
+
+
+def module_lines(results):
+    """Sections whose report lives in their own bench module."""
+    md = []
     if "quality" in results:
         from geodesic_quality import report_lines
         md += report_lines(results)
@@ -335,7 +375,7 @@ def report(results):
     if "follows" in results:
         from follows import report_lines as follows_lines
         md += follows_lines(results)
-    return "\n".join(md) + "\n"
+    return md
 
 
 def core_sections(results, device):
