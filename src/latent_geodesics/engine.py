@@ -54,7 +54,8 @@ POSITIVE_SETTINGS = ("outside_factor", "max_joint_velocity", "position_tolerance
 SETTING_FLOORS = {"k": 1, "n_samples": 2, "nn_tolerance": 0, "relax_iterations": 0,
                   "polyline_iterations": 1, "nn_iterations": 1, "nn_max_iterations": 1,
                   "max_points": 1, "max_lengths": 1, "max_joint_acceleration": 0,
-                  "max_endpoint_offset": -1, "max_data_distance": 0}
+                  "max_endpoint_offset": -1, "max_data_distance": 0,
+                  "torch_threads": 0}
 # What the engine reads on every request (the rest when a model is loaded): a node
 # may change these while serving.
 REQUEST_TIME_SETTINGS = ("default_mode", "default_init", "polyline_iterations",
@@ -89,6 +90,7 @@ class Settings:
     nn_max_iterations: int = 100000
     max_points: int = 100000               # points per encode/decode/MF request
     max_lengths: int = 1000000             # starts x goals per ~geodesic_lengths request
+    torch_threads: int = 1                 # CPU threads per request while serving; 0 = torch's
     joint_names: list = field(default_factory=list)
 
     def validate(self):

@@ -6,8 +6,17 @@ import dataclasses
 import threading
 
 import numpy as np
+import torch
 
 LATENCY_WINDOW = 200   # the latest requests the latency percentiles cover
+
+
+def serving_threads(settings):
+    """Once the model is loaded: torch's CPU threads per request (torch_threads; 0
+    keeps torch's default). Requests run in the node's worker threads, where a
+    second intra-op thread cost more than it gained; the start-up build used all."""
+    if settings.torch_threads > 0:
+        torch.set_num_threads(settings.torch_threads)
 
 
 def endpoint(msg):

@@ -25,6 +25,7 @@ from latent_geodesics.msg import (
     GeodesicStats,
 )
 from latent_geodesics.robot_state import ALLOWED_START_TOLERANCE, StateError, check_start
+from latent_geodesics.ros.action_server import SimpleActionServer
 
 FEEDBACK_HZ = 10.0
 
@@ -43,8 +44,8 @@ class Executor:
         self.goal_time_tolerance = float(rospy.get_param("~goal_time_tolerance", 0.5))
         self.controller = actionlib.SimpleActionClient(self.controller_action,
                                                        FollowJointTrajectoryAction)
-        self.action = actionlib.SimpleActionServer("~execute", ExecuteGeodesicAction,
-                                                   self.execute, auto_start=False)
+        self.action = SimpleActionServer("~execute", ExecuteGeodesicAction,
+                                         self.execute, auto_start=False)
         self.action.start()
 
     def execute(self, goal):

@@ -14,7 +14,6 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-import actionlib
 import numpy as np
 import rospy
 from geometry_msgs.msg import PoseStamped
@@ -30,6 +29,7 @@ from latent_geodesics.frontend import (
     path_xyz,
     result_fields,
     scaling,
+    serving_threads,
     trajectory_points,
 )
 from latent_geodesics.model import ModelError
@@ -43,6 +43,7 @@ from latent_geodesics.msg import (
 from latent_geodesics.plots import figure_rgb, latent_figure
 from latent_geodesics.robot_state import JointStateBuffer, StateError
 from latent_geodesics.ros import run_node
+from latent_geodesics.ros.action_server import SimpleActionServer
 from latent_geodesics.ros.diagnostics import ServerDiagnostics
 from latent_geodesics.ros.execution import Executor
 from latent_geodesics.srv import (
@@ -102,6 +103,7 @@ class GeodesicServer:
                              log=rospy.loginfo, warn=rospy.logwarn,
                              robot_description=rospy.get_param("robot_description", None),
                              planning_limits=planning_limits())
+        serving_threads(self.engine.settings)
         self.joint_state = JointStateBuffer(rospy.get_param("~joint_states_max_age", 1.0),
                                             keep=self.engine.served.joint_names)
         self.joint_state_sub = rospy.Subscriber("joint_states", JointState,
@@ -118,8 +120,8 @@ class GeodesicServer:
             rospy.Service("~magnification_factor", MagnificationFactor, self.handle_mf),
             rospy.Service("~reload", Reload, self.handle_reload),
         ]
-        self.nn_server = actionlib.SimpleActionServer("~nn_geodesic", NNGeodesicAction,
-                                                      self.execute_nn, auto_start=False)
+        self.nn_server = SimpleActionServer("~nn_geodesic", NNGeodesicAction,
+                                            self.execute_nn, auto_start=False)
         self.nn_server.start()
         self.executor = Executor(self)
         self.diagnostics = ServerDiagnostics(self)

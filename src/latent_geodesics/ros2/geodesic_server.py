@@ -44,6 +44,7 @@ from latent_geodesics.frontend import (
     path_xyz,
     result_fields,
     scaling,
+    serving_threads,
     trajectory_points,
 )
 from latent_geodesics.model import ModelError
@@ -109,6 +110,7 @@ class GeodesicServer(Node):
         self.engine = Engine(self.params.model_dir, settings, log=log.info, warn=log.warning,
                              robot_description=self.robot_description,
                              planning_limits=self.planning_limits())
+        serving_threads(self.engine.settings)
         writable = set(REQUEST_TIME_SETTINGS) | {"feedback_every"}
         self.add_on_set_parameters_callback(on_change(writable, self.apply_changes))
         self.joint_state = JointStateBuffer(self.params.joint_states_max_age,
