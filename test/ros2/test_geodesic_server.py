@@ -240,5 +240,5 @@ def test_sigint_shuts_down_cleanly(fixture_dir, start_node, client):
                       "-p", "device:=cpu", "-p", "robot_description_wait:=0.0",
                       name="second_server")
     client.wait(Encode, "/second_server/encode")
-    assert node.stop() == 0, node.output()[-2000:]
+    assert node.stop() == 0, node.output()[-6000:]
     assert "Traceback" not in node.output()
