@@ -24,13 +24,13 @@ def declared(package_xml=ROOT / "package.xml"):
                         "buildtool_depend")}
 
 
-def imported(paths):
+def imported(paths, modules=ROS_MODULES):
     found = set()
     for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
-            found |= {n.split(".")[0] for n in names} & ROS_MODULES
+            found |= {n.split(".")[0] for n in names} & modules
     return {KEY.get(m, m) for m in found}
 
 
@@ -58,14 +58,8 @@ def test_every_ros_package_the_code_imports_is_declared():
 
 def test_the_ros2_package_declares_what_the_ros2_nodes_and_tests_import():
     deps = declared(ROOT / "ros2" / "package.xml")
-    run = deps["depend"] | deps["exec_depend"]
-    found = set()
-    for path in ros2_files("src/latent_geodesics/ros2", "test/ros2"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
-            found |= {n.split(".")[0] for n in names} & ROS2_MODULES
-    assert found <= run, found - run
+    found = imported(ros2_files("src/latent_geodesics/ros2", "test/ros2"), ROS2_MODULES)
+    assert found <= deps["depend"] | deps["exec_depend"]
     assert {"rclpy", "trajectory_msgs", "rcl_interfaces"} <= found
 
 

@@ -2,6 +2,7 @@
 every service (bad inputs refused, the node still serving), the action with
 feedback and cancel, an empty start from joint_states, parameters from the ROS 1
 YAML with descriptors, a reload under concurrent calls, and a clean SIGINT."""
+import signal
 import threading
 import time
 
@@ -240,5 +241,8 @@ def test_sigint_shuts_down_cleanly(fixture_dir, start_node, client):
                       "-p", "device:=cpu", "-p", "robot_description_wait:=0.0",
                       name="second_server")
     client.wait(Encode, "/second_server/encode")
+    node.proc.send_signal(signal.SIGUSR1)     # where every thread is, and it serves on
+    client.spin_for(1.0)
+    assert "run_node" in node.output() and node.proc.poll() is None, node.output()[-3000:]
     assert node.stop() == 0, node.output()[-6000:]
     assert "Traceback" not in node.output()

@@ -54,7 +54,6 @@ def default_model(out, epochs):
     return load_model(model_dir, "cpu"), model_dir, data_path, arm
 
 
-
 @torch.no_grad()
 def reproduced(model, data):
     """(N,) bool: poses the model reconstructs within the server's automatic
@@ -64,9 +63,7 @@ def reproduced(model, data):
     return (model.decode(model.encode(x)).double().numpy() - data).__abs__().max(1) <= limit
 
 
-
 QUICK = {"epochs": 30, "rounds": 1, "queries": 3, "pairs": 2}   # --quick: the same path, smaller
-
 
 
 def main(argv=None):
