@@ -105,7 +105,7 @@ def test_limits_from_urdf_and_overrides():
 
 @pytest.mark.parametrize("make,fragment", [
     (lambda lim: lim.with_urdf("<robot name='x'/>"), "no joints"),
-    (lambda lim: lim.with_urdf("not xml <"), "not a URDF"),
+    (lambda lim: lim.with_urdf("not xml <"), "not well-formed XML"),
     (lambda lim: lim.with_overrides({"zz": {"max_velocity": 1.0}}), "unknown joint"),
     (lambda lim: lim.with_overrides({"a": {"max_velocity": -1.0}}), "positive"),
     (lambda lim: lim.with_overrides({"a": {"min_position": 1.0, "max_position": 0.0}}), "empty"),

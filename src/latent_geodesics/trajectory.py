@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import LimitError, is_number
+from .urdf import URDFError, parse_urdf
 
 NS = 1_000_000_000
 
@@ -97,16 +98,16 @@ class JointLimits:
 
     def with_urdf(self, urdf_xml):
         """Limits from a URDF's joints (position and velocity; URDF has no acceleration)."""
-        from urdf_parser_py.urdf import URDF
         try:
-            robot = URDF.from_xml_string(urdf_xml)
-        except Exception as e:   # the parser raises many types on bad XML
-            raise LimitError("robot_description is not a URDF: %s" % e) from None
+            robot = parse_urdf(urdf_xml)
+        except URDFError as e:
+            raise LimitError(str(e)) from None
         joints = {j.name: j for j in robot.joints}
         missing = [n for n in self.names if n not in joints]
-        if missing:
-            raise LimitError("robot_description has no joints %s (it has %s)"
-                             % (missing, sorted(joints)))
+        if missing:   # the model's names only: the document's own text is never echoed
+            raise LimitError("robot_description has no joints %s (it defines %d other joints): "
+                             "give the URDF of the robot this model was trained on"
+                             % (missing, len(joints)))
         out = self.copy("urdf")
         for i, name in enumerate(self.names):
             joint, limit = joints[name], joints[name].limit

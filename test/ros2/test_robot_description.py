@@ -64,3 +64,39 @@ def test_limits_from_the_latched_robot_description(fixture_dir, start_node, clie
     assert fast.stats.duration < slow.stats.duration   # joint 1 no longer holds it back
     assert np.allclose(fast.trajectory.points[-1].positions, q[j])
     client.node.destroy_publisher(pub)
+
+
+ENTITY_ATTACK = """<?xml version="1.0"?>
+<!DOCTYPE robot [
+  <!ENTITY % local SYSTEM "file:///usr/share/xml/schema/xml-core/tr9401.dtd">
+  <!ENTITY secret SYSTEM "file:///etc/passwd">
+]>
+<robot name="x"><joint name="&secret;" type="fixed"/></robot>"""
+
+
+def test_bad_late_robot_descriptions_are_refused_and_the_server_serves_on(
+        fixture_dir, start_node, client, arm_data):
+    q, names = arm_data
+    node = start_node("server", "--ros-args", "-r", "__node:=bad_urdf_server",
+                      "-p", "model_dir:=%s" % (fixture_dir / "fixture_model"),
+                      "-p", "device:=cpu", "-p", "robot_description_wait:=0.0",
+                      name="bad_urdf_server")
+    client.wait(Encode, "/bad_urdf_server/encode")
+    client.spin_for(60, until=lambda: "bad_urdf_server ready" in node.output())
+    pub = client.node.create_publisher(String, "/robot_description", LATCHED)
+    other_robot = (ROOT / "urdf" / "panda.urdf").read_text().replace("panda_joint", "other_joint")
+    for refused, urdf in enumerate(("<robot name='broken'><joint", ENTITY_ATTACK, other_robot), 1):
+        pub.publish(String(data=urdf))
+        client.spin_for(30, until=lambda n=refused: node.output().count(
+            "robot_description refused") >= n)
+        assert node.output().count("robot_description refused") == refused, node.output()[-3000:]
+        assert node.proc.poll() is None, node.output()[-3000:]
+        res = client.call(Encode, "/bad_urdf_server/encode", joint_names=names,
+                          positions=q[0].tolist())
+        assert res.success, res.message
+    assert "root:" not in node.output()   # /etc/passwd's first line never reaches the log
+    pub.publish(String(data=panda_urdf(0.2)))   # a good one after bad ones: applied at once
+    client.spin_for(60, until=lambda: "robot_description received: joint limits from urdf"
+                    in node.output())
+    assert "robot_description received: joint limits from urdf" in node.output()
+    client.node.destroy_publisher(pub)

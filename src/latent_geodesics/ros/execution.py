@@ -3,10 +3,13 @@
 The controller is any control_msgs/FollowJointTrajectory action server
 (~controller_action): ros_control's joint_trajectory_controller, most arm drivers.
 Nothing is sent unless the robot's latest joint_states lie within
-~allowed_start_tolerance of the trajectory's first point (MoveIt's rule);
+~allowed_start_tolerance of the trajectory's first point (MoveIt's rule), checked
+again just before sending;
 cancelling ~execute cancels the controller's goal. Parameters: ~controller_action,
 ~controller_wait, ~allowed_start_tolerance, ~path_tolerance, ~goal_tolerance,
-~goal_time_tolerance (config/geodesic_server.yaml).
+~goal_time_tolerance, and MoveIt's execution monitoring: a goal not finished within
+~allowed_execution_duration_scaling x its duration + ~allowed_goal_duration_margin
+is cancelled and reported as timed out (config/geodesic_server.yaml).
 """
 import dataclasses
 import time
@@ -18,6 +21,12 @@ from actionlib_msgs.msg import GoalStatus
 from control_msgs.msg import FollowJointTrajectoryAction, FollowJointTrajectoryGoal, JointTolerance
 
 from latent_geodesics.engine import RequestError
+from latent_geodesics.execution import (
+    ExecutionMonitoring,
+    cancelled_message,
+    status_name,
+    timed_out_message,
+)
 from latent_geodesics.msg import (
     ExecuteGeodesicAction,
     ExecuteGeodesicFeedback,
@@ -42,6 +51,10 @@ class Executor:
         self.path_tolerance = float(rospy.get_param("~path_tolerance", 0.0))
         self.goal_tolerance = float(rospy.get_param("~goal_tolerance", 0.0))
         self.goal_time_tolerance = float(rospy.get_param("~goal_time_tolerance", 0.5))
+        defaults = ExecutionMonitoring()
+        self.monitoring = ExecutionMonitoring(**{
+            name: type(value)(rospy.get_param("~" + name, value))
+            for name, value in dataclasses.asdict(defaults).items()}).validate()
         self.controller = actionlib.SimpleActionClient(self.controller_action,
                                                        FollowJointTrajectoryAction)
         self.action = SimpleActionServer("~execute", ExecuteGeodesicAction,
@@ -98,7 +111,7 @@ class Executor:
         return goal
 
     def run(self, trajectory, result):
-        """Send, follow, finish; True if the controller reports success."""
+        """Send, follow, finish; True if the controller reports success in time."""
         if self.action.is_preempt_requested():
             self.action.set_preempted(ExecuteGeodesicResult(
                 success=False, message="cancelled before execution",
@@ -108,38 +121,55 @@ class Executor:
             raise RequestError("not executed: no FollowJointTrajectory controller answers on "
                                "%s within %.1f s (set ~controller_action)"
                                % (self.controller_action, self.controller_wait))
+        # The robot may have moved while the controller was awaited: MoveIt's start
+        # check once more, at the last moment before anything is sent.
+        self.check_robot_at(result)
         duration = trajectory.points[-1].time_from_start.to_sec()
+        deadline = self.monitoring.deadline(duration)
         self.controller.send_goal(self.controller_goal(trajectory))
         started = rospy.get_time()
         rate = rospy.Rate(FEEDBACK_HZ)
         while not self.controller.wait_for_result(rospy.Duration(1e-3)):
+            elapsed = rospy.get_time() - started
             if self.action.is_preempt_requested() or rospy.is_shutdown():
-                self.controller.cancel_goal()
-                self.controller.wait_for_result(rospy.Duration(self.controller_wait))
-                return self.finish(trajectory, result, preempted=True)
+                return self.finish(trajectory, result, cancelled_message(self.cancel()),
+                                   preempted=True)
+            if deadline is not None and elapsed > deadline:
+                rospy.logerr("~execute: the controller did not finish within %.2f s; "
+                             "cancelling its goal", deadline)
+                return self.finish(trajectory, result, timed_out_message(
+                    duration, self.monitoring, self.cancel()))
             self.action.publish_feedback(ExecuteGeodesicFeedback(
-                state="executing", time_from_start=rospy.get_time() - started,
-                duration=duration))
+                state="executing", time_from_start=elapsed, duration=duration))
             rate.sleep()
         return self.finish(trajectory, result)
 
-    def finish(self, trajectory, result, preempted=False):
+    def cancel(self):
+        """Cancel the controller's goal; its status once confirmed, or after cancel_wait."""
+        self.controller.cancel_goal()
+        self.controller.wait_for_result(rospy.Duration(self.monitoring.cancel_wait))
+        return self.controller.get_state()
+
+    def finish(self, trajectory, result, ended=None, preempted=False):
+        """ended: the message of a cancel or a time-out; else the controller's answer."""
         state = self.controller.get_state()
         answer = self.controller.get_result()
         code = answer.error_code if answer is not None else ExecuteGeodesicResult.NOT_SENT
         detail = answer.error_string if answer is not None else ""
         out = ExecuteGeodesicResult(error_code=code, error_string=detail, trajectory=trajectory,
                                     stats=GeodesicStats(**dataclasses.asdict(result.summary())))
-        status = actionlib.get_name_of_constant(GoalStatus, state)
         if preempted:
-            out.message = "cancelled; the controller's goal was cancelled (%s)" % status
+            out.message = ended
             self.action.set_preempted(out, out.message)
+        elif ended is not None:   # timed out: whatever the controller says, it was late
+            out.error_code, out.message = ExecuteGeodesicResult.TIMED_OUT, ended
+            self.action.set_aborted(out, out.message)
         elif state == GoalStatus.SUCCEEDED and code == 0:
             out.success, out.message = True, "executed: %.2f s, %d points" % (
                 trajectory.points[-1].time_from_start.to_sec(), len(trajectory.points))
             self.action.set_succeeded(out, out.message)
         else:
             out.message = "the controller did not finish the trajectory: %s, error_code %d %s" \
-                % (status, code, detail)
+                % (status_name(state), code, detail)
             self.action.set_aborted(out, out.message)
         return out.success

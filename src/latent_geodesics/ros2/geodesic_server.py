@@ -132,30 +132,37 @@ class GeodesicServer(Node):
     def wait_for_robot_description(self):
         """The latched URDF robot_state_publisher offers, if one arrives within
         robot_description_wait; see on_robot_description for later ones."""
-        received = []
-        self._descriptions = received
+        self.latest_description = None   # only the latest: a URDF can be megabytes
         self.create_subscription(String, "robot_description", self.on_robot_description,
                                  LATCHED, callback_group=MutuallyExclusiveCallbackGroup())
         deadline = time.monotonic() + self.params.robot_description_wait
-        while not received and time.monotonic() < deadline:
+        while self.latest_description is None and time.monotonic() < deadline:
             rclpy.spin_once(self, timeout_sec=0.05)   # alone, before the executor takes it
-        return received[-1] if received else None
+        return self.latest_description
 
     def on_robot_description(self, msg):
         """Before the engine exists: the start's URDF. The first one after the start
         (robot_state_publisher started later) is applied at once by a reload; a
-        changed one counts from the next ~/reload, as on ROS 1."""
-        self._descriptions.append(msg.data)
+        changed one counts from the next ~/reload, as on ROS 1. One that cannot be
+        applied is refused with a log line; the server serves on as it was."""
+        self.latest_description = msg.data
         if getattr(self, "engine", None) is None:
             return
-        first = self.robot_description is None
-        self.robot_description = msg.data
-        if not first:
+        if self.robot_description is not None:
+            self.robot_description = msg.data
             self.get_logger().info("robot_description changed: its joint limits apply from "
                                    "the next ~/reload")
             return
+        previous = self.engine.robot_description
         self.engine.robot_description = msg.data
-        served = self.engine.reload()
+        try:
+            served = self.engine.reload()
+        except Exception as e:   # a bad URDF must never end the server's executor
+            self.engine.robot_description = previous
+            self.get_logger().error("robot_description refused, serving on with joint limits "
+                                    "from %s: %s" % (self.engine.served.limits.source, e))
+            return
+        self.robot_description = msg.data
         self.get_logger().info("robot_description received: joint limits from %s"
                                % served.limits.source)
 

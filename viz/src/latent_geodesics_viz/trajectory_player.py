@@ -19,6 +19,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from latent_geodesics.ros import run_node
 from latent_geodesics.trajectory import position_at
+from latent_geodesics.urdf import URDFError, urdf_joint_names
 
 
 class TrajectoryPlayer:
@@ -86,10 +87,9 @@ class TrajectoryPlayer:
 
 def urdf_lacks(urdf_xml, joint_names):
     """The joint names a URDF (an XML string; empty: none) does not define."""
-    import xml.etree.ElementTree as ET
-    try:
-        defined = {j.get("name") for j in ET.fromstring(urdf_xml).iter("joint")}
-    except ET.ParseError:
+    try:   # the package's guarded parser: no DOCTYPE, no entities, no network
+        defined = set(urdf_joint_names(urdf_xml))
+    except URDFError:
         defined = set()
     return [n for n in joint_names if n not in defined]
 
