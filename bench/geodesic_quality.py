@@ -16,7 +16,6 @@ import time
 import numpy as np
 import torch
 
-from latent_geodesics.curves import measure
 from latent_geodesics.engine import Engine, Settings
 from latent_geodesics.graph import LatentGraph
 from latent_geodesics.model import IWAE, save_model
@@ -74,7 +73,7 @@ def evaluate(name, model, data):
         recon = run_model(served, "decode", np.stack([zs, zg]))
         rows.append({
             "pair": [int(i), int(j)], "straight": straight,
-            "raw_graph": measure(model, raw.points, graph.step), "graph": g.length,
+            "raw_graph": graph.measure(raw.points), "graph": g.length,
             "refined": r.length, "bridges": int(g.stats["bridges"]),
             "raw_max_step": float(np.abs(np.diff(raw_q, axis=0)).max()),
             "max_step": g.stats["max_joint_step"], "points": len(g.positions),

@@ -29,9 +29,28 @@ def test_edges_are_unique_and_weights_are_decoded_lengths(sphere_graph):
     g = sphere_graph
     assert len(np.unique(g.edges, axis=0)) == len(g.edges)
     assert (g.edges[:, 0] < g.edges[:, 1]).all()
-    for (i, j), w in list(zip(g.edges, g.weights))[:20]:
-        line = np.linspace(g.nodes[i], g.nodes[j], 10)
+    pieces = []
+    for (i, j), w in list(zip(g.edges, g.weights))[:40]:
+        # Cut at the graph's resolution: ceil(latent length / step) pieces.
+        pieces.append(int(np.ceil(np.linalg.norm(g.nodes[j] - g.nodes[i]) / g.step)))
+        line = np.linspace(g.nodes[i], g.nodes[j], pieces[-1] + 1)
         assert w == pytest.approx(float(curve_length(sphere, line)), rel=1e-9)
+    assert np.median(pieces) >= 5   # the typical edge gets about n_samples points
+
+
+def test_edges_paths_and_lengths_agree_under_one_metric(sphere_graph):
+    """A raw graph path measures as the sum of its edge weights, and as the
+    many-to-many distances say, to floating-point precision."""
+    g = sphere_graph
+    rng = np.random.default_rng(3)
+    for a, b in rng.choice(len(g.nodes), (5, 2), replace=False):
+        raw = g.shortest_path(g.nodes[a], g.nodes[b], shorten=False)
+        assert raw.length == pytest.approx(g.measure(raw.points), rel=1e-6)
+        assert raw.length == pytest.approx(float(g.distances(g.nodes[a][None],
+                                                             g.nodes[b][None])[0, 0]), rel=1e-6)
+        served = g.shortest_path(g.nodes[a], g.nodes[b])
+        assert served.length == pytest.approx(g.measure(served.points), rel=1e-12)
+        assert served.length <= raw.length * (1 + 1e-6)
 
 
 def test_linear_decoder_graph_length_is_exact_between_nodes():
@@ -170,8 +189,12 @@ def test_add_nodes_equals_rebuild():
     fresh = LatentGraph(sphere, np.vstack([nodes, extra]), k=6)
     assert info["new_edges"] < len(fresh.edges) / 3          # only new edges measured
     grown_w = {tuple(e): w for e, w in zip(grown.edges, grown.weights)}
-    for e, w in zip(fresh.edges, fresh.weights):              # a superset of a rebuild
-        assert grown_w[tuple(e)] == pytest.approx(w, rel=1e-12)
+    # A superset of a rebuild's edges, each measured as the graph measures (at the
+    # resolution it was built with: the grown graph keeps its step).
+    fresh_edges = np.array([e for e in fresh.edges])
+    again = grown._edge_lengths(grown.nodes[fresh_edges[:, 0]], grown.nodes[fresh_edges[:, 1]])
+    for e, w in zip(fresh_edges, again):
+        assert grown_w[tuple(e)] == pytest.approx(w, rel=1e-6)
     a, b = [-1.0, -1.0], [1.0, 0.9]
     assert grown.shortest_path(a, b, shorten=False).length <= \
         fresh.shortest_path(a, b, shorten=False).length + 1e-12

@@ -1,10 +1,11 @@
 """Latent polylines shared by both geodesic methods: the result type, measuring,
 shortcutting and relaxing.
 
-Every length here is the decoded length of a latent polyline whose segments are
-subdivided so that no latent sub-step exceeds `step`: one measure for the
-straight line, the raw graph path and every refinement, so "never longer than"
-compares like with like.
+Every length here is measured by one LatentMetric (geometry.py): the decoded
+length of a latent polyline whose segments are subdivided so that no latent
+sub-step exceeds `step`, for the straight line, the raw graph path and every
+refinement alike, so "never longer than" compares like with like. Functions take
+a metric or a decoder (the plain pullback through it).
 """
 from dataclasses import dataclass, field
 
@@ -12,9 +13,10 @@ import numpy as np
 import torch
 
 from .errors import PointError
-from .geometry import as_points, decode
+from .geometry import LatentMetric, split, subdivide
 
-MAX_MEASURE_POINTS = 20000   # a measure's resolution is coarsened beyond this
+__all__ = ["Geodesic", "best_candidate", "check_point", "relax", "resample", "shortcut",
+           "smooth", "split", "subdivide", "to_numpy"]
 
 
 @dataclass
@@ -41,71 +43,7 @@ def check_point(z, dim, what="point", error=PointError):
     return z
 
 
-def subdivide(points, step, max_points=MAX_MEASURE_POINTS):
-    """The polyline (m, Nz) with each segment cut into pieces no longer than step.
-
-    Returns (dense points, index of each original point in them).
-    """
-    points = to_numpy(points)
-    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
-    return split(points, np.ceil(seg / step), max_points)
-
-
-def split(points, pieces, max_points=MAX_MEASURE_POINTS):
-    """Cut segment i of a polyline into pieces[i] equal parts (at least one);
-    the total is capped at max_points by coarsening evenly.
-
-    Returns (dense points, index of each original point in them).
-    """
-    points = to_numpy(points)
-    pieces = np.maximum(1, np.asarray(pieces)).astype(int)
-    if pieces.sum() + 1 > max_points:
-        pieces = np.maximum(1, np.floor(pieces * (max_points - 1) / pieces.sum())).astype(int)
-    knots = np.r_[0, np.cumsum(pieces)]
-    seg_of = np.repeat(np.arange(len(pieces)), pieces)
-    frac = (np.arange(knots[-1]) - knots[seg_of]) / pieces[seg_of]
-    dense = points[seg_of] + frac[:, None] * (points[seg_of + 1] - points[seg_of])
-    return np.vstack([dense, points[-1:]]), knots
-
-
-@torch.no_grad()
-def measure(decoder, points, step):
-    """Decoded length of a latent polyline at latent resolution `step`."""
-    return measure_many(decoder, [points], step)[0]
-
-
-@torch.no_grad()
-def measure_many(decoder, polylines, step):
-    """Decoded lengths of several latent polylines, in one batched decoding."""
-    dense = [subdivide(points, step)[0] for points in polylines]
-    return _ragged_lengths(decoder, np.vstack(dense), [len(d) for d in dense])
-
-
-def _ragged_lengths(decoder, points, sizes):
-    """Decoded lengths of consecutive runs of `sizes` points, one decoding for all."""
-    x = decode(decoder, as_points(points, decoder))
-    steps = (x[1:] - x[:-1]).norm(dim=-1).double().cpu().numpy()
-    run = np.repeat(np.arange(len(sizes)), sizes)
-    inside = run[1:] == run[:-1]     # a step that joins two runs is no step
-    return np.bincount(run[1:][inside], steps[inside], minlength=len(sizes))
-
-
-@torch.no_grad()
-def segment_lengths(decoder, za, zb, step, cap=64):
-    """Decoded lengths of straight segments za[i] -> zb[i] (E, Nz), each at
-    resolution `step` with at most `cap` pieces, all in one batched decoding."""
-    za, zb = to_numpy(za), to_numpy(zb)
-    if len(za) == 0:
-        return np.zeros(0)
-    pieces = np.clip(np.ceil(np.linalg.norm(zb - za, axis=1) / step), 1, cap).astype(int)
-    seg = np.repeat(np.arange(len(za)), pieces + 1)
-    first = np.r_[0, np.cumsum(pieces + 1)[:-1]]
-    t = (np.arange(len(seg)) - first[seg]) / pieces[seg]
-    z = za[seg] + t[:, None] * (zb[seg] - za[seg])
-    return _ragged_lengths(decoder, z, pieces + 1)
-
-
-def shortcut(decoder, points, hop_lengths, step, window=6):
+def shortcut(metric, points, hop_lengths, step, window=6):
     """Replace sub-paths by direct latent segments where those decode shorter.
 
     points: (m, Nz) a path; hop_lengths: (m-1,) the decoded length of each hop.
@@ -119,7 +57,7 @@ def shortcut(decoder, points, hop_lengths, step, window=6):
     ii, jj = np.triu_indices(m, 2)
     near = jj - ii <= window
     ii, jj = ii[near], jj[near]
-    direct = segment_lengths(decoder, points[ii], points[jj], step, cap=8)
+    direct = LatentMetric.of(metric).segment_lengths(points[ii], points[jj], step, cap=8)
     cost = {(i, i + 1): float(w) for i, w in enumerate(hop_lengths)}
     cost.update({(int(i), int(j)): float(w) for i, j, w in zip(ii, jj, direct)
                  if w < cost.get((int(i), int(j)), np.inf)})
@@ -169,7 +107,7 @@ def resample(points, n):
     return out
 
 
-def relax(decoder, points, step, knots=16, iterations=10, tol=1e-4, should_stop=None,
+def relax(metric, points, step, knots=16, iterations=10, tol=1e-4, should_stop=None,
           callback=None, max_sub=4):
     """Minimise the discrete curve energy of a polyline with fixed ends.
 
@@ -192,13 +130,16 @@ def relax(decoder, points, step, knots=16, iterations=10, tol=1e-4, should_stop=
     z = torch.as_tensor(z)
     inner = slice(1, knots - 1)
 
-    def residuals(knots_z):
-        return torch.diff(decoded(decoder, weights @ knots_z), dim=0)
+    metric = LatentMetric.of(metric)
+
+    def residuals(knots_z):   # the energy's steps: (n - 1) x their squared sum
+        with torch.no_grad():
+            return metric.displacements(weights @ knots_z).double().cpu()
 
     r = residuals(z)
     energy, damping, done = float((r ** 2).sum()), 1e-3, 0
     for done in range(1, iterations + 1):
-        J = forward_jacobian(decoder, weights @ z)                     # (M, Nx, Nz)
+        J = forward_jacobian(metric, weights @ z)                     # (M, Nx, Nz)
         JF = torch.einsum("kj,kxz->kxjz", weights, J)                  # dF_k / dknot_j
         A = (JF[1:] - JF[:-1])[:, :, inner].reshape(r.numel(), -1)
         H, g = A.T @ A, A.T @ r.reshape(-1)
@@ -226,16 +167,12 @@ def relax(decoder, points, step, knots=16, iterations=10, tol=1e-4, should_stop=
 
 
 @torch.no_grad()
-def decoded(decoder, z):
-    """Decode float64 CPU points, back to float64 on the CPU."""
-    return decode(decoder, as_points(z, decoder)).double().cpu()
-
-
-def forward_jacobian(decoder, z, h=1e-3):
+def forward_jacobian(metric, z, h=1e-3):
     """(M, Nx, Nz) Jacobians by forward differences, all in one batched decoding."""
     m, nz = z.shape
     shifted = z[None] + h * torch.eye(nz, dtype=z.dtype)[:, None, :]  # (Nz, M, Nz)
-    x = decoded(decoder, torch.cat([z[None], shifted]).reshape(-1, nz)).reshape(nz + 1, m, -1)
+    x = metric.embed(torch.cat([z[None], shifted]).reshape(-1, nz)).double().cpu()
+    x = x.reshape(nz + 1, m, -1)
     return ((x[1:] - x[0]) / h).permute(1, 2, 0)
 
 
@@ -250,10 +187,10 @@ def _interpolation_weights(knots, sub):
     return W
 
 
-def best_candidate(decoder, candidates, step):
+def best_candidate(metric, candidates, step):
     """The shortest of named latent polylines under one measure:
     (name, points, length, {name: length})."""
-    lengths = measure_many(decoder, [pts for _, pts in candidates], step)
+    lengths = LatentMetric.of(metric).polyline_lengths([pts for _, pts in candidates], step)
     measured = [(float(length), name, pts) for length, (name, pts) in zip(lengths, candidates)]
     length, name, pts = min(measured, key=lambda c: c[0])
     return name, pts, length, {key: value for value, key, _ in measured}

@@ -14,7 +14,7 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from .curves import Geodesic, best_candidate, check_point, measure, relax, shortcut, to_numpy
+from .curves import Geodesic, best_candidate, check_point, relax, shortcut, to_numpy
 from .errors import ConfigError, GraphError
 from .geometry import Points
 from .graph_build import RELAX_ITERATIONS, KnnGraph, unique_pairs
@@ -101,20 +101,20 @@ class LatentGraph(KnnGraph):
         if not shorten:
             stats["time"] = time.perf_counter() - t0
             return Geodesic(points, stats["graph_length"], "graph", stats)
-        short = shortcut(self.decoder, points, hops, self.step)
+        short = shortcut(self.metric, points, hops, self.step)
         candidates = [("graph", points), ("shortcut", short), ("straight", np.stack([zs, zg]))]
         if self.relax_iterations > 0 and len(short) > 2:
-            relaxed, _ = relax(self.decoder, short, self.step, knots=16,
+            relaxed, _ = relax(self.metric, short, self.step, knots=16,
                                iterations=self.relax_iterations)
             candidates.append(("relaxed", relaxed))
-        name, best, length, lengths = best_candidate(self.decoder, candidates, self.step)
+        name, best, length, lengths = best_candidate(self.metric, candidates, self.step)
         stats.update(candidate=name, raw_length=lengths["graph"],
                      straight_length=lengths["straight"], time=time.perf_counter() - t0)
         return Geodesic(best, length, "graph", stats)
 
     def measure(self, points: Points) -> float:
         """Decoded length of a latent polyline at the graph's resolution."""
-        return measure(self.decoder, points, self.step)
+        return self.metric.polyline_length(points, self.step)
 
     def _node_path(self, zs, zg, method):
         """A* (or Dijkstra) between two query points: (points, hop lengths, stats)."""

@@ -4,8 +4,6 @@ components, each bridge the shortest measured of its component's candidate pairs
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .curves import segment_lengths
-
 MIN_WEIGHT = 1e-12   # csgraph drops zero weights; duplicate nodes still connect
 BRIDGE_CANDIDATES = 4   # x k neighbours searched for a cross-component pair first
 # With few components (separate skills, gaps between them) each one's bridge is the
@@ -30,8 +28,9 @@ def connect(graph):
         trials = np.array([t for c in range(graph.n_components)
                            for t in _bridge_trials(graph, labels, c, dist, first)],
                           dtype=np.int64)
-        weights = np.maximum(segment_lengths(graph.decoder, graph.nodes[trials[:, 0]],
-                                             graph.nodes[trials[:, 1]], graph.step, cap=512),
+        weights = np.maximum(graph.metric.segment_lengths(graph.nodes[trials[:, 0]],
+                                                          graph.nodes[trials[:, 1]],
+                                                          graph.step, cap=512),
                              MIN_WEIGHT)
         pairs, kept = _forest(labels, trials, weights)
         graph._set_edges(np.vstack([graph.edges, pairs]), np.r_[graph.weights, kept],

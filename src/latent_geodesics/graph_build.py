@@ -1,6 +1,8 @@
 """Building the kNN graph over latent points: nodes joined to their k nearest
 latent neighbours (scipy cKDTree), each undirected edge weighted once by the
-decoded length of its straight latent segment (`n_samples` points), components
+decoded length of its straight latent segment, measured by the graph's
+LatentMetric at the resolution `step` (the median k-th neighbour distance over
+n_samples - 1: the typical edge gets n_samples points), components
 bridged into one (graph_bridges), nodes added later with only the new edges
 measured. LatentGraph (graph.py) answers queries on top."""
 import time
@@ -14,7 +16,7 @@ from scipy.spatial import cKDTree
 
 from .curves import to_numpy
 from .errors import ConfigError, GraphError
-from .geometry import Decoder, Points, as_points, decode
+from .geometry import Decoder, LatentMetric, Points
 from .graph_bridges import MIN_WEIGHT, connect
 from .graph_search import GraphSearch
 
@@ -23,6 +25,7 @@ from .graph_search import GraphSearch
 # rad median distance to the recorded poses) and costs three times the query; the
 # ~nn_geodesic refinement is the one that relaxes.
 RELAX_ITERATIONS = 0
+EDGE_PIECES = 64   # at most this many pieces measure one edge (an attached end's included)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class KnnGraph:
         if int(k) < 1 or int(n_samples) < 2:
             raise ConfigError("k must be >= 1 and n_samples >= 2")
         self.decoder = decoder
+        self.metric = LatentMetric(decoder, int(batch_size))
         self.k, self.n_samples = int(k), int(n_samples)
         self.batch_size = int(batch_size)
         self.outside_factor = float(outside_factor)
@@ -132,45 +136,29 @@ class KnnGraph:
         return len(self.nodes)
 
     # --- building ---------------------------------------------------------
-    def _knn_pairs(self):
-        """Unique kNN pairs over all nodes; also sets the graph's reach and step."""
+    def _knn_pairs(self, set_scale=True):
+        """Unique kNN pairs over all nodes; also sets the graph's reach and step
+        (unless set_scale is False: a grown graph keeps the resolution its edges
+        were measured at, so every edge stays measured alike)."""
         workers = -1 if len(self.nodes) > 5000 else 1   # threads only pay off when large
         dist, idx = self.tree.query(self.nodes, min(self.k + 1, len(self.nodes)),
                                     workers=workers)
-        # Scale for "far outside the data": the typical k-th neighbour distance.
-        self.reach = float(np.percentile(dist[:, -1], 99))
-        # Latent resolution of every measure: an edge's sample spacing.
-        self.step = max(float(np.median(dist[:, -1])) / (self.n_samples - 1), 1e-12)
+        if set_scale:
+            # Scale for "far outside the data": the typical k-th neighbour distance.
+            self.reach = float(np.percentile(dist[:, -1], 99))
+            # Latent resolution of every measure: the typical edge's sample spacing.
+            self.step = max(float(np.median(dist[:, -1])) / (self.n_samples - 1), 1e-12)
         return unique_pairs(idx, len(self.nodes), dist)
 
     @torch.no_grad()
     def _decode(self, z):
-        return decode(self.decoder, as_points(z, self.decoder), self.batch_size)
+        return self.metric.embed(z)
 
-    @torch.no_grad()
     def _edge_lengths(self, za, zb, xa=None, xb=None):
-        """Decoded lengths of straight segments za -> zb, n_samples points each.
-
-        Only the interior points are decoded; endpoint decodings are reused.
-        """
-        za, zb = as_points(za, self.decoder), as_points(zb, self.decoder)
-        xa = self._decode(za) if xa is None else xa
-        xb = self._decode(zb) if xb is None else xb
-        t = torch.linspace(0, 1, self.n_samples, device=za.device, dtype=za.dtype)[1:-1]
-        per_chunk = max(1, self.batch_size // max(1, len(t)))
-        out = []
-        for s in range(0, len(za), per_chunk):
-            a, b = za[s:s + per_chunk], zb[s:s + per_chunk]
-            if len(t) == 0:
-                out.append((xb[s:s + per_chunk] - xa[s:s + per_chunk]).norm(dim=-1))
-                continue
-            x = decode(self.decoder, a[:, None] + t[None, :, None] * (b - a)[:, None])
-            out.append((x[:, 0] - xa[s:s + per_chunk]).norm(dim=-1)
-                       + (x[:, 1:] - x[:, :-1]).norm(dim=-1).sum(-1)
-                       + (xb[s:s + per_chunk] - x[:, -1]).norm(dim=-1))
-        if not out:
-            return np.zeros(0)
-        return np.maximum(torch.cat(out).double().cpu().numpy(), MIN_WEIGHT)
+        """Edge weights: the metric's segment lengths at the graph's resolution (so a
+        path of edges measures as the sum of its weights); ends' embeddings reused."""
+        return np.maximum(self.metric.segment_lengths(za, zb, self.step, EDGE_PIECES, xa, xb),
+                          MIN_WEIGHT)
 
     def _set_edges(self, pairs, weights, is_bridge):
         self.edges, self.weights, self.is_bridge = pairs, weights, is_bridge
@@ -196,7 +184,7 @@ class KnnGraph:
         self.nodes = np.vstack([self.nodes, new])
         self.node_x = torch.cat([self.node_x, self._decode(new)])
         self.tree = cKDTree(self.nodes)
-        pairs = self._knn_pairs()
+        pairs = self._knn_pairs(set_scale=False)
         pairs = pairs[pairs[:, 1] >= old_n]
         weights = self._edge_lengths(self.nodes[pairs[:, 0]], self.nodes[pairs[:, 1]],
                                      self.node_x[pairs[:, 0]], self.node_x[pairs[:, 1]])

@@ -24,7 +24,7 @@ from torch.func import jvp
 
 from .curves import Geodesic, best_candidate, check_point, relax, to_numpy
 from .errors import ConfigError
-from .geometry import FUNC_TRANSFORMS, Decoder, Points, as_points, curve_length, decode, interpolate
+from .geometry import FUNC_TRANSFORMS, Decoder, LatentMetric, Points, interpolate
 
 NN_MODES = ("finite-difference", "jacobian")
 MODES = ("polyline",) + NN_MODES
@@ -95,24 +95,12 @@ def init_knots(z0, z1, init):
     return torch.as_tensor(initial_points(z0, z1, init), dtype=z0.dtype, device=z0.device)
 
 
-def polyline_length(decoder, points, per_segment=4):
-    """Decoded length of a polyline, each segment subdivided (a dense re-measure)."""
-    points = torch.as_tensor(points)
-    t = torch.linspace(0, 1, per_segment + 1, dtype=points.dtype, device=points.device)[:-1]
-    dense = (points[:-1, None] + t[None, :, None] * (points[1:] - points[:-1])[:, None])
-    dense = torch.cat([dense.reshape(-1, points.shape[1]), points[-1:]])
-    with torch.no_grad():
-        return float(curve_length(decoder, dense))
-
-
-def constant_speed(decoder, curve, n_out, n_dense=512):
+def constant_speed(metric, curve, n_out, n_dense=512):
     """Points of the curve at equal decoded arc length (Riemannian constant speed)."""
     with torch.no_grad():
         t = torch.linspace(0, 1, n_dense, dtype=curve.z0.dtype, device=curve.z0.device)
         z = curve(t)
-        x = decode(decoder, z)
-        seg = (x[1:] - x[:-1]).norm(dim=-1).to(z.dtype)
-        arc = torch.cat([seg.new_zeros(1), seg.cumsum(0)])
+        arc = metric.arc_lengths(z).to(z.dtype)
         if arc[-1] <= 0:
             return z[torch.linspace(0, n_dense - 1, n_out).long()]
         targets = torch.linspace(0, 1, n_out, dtype=z.dtype, device=z.device)
@@ -125,19 +113,19 @@ def default_step(z_start, z_goal):
                1e-9)
 
 
-def _endpoints(decoder, z_start, z_goal):
+def _endpoints(metric, z_start, z_goal):
     dim = to_numpy(z_start).size
-    z0 = as_points(check_point(z_start, dim, "start"), decoder)
-    z1 = as_points(check_point(z_goal, dim, "goal"), decoder)
+    z0 = metric.points(check_point(z_start, dim, "start"))
+    z1 = metric.points(check_point(z_goal, dim, "goal"))
     if z0.dtype not in (torch.float32, torch.float64):
         z0, z1 = z0.float(), z1.float()
     return z0, z1
 
 
-def _never_longer(decoder, path, candidates, step):
+def _never_longer(metric, path, candidates, step):
     """path, or the shortest candidate if one measures shorter (same measure)."""
     name, points, length, lengths = best_candidate(
-        decoder, [(path.method, path.points)] + candidates, step)
+        metric, [(path.method, path.points)] + candidates, step)
     path.points, path.length = to_numpy(points), length
     path.stats.update(candidate=name, straight_length=lengths.get("straight", float("nan")))
     return path
@@ -158,7 +146,8 @@ def polyline_geodesic(decoder, z_start, z_goal, init=None, step=None, knots=16,
     if int(max_iterations) < 1:
         raise ConfigError("max_iterations must be >= 1")
     t0 = time.perf_counter()
-    z0, z1 = _endpoints(decoder, z_start, z_goal)
+    metric = LatentMetric.of(decoder)
+    z0, z1 = _endpoints(metric, z_start, z_goal)
     zs, zg = to_numpy(z0), to_numpy(z1)
     step = step or default_step(zs, zg)
     straight = np.stack([zs, zg])
@@ -166,17 +155,17 @@ def polyline_geodesic(decoder, z_start, z_goal, init=None, step=None, knots=16,
     if np.array_equal(zs, zg):
         return Geodesic(straight, 0.0, "polyline", {"time": 0.0, "iterations": 0})
     report = None if callback is None else (lambda i, e: callback(i, float(np.sqrt(e))))
-    points, iterations = relax(decoder, start, step, knots=knots, iterations=int(max_iterations),
+    points, iterations = relax(metric, start, step, knots=knots, iterations=int(max_iterations),
                                tol=tol, should_stop=should_stop, callback=report)
     cancelled = bool(should_stop is not None and should_stop())
     path = Geodesic(points, 0.0, "polyline" if init is None else "graph+polyline",
                     {"iterations": iterations, "mode": "polyline", "cancelled": cancelled})
-    path = _never_longer(decoder, path, [("initial", start), ("straight", straight)], step)
+    path = _never_longer(metric, path, [("initial", start), ("straight", straight)], step)
     path.stats["time"] = time.perf_counter() - t0
     return path
 
 
-def _energy_of(mode, decoder, n_points, z0):
+def _energy_of(mode, metric, n_points, z0):
     """energy(curve) -> (energy to minimise, its curve's length) for an NN mode:
     finite differences of the decoded curve, or the decoder's Jacobian-vector
     product along the curve's velocity (jvp, no Jacobian formed)."""
@@ -184,14 +173,12 @@ def _energy_of(mode, decoder, n_points, z0):
     t_mid = (t_nodes[1:] + t_nodes[:-1]) / 2
 
     def finite_difference(curve):
-        steps = decoder(curve(t_nodes))
-        steps = steps[1:] - steps[:-1]
-        return n_points * (steps ** 2).sum(), steps.detach().norm(dim=-1).sum()
+        return metric.energy_and_length(curve(t_nodes))
 
     def jacobian(curve):
         with FUNC_TRANSFORMS:
             z, dz = curve.with_velocity(t_mid)
-            _, velocity = jvp(decoder, (z,), (dz,))
+            _, velocity = jvp(metric.embedding, (z,), (dz,))
         speed2 = (velocity ** 2).sum(-1)
         return speed2.mean(), speed2.detach().sqrt().mean()
     return finite_difference if mode == "finite-difference" else jacobian
@@ -246,7 +233,8 @@ def nn_geodesic(decoder: Decoder, z_start: Points, z_goal: Points, init=None,
     if int(max_iterations) < 1:
         raise ConfigError("max_iterations must be >= 1")
     t0 = time.perf_counter()
-    z0, z1 = _endpoints(decoder, z_start, z_goal)
+    metric = LatentMetric.of(decoder)
+    z0, z1 = _endpoints(metric, z_start, z_goal)
     # A generator of its own: reseeding torch's global RNG would disturb other threads.
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):   # nn.Linear's own initialisation draws too
@@ -257,10 +245,10 @@ def nn_geodesic(decoder: Decoder, z_start: Points, z_goal: Points, init=None,
                         {"time": time.perf_counter() - t0, "iterations": 0, "mode": mode})
     if knots is not None and len(knots) > 2:
         curve.fit(knots)
-    energy_of = _energy_of(mode, decoder, n_train_points, z0)
+    energy_of = _energy_of(mode, metric, n_train_points, z0)
     history, iteration, cancelled = _train(curve, energy_of, int(max_iterations), lr, tol,
                                            patience, callback, should_stop)
-    points = constant_speed(decoder, curve, n_out)
+    points = constant_speed(metric, curve, n_out)
     zs, zg = to_numpy(z0), to_numpy(z1)
     path = Geodesic(points.detach().cpu().double().numpy(), 0.0,
                     "nn" if init is None else "graph+nn",
@@ -269,7 +257,7 @@ def nn_geodesic(decoder: Decoder, z_start: Points, z_goal: Points, init=None,
     candidates = [("straight", np.stack([zs, zg]))]
     if init is not None:   # in float64 as given: the float32 knots would measure differently
         candidates.append(("initial", initial_points(zs, zg, init)))
-    path = _never_longer(decoder, path, candidates, step or default_step(zs, zg))
+    path = _never_longer(metric, path, candidates, step or default_step(zs, zg))
     path.stats["time"] = time.perf_counter() - t0
     return path
 
@@ -283,7 +271,7 @@ def refined_geodesic(graph, z_start: Points, z_goal: Points, mode="polyline",
     refine = polyline_geodesic if mode == "polyline" else nn_geodesic
     if mode != "polyline":
         kwargs["mode"] = mode
-    fine = refine(graph.decoder, z_start, z_goal, init=coarse, step=graph.step, **kwargs)
+    fine = refine(graph.metric, z_start, z_goal, init=coarse, step=graph.step, **kwargs)
     fine.stats.update(graph_length=coarse.length, graph_time=coarse.stats["time"],
                       nodes_expanded=coarse.stats["nodes_expanded"],
                       bridges=coarse.stats.get("bridges", 0))
