@@ -219,3 +219,16 @@ def test_limits_hold_between_points_as_a_controller_interpolates(arm, velocity, 
         assert np.abs(timing.velocities[[0, -1]]).max() == 0.0
         v, a = peak_ratios(timing, limits)
         assert max(v, a) > 0.99                    # and no slower than the limits need
+
+
+def test_motions_longer_than_max_duration_are_refused():
+    limits = JointLimits.uniform(NAMES, 0.5, 0.3)
+    for q in (path(), path()[[0, -1]]):                 # TOPP-RA, and rest to rest
+        duration = time_parametrize(q, limits).duration
+        assert time_parametrize(q, limits, max_duration=duration).duration == duration
+        with pytest.raises(LimitError, match=r"the motion would take .* s, more than the "
+                                             r".* s allowed \(max_duration\)"):
+            time_parametrize(q, limits, max_duration=0.5 * duration)
+    # Limits so slow that nanoseconds would overflow int64: refused, never wrapped around.
+    with pytest.raises(LimitError, match="max_duration"):
+        time_parametrize(path(), JointLimits.uniform(NAMES, 1e-12, 1e-20))

@@ -50,18 +50,18 @@ class Served:
 
 
 POSITIVE_SETTINGS = ("outside_factor", "max_joint_velocity", "position_tolerance",
-                     "max_joint_step")
+                     "max_joint_step", "max_duration")
 SETTING_FLOORS = {"k": 1, "n_samples": 2, "nn_tolerance": 0, "relax_iterations": 0,
                   "polyline_iterations": 1, "nn_iterations": 1, "nn_max_iterations": 1,
-                  "max_points": 1, "max_lengths": 1, "max_joint_acceleration": 0,
-                  "max_endpoint_offset": -1, "max_data_distance": 0,
+                  "max_points": 1, "max_lengths": 1,
+                  "max_joint_acceleration": 0, "max_endpoint_offset": -1, "max_data_distance": 0,
                   "torch_threads": 0}
 # What the engine reads on every request (the rest when a model is loaded): a node
 # may change these while serving.
 REQUEST_TIME_SETTINGS = ("default_mode", "default_init", "polyline_iterations",
                          "nn_iterations", "nn_tolerance", "nn_max_iterations", "max_points",
-                         "max_lengths", "max_joint_step", "max_data_distance",
-                         "position_tolerance")
+                         "max_lengths", "max_joint_step",
+                         "max_data_distance", "position_tolerance", "max_duration")
 
 
 @dataclass
@@ -80,6 +80,7 @@ class Settings:
     joint_limits: dict = field(default_factory=dict)   # MoveIt joint_limits.yaml entries
     position_tolerance: float = 0.01       # rad beyond a position limit before refusing
     max_joint_step: float = 0.05           # rad between consecutive trajectory points
+    max_duration: float = 600.0            # s, longest motion served (longer: refused)
     max_endpoint_offset: float = -1.0      # rad; -1 = auto (from the held-out error), 0 = none
     max_data_distance: float = 0.0         # rad from the nearest recorded pose; 0 = no limit
     default_mode: str = "polyline"

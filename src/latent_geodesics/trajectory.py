@@ -21,6 +21,7 @@ from .errors import LimitError, is_number
 NS = 1_000_000_000
 GRID_REFINE = 4        # TOPP-RA gridpoints per interval between points
 QUINTIC_SAMPLES = 16   # samples per segment when checking the quintic's peaks
+MAX_SECONDS = 2 ** 31 - 1   # a ROS Duration holds int32 seconds
 
 
 
@@ -254,7 +255,7 @@ def peak_ratios(timing, limits):
     return float((v_peak / limits.velocity).max()), float(a_ratio)
 
 
-def time_parametrize(positions, limits, margin=1e-6):
+def time_parametrize(positions, limits, margin=1e-6, max_duration=np.inf):
     """Time-optimal timing of a dense joint path under per-joint limits (TOPP-RA).
 
     The path is TOPP-RA's cubic spline through the points (path parameter: the
@@ -266,7 +267,8 @@ def time_parametrize(positions, limits, margin=1e-6):
     nanoseconds; the whole trajectory is slowed uniformly until the spline's
     peaks between points are within the limits (the spline rounds off TOPP-RA's
     bang-bang accelerations and overshoots them a little).
-    Repeated points are dropped (timing.positions holds the points kept).
+    Repeated points are dropped (timing.positions holds the points kept); a
+    motion longer than max_duration seconds is refused.
     """
     q = np.asarray(positions, dtype=np.float64)
     if q.ndim != 2 or len(q) < 2:
@@ -279,9 +281,10 @@ def time_parametrize(positions, limits, margin=1e-6):
     if np.abs(q_used[-1] - q_used[0]).max() <= 1e-12 and len(q_used) <= 2:
         raise LimitError("the path does not move")
     if len(q_used) == 2:
-        return _rest_to_rest(q_used, limits, np.flatnonzero(keep))
+        return _rest_to_rest(q_used, limits, np.flatnonzero(keep), max_duration)
     seconds = _toppra_times(q_used, limits)
-    return _in_nanoseconds(q_used, seconds, limits, margin, np.flatnonzero(keep))
+    return _in_nanoseconds(q_used, seconds, limits, margin, np.flatnonzero(keep),
+                           max_duration)
 
 
 def _toppra_times(q, limits):
@@ -325,22 +328,34 @@ def served_spline(positions, time_ns, kept=None):
     return Timing(positions, time_ns, velocities, accelerations, kept)
 
 
-def _in_nanoseconds(q, seconds, limits, margin, kept):
+def check_duration(seconds, max_duration):
+    """Refuse a motion longer than max_duration (or than a ROS Duration holds),
+    before its times become nanoseconds."""
+    allowed = min(max_duration, MAX_SECONDS)
+    if not seconds <= allowed:
+        raise LimitError("the motion would take %.4g s, more than the %g s allowed "
+                         "(max_duration): raise the joint limits or the scaling factors, "
+                         "or max_duration" % (seconds, allowed))
+
+
+def _in_nanoseconds(q, seconds, limits, margin, kept, max_duration):
     """The served spline on times rounded up to whole nanoseconds, the whole
     trajectory slowed uniformly until its peaks between points are within the
     limits."""
     for _ in range(50):
+        check_duration(seconds[-1], max_duration)
         ns = np.ceil(seconds * NS - 1e-3).astype(np.int64)   # rounding up only slows
         timing = served_spline(q, np.r_[0, np.cumsum(np.maximum(np.diff(ns), 1))], kept)
         v_ratio, a_ratio = peak_ratios(timing, limits)
         if v_ratio <= 1.0 and a_ratio <= 1.0:
+            check_duration(timing.duration, max_duration)   # rounded up: may be longer
             return timing
         # Slowing down by s divides velocities by s and accelerations by s^2.
         seconds = timing.time_ns / NS * max(v_ratio, np.sqrt(a_ratio)) * (1 + margin)
     raise LimitError("could not meet the joint limits after rounding")
 
 
-def _rest_to_rest(q, limits, kept):
+def _rest_to_rest(q, limits, kept, max_duration):
     """Two points: the cubic a controller interpolates between rests,
     q(t) = q0 + d (3 tau^2 - 2 tau^3), peaks 1.5 d / T and 6 d / T^2."""
     d = np.abs(q[1] - q[0])
@@ -348,6 +363,7 @@ def _rest_to_rest(q, limits, kept):
     limited = limits.acceleration > 0
     if limited.any():
         duration = max(duration, np.sqrt(6 * d[limited] / limits.acceleration[limited]).max())
+    check_duration(duration, max_duration)
     time_ns = np.array([0, max(1, int(np.ceil(duration * NS)))], dtype=np.int64)
     a = 6 * (q[1] - q[0]) / (time_ns[1] / NS) ** 2
     return Timing(q, time_ns, np.zeros_like(q), np.stack([a, -a]), kept)
