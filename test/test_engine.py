@@ -267,6 +267,7 @@ def test_hostile_encode_requests_are_refused(engine):
     (dict(joint_limits=[1, 2]), "joint_limits must be a dictionary"),
     (dict(max_joint_step=float("nan")), "max_joint_step"),
     (dict(max_duration=0.0), "max_duration must be a positive number"),
+    (dict(max_endpoints=0), "max_endpoints must be a number >= 1"),
 ])
 def test_bad_settings_are_refused_at_start(engine, change, fragment):
     with pytest.raises(ConfigError, match=fragment):
@@ -304,6 +305,12 @@ def test_geodesic_lengths_caps_starts_times_goals_and_computes_in_blocks(engine,
     with pytest.raises(RequestError, match="4 starts x 4 goals = 16 lengths, more than "
                                            "max_lengths 15"):
         capped.geodesic_lengths(starts, goals)
+    few = Engine(engine.served.model.directory, Settings(device="cpu", max_endpoints=7),
+                 log=lambda m: 0)
+    assert few.geodesic_lengths(starts[:3], goals).shape == (3, 4)
+    with pytest.raises(RequestError, match="4 starts . 4 goals = 8 endpoints, more than "
+                                           "max_endpoints 7 per request: split it"):
+        few.geodesic_lengths(starts, goals)
 
 
 def test_scaling_factors_slow_the_timing_like_moveit(engine, poses):
