@@ -9,7 +9,7 @@ import pytest
 from latent_geodesics.engine import Engine, RequestError, Settings
 from latent_geodesics.errors import ConfigError
 from latent_geodesics.loading import cache_path
-from latent_geodesics.parsing import run_model
+from latent_geodesics.parsing import run_model, scaling_factors
 
 
 @pytest.fixture(scope="module")
@@ -266,6 +266,8 @@ def test_hostile_encode_requests_are_refused(engine):
     (dict(default_mode="newton"), "default_mode must be one of"),
     (dict(joint_limits=[1, 2]), "joint_limits must be a dictionary"),
     (dict(max_joint_step=float("nan")), "max_joint_step"),
+    (dict(max_duration=0.0), "max_duration must be a positive number"),
+    (dict(max_endpoints=0), "max_endpoints must be a number >= 1"),
 ])
 def test_bad_settings_are_refused_at_start(engine, change, fragment):
     with pytest.raises(ConfigError, match=fragment):
@@ -303,6 +305,12 @@ def test_geodesic_lengths_caps_starts_times_goals_and_computes_in_blocks(engine,
     with pytest.raises(RequestError, match="4 starts x 4 goals = 16 lengths, more than "
                                            "max_lengths 15"):
         capped.geodesic_lengths(starts, goals)
+    few = Engine(engine.served.model.directory, Settings(device="cpu", max_endpoints=7),
+                 log=lambda m: 0)
+    assert few.geodesic_lengths(starts[:3], goals).shape == (3, 4)
+    with pytest.raises(RequestError, match="4 starts . 4 goals = 8 endpoints, more than "
+                                           "max_endpoints 7 per request: split it"):
+        few.geodesic_lengths(starts, goals)
 
 
 def test_scaling_factors_slow_the_timing_like_moveit(engine, poses):
@@ -319,6 +327,28 @@ def test_scaling_factors_slow_the_timing_like_moveit(engine, poses):
     for bad in ((1.5, 0.0), (0.0, -0.2), (np.nan, 0.0)):
         with pytest.raises(RequestError, match="scaling_factor must be in"):
             engine.graph_geodesic(start, goal, scaling=bad)
+    # A factor of 1e-9 once timed a six-year motion, 1e-300 an internal error.
+    for bad, name in (((1e-9, 0.0), "max_velocity"), ((0.0, 1e-300), "max_acceleration")):
+        with pytest.raises(RequestError, match=r"%s_scaling_factor must be in \[0.001, 1\] "
+                                               r"\(0 = 1\), not .*: give 0 for full speed"
+                                               % name):
+            engine.nn_geodesic(start, goal, scaling=bad)
+    assert scaling_factors(1e-3, 0.0) == (1e-3, 1.0)
+    # At the floor this motion would take about 20 minutes: max_duration refuses it.
+    with pytest.raises(RequestError, match="more than the 600 s allowed .max_duration."):
+        engine.graph_geodesic(start, goal, scaling=(1e-3, 1e-3))
+
+
+def test_motions_longer_than_max_duration_are_refused(engine, poses):
+    names = engine.served.joint_names
+    start, goal = configuration(names, poses[0]), configuration(names, poses[3])
+    duration = engine.graph_geodesic(start, goal).stats["duration"]
+    short = Engine(engine.served.model.directory,
+                   Settings(device="cpu", max_duration=0.5 * duration), log=lambda m: 0)
+    with pytest.raises(RequestError, match="the path cannot be timed: the motion would take "
+                                           ".* s, more than the .* s allowed .max_duration.: "
+                                           "raise the joint limits or the scaling factors"):
+        short.graph_geodesic(start, goal)
 
 
 def test_the_summary_fills_every_geodesic_stats_field(engine):

@@ -1,6 +1,7 @@
 """From a decoded path to an executable trajectory: residuals, density, limits, timing."""
 import numpy as np
 import pytest
+from scipy.interpolate import CubicSpline
 
 from latent_geodesics.trajectory import (
     NS,
@@ -143,3 +144,91 @@ def test_moveit_planning_limits_skip_other_joints_and_yield_to_the_servers_own()
     assert own.velocity[1] == 0.2 and own.source == "urdf+moveit+overrides"
     with pytest.raises(LimitError, match="unknown joint 'gripper'"):
         urdf.with_overrides(planning)
+
+
+def controller_peaks(timing):
+    """Per-joint peak |velocity| and |acceleration| (D,) of the two splines a
+    joint_trajectory_controller draws between points: the cubic Hermite through
+    positions and velocities (no accelerations given) and the quintic through
+    positions, velocities and accelerations; both sampled densely per segment."""
+    h = (np.diff(timing.time_ns) / NS)[:, None, None]
+    tau = np.linspace(0.0, 1.0, 400)[None, :, None]
+    q, v, a = timing.positions, timing.velocities, timing.accelerations
+    q0, q1, v0, v1, a0, a1 = q[:-1, None], q[1:, None], v[:-1, None], v[1:, None], \
+        a[:-1, None], a[1:, None]
+    d2 = 3 * (q1 - q0) - (2 * v0 + v1) * h        # cubic: q0 + v0 h tau + d2 tau^2 + d3 tau^3
+    d3 = -2 * (q1 - q0) + (v0 + v1) * h
+    cubic_v = v0 + (2 * d2 * tau + 3 * d3 * tau ** 2) / h
+    cubic_a = (2 * d2 + 6 * d3 * tau) / h ** 2
+    b0 = q1 - q0 - v0 * h - a0 * h ** 2 / 2        # quintic: what the quadratic misses at
+    b1 = (v1 - v0 - a0 * h) * h                    # the end, solved for tau^3..tau^5
+    b2 = (a1 - a0) * h ** 2
+    e3, e4, e5 = 10 * b0 - 4 * b1 + b2 / 2, -15 * b0 + 7 * b1 - b2, 6 * b0 - 3 * b1 + b2 / 2
+    quintic_v = v0 + a0 * h * tau + (3 * e3 * tau ** 2 + 4 * e4 * tau ** 3
+                                     + 5 * e5 * tau ** 4) / h
+    quintic_a = a0 + (6 * e3 * tau + 12 * e4 * tau ** 2 + 20 * e5 * tau ** 3) / h ** 2
+    return tuple(np.abs(x).max(axis=(0, 1)) for x in (cubic_v, cubic_a, quintic_v, quintic_a))
+
+
+def assert_within_limits_between_points(timing, limits, accel_tolerance=0.02):
+    cubic_v, cubic_a, quintic_v, quintic_a = controller_peaks(timing)
+    for velocity in (cubic_v, quintic_v):
+        assert (velocity <= limits.velocity * (1 + 1e-6)).all(), velocity / limits.velocity
+    limited = limits.acceleration > 0
+    for acceleration in (cubic_a, quintic_a):
+        ratio = acceleration[limited] / limits.acceleration[limited]
+        assert (ratio <= 1 + accel_tolerance).all(), ratio
+
+
+def hermite_end_accelerations(timing):
+    """Accelerations of the cubic Hermite at the start and the end of each segment."""
+    h = (np.diff(timing.time_ns) / NS)[:, None]
+    q, v = timing.positions, timing.velocities
+    d2 = 3 * (q[1:] - q[:-1]) - (2 * v[:-1] + v[1:]) * h
+    d3 = -2 * (q[1:] - q[:-1]) + (v[:-1] + v[1:]) * h
+    return 2 * d2 / h ** 2, (2 * d2 + 6 * d3) / h ** 2
+
+
+def arm_paths(arm, count=6):
+    """Joint paths like the served ones: two demonstrations joined at a corner,
+    dense, thinned to waypoints 0.05 rad apart."""
+    for first, second in zip(arm.demos[:count], arm.demos[count:2 * count]):
+        joined = np.vstack([first, second[1:] - second[0] + first[-1]])
+        dense = CubicSpline(np.arange(len(joined)), joined)(np.linspace(0, len(joined) - 1, 600))
+        yield dense[select_waypoints(dense, 0.05)]
+
+
+PANDA = (np.array([2.175] * 4 + [2.61] * 3), np.array([15, 7.5, 10, 12.5, 15, 20, 20.0]))
+
+
+@pytest.mark.parametrize("velocity,acceleration", [(1.0, 2.0), (PANDA[0], 0.1 * PANDA[1]),
+                                                   (PANDA[0], PANDA[1]), (0.5, 0.0)])
+def test_limits_hold_between_points_as_a_controller_interpolates(arm, velocity, acceleration):
+    limits = JointLimits.uniform(arm.joint_names, 1.0, 1.0)
+    limits.velocity[:], limits.acceleration[:] = velocity, acceleration
+    for q in arm_paths(arm):
+        timing = time_parametrize(q, limits)
+        assert_within_limits_between_points(timing, limits)
+        # Consistent: the accelerations stated are those the positions and velocities
+        # imply, so the controller's cubic and quintic are one curve.
+        starts, ends = hermite_end_accelerations(timing)
+        scale = np.abs(timing.accelerations).max()
+        assert np.abs(starts - timing.accelerations[:-1]).max() <= 1e-6 * scale
+        assert np.abs(ends - timing.accelerations[1:]).max() <= 1e-6 * scale
+        assert np.array_equal(timing.positions[[0, -1]], q[[0, -1]])
+        assert np.abs(timing.velocities[[0, -1]]).max() == 0.0
+        v, a = peak_ratios(timing, limits)
+        assert max(v, a) > 0.99                    # and no slower than the limits need
+
+
+def test_motions_longer_than_max_duration_are_refused():
+    limits = JointLimits.uniform(NAMES, 0.5, 0.3)
+    for q in (path(), path()[[0, -1]]):                 # TOPP-RA, and rest to rest
+        duration = time_parametrize(q, limits).duration
+        assert time_parametrize(q, limits, max_duration=duration).duration == duration
+        with pytest.raises(LimitError, match=r"the motion would take .* s, more than the "
+                                             r".* s allowed \(max_duration\)"):
+            time_parametrize(q, limits, max_duration=0.5 * duration)
+    # Limits so slow that nanoseconds would overflow int64: refused, never wrapped around.
+    with pytest.raises(LimitError, match="max_duration"):
+        time_parametrize(path(), JointLimits.uniform(NAMES, 1e-12, 1e-20))

@@ -50,18 +50,18 @@ class Served:
 
 
 POSITIVE_SETTINGS = ("outside_factor", "max_joint_velocity", "position_tolerance",
-                     "max_joint_step")
+                     "max_joint_step", "max_duration")
 SETTING_FLOORS = {"k": 1, "n_samples": 2, "nn_tolerance": 0, "relax_iterations": 0,
                   "polyline_iterations": 1, "nn_iterations": 1, "nn_max_iterations": 1,
-                  "max_points": 1, "max_lengths": 1, "max_joint_acceleration": 0,
-                  "max_endpoint_offset": -1, "max_data_distance": 0,
+                  "max_points": 1, "max_lengths": 1, "max_endpoints": 1,
+                  "max_joint_acceleration": 0, "max_endpoint_offset": -1, "max_data_distance": 0,
                   "torch_threads": 0}
 # What the engine reads on every request (the rest when a model is loaded): a node
 # may change these while serving.
 REQUEST_TIME_SETTINGS = ("default_mode", "default_init", "polyline_iterations",
                          "nn_iterations", "nn_tolerance", "nn_max_iterations", "max_points",
-                         "max_lengths", "max_joint_step", "max_data_distance",
-                         "position_tolerance")
+                         "max_lengths", "max_endpoints", "max_joint_step",
+                         "max_data_distance", "position_tolerance", "max_duration")
 
 
 @dataclass
@@ -80,6 +80,7 @@ class Settings:
     joint_limits: dict = field(default_factory=dict)   # MoveIt joint_limits.yaml entries
     position_tolerance: float = 0.01       # rad beyond a position limit before refusing
     max_joint_step: float = 0.05           # rad between consecutive trajectory points
+    max_duration: float = 600.0            # s, longest motion served (longer: refused)
     max_endpoint_offset: float = -1.0      # rad; -1 = auto (from the held-out error), 0 = none
     max_data_distance: float = 0.0         # rad from the nearest recorded pose; 0 = no limit
     default_mode: str = "polyline"
@@ -90,6 +91,7 @@ class Settings:
     nn_max_iterations: int = 100000
     max_points: int = 100000               # points per encode/decode/MF request
     max_lengths: int = 1000000             # starts x goals per ~geodesic_lengths request
+    max_endpoints: int = 1000              # starts + goals per ~geodesic_lengths request
     torch_threads: int = 1                 # CPU threads per request while serving; 0 = torch's
     joint_names: list = field(default_factory=list)
 
@@ -251,6 +253,12 @@ class Engine:
         served = self.served
         if not starts or not goals:
             raise RequestError("give at least one start and one goal")
+        # Each endpoint is encoded and checked on its own: its count is bounded too.
+        if len(starts) + len(goals) > self.settings.max_endpoints:
+            raise RequestError("%d starts + %d goals = %d endpoints, more than max_endpoints "
+                               "%d per request: split it" % (
+                                   len(starts), len(goals), len(starts) + len(goals),
+                                   self.settings.max_endpoints))
         if len(starts) * len(goals) > self.settings.max_lengths:
             raise RequestError("%d starts x %d goals = %d lengths, more than max_lengths %d "
                                "per request: split it" % (len(starts), len(goals),

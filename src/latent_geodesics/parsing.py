@@ -9,6 +9,7 @@ import torch
 from .errors import GraphError, RequestError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+MIN_SCALING = 1e-3   # MoveIt's scaling factors below: a motion stretched over hours or days
 
 
 def finite_array(values, what):
@@ -44,13 +45,16 @@ def finite_result(values, what):
 
 
 def scaling_factors(velocity, acceleration):
-    """MoveIt's max_velocity/acceleration_scaling_factor: each in (0, 1], 0 = 1."""
+    """MoveIt's max_velocity/acceleration_scaling_factor: each in [MIN_SCALING, 1],
+    0 = 1."""
     out = []
     for name, value in (("max_velocity_scaling_factor", velocity),
                         ("max_acceleration_scaling_factor", acceleration)):
         value = float(value) or 1.0
-        if not (np.isfinite(value) and 0 < value <= 1):
-            raise RequestError("%s must be in (0, 1] (0 = 1), not %r" % (name, value))
+        if not (np.isfinite(value) and MIN_SCALING <= value <= 1):
+            raise RequestError("%s must be in [%g, 1] (0 = 1), not %r: give 0 for full "
+                               "speed or a factor of at least %g" % (
+                                   name, MIN_SCALING, value, MIN_SCALING))
         out.append(value)
     return tuple(out)
 

@@ -63,7 +63,8 @@ def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0)):
     picks = select_waypoints(q, cfg.max_joint_step)
     q, clipped = served.limits.clip(q[picks], q_start is not None, q_goal is not None)
     try:
-        timing = time_parametrize(q, served.limits.scaled(*scaling))
+        timing = time_parametrize(q, served.limits.scaled(*scaling),
+                                  max_duration=cfg.max_duration)
     except LimitError as e:
         raise RequestError("the path cannot be timed: %s" % e) from None
     z = z[picks][timing.kept]

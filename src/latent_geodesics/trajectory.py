@@ -5,18 +5,24 @@
     select_waypoints    dense enough that no joint moves more than a step
     JointLimits         per-joint position/velocity/acceleration limits from a
                         URDF (urdf_parser_py), MoveIt-style overrides, or scalars
-    time_parametrize    time-optimal timing by TOPP-RA, checked after timestamps
+    time_parametrize    time-optimal timing by TOPP-RA, served as one cubic spline
+                        in time (positions, velocities and accelerations agree), checked
+                        between points as a controller interpolates, after timestamps
                         are rounded to whole nanoseconds (ROS time)
 """
 import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.interpolate import BPoly, CubicHermiteSpline, CubicSpline
 
 from .errors import LimitError, is_number
 from .urdf import URDFError, parse_urdf
 
 NS = 1_000_000_000
+GRID_REFINE = 4        # TOPP-RA gridpoints per interval between points
+QUINTIC_SAMPLES = 16   # samples per segment when checking the quintic's peaks
+MAX_SECONDS = 2 ** 31 - 1   # a ROS Duration holds int32 seconds
 
 
 
@@ -217,28 +223,53 @@ class Timing:
         return float(self.time_ns[-1]) / NS
 
 
+def spline_peaks(timing, samples=QUINTIC_SAMPLES):
+    """Per-joint peak |velocity| and |acceleration| (D,) of what a
+    joint_trajectory_controller draws between the points: the cubic through
+    positions and velocities (exact: its velocity peaks where its acceleration
+    vanishes), and the quintic through positions, velocities and accelerations
+    (sampled, samples per segment)."""
+    t = timing.time_ns / NS
+    cubic = CubicHermiteSpline(t, timing.positions, timing.velocities)
+    c3, c2, c1 = cubic.c[0], cubic.c[1], cubic.c[2]          # (m - 1, D), local time
+    h = np.diff(t)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vertex = -c2 / (3 * c3)
+        inside = np.isfinite(vertex) & (vertex > 0) & (vertex < h)
+        v_inside = np.where(inside, c1 - c2 ** 2 / (3 * c3), 0.0)
+    v_peak = np.maximum(np.abs(timing.velocities).max(0), np.abs(v_inside).max(0))
+    a_peak = np.maximum(np.abs(2 * c2).max(0), np.abs(6 * c3 * h + 2 * c2).max(0))
+    quintic = BPoly.from_derivatives(t, np.stack([timing.positions, timing.velocities,
+                                                  timing.accelerations], 1))
+    ts = (t[:-1, None] + np.linspace(0.0, 1.0, samples) * h).ravel()
+    v_peak = np.maximum(v_peak, np.abs(quintic(ts, 1)).max(0))
+    a_peak = np.maximum(a_peak, np.abs(quintic(ts, 2)).max(0))
+    return v_peak, a_peak
+
+
 def peak_ratios(timing, limits):
-    """Largest |velocity| / limit and |acceleration| / limit over joints and points,
-    velocities both as stated and as finite differences of the rounded times."""
-    dt = np.diff(timing.time_ns) / NS
-    finite_diff = np.abs(np.diff(timing.positions, axis=0)) / dt[:, None]
-    v_ratio = max((np.abs(timing.velocities) / limits.velocity).max(),
-                  (finite_diff / limits.velocity).max())
+    """Largest |velocity| / limit and |acceleration| / limit over joints, between
+    the points as a controller interpolates them (spline_peaks)."""
+    v_peak, a_peak = spline_peaks(timing)
     limited = limits.acceleration > 0
-    a_ratio = (np.abs(timing.accelerations[:, limited]) / limits.acceleration[limited]).max() \
-        if limited.any() else 0.0
-    return float(v_ratio), float(a_ratio)
+    a_ratio = (a_peak[limited] / limits.acceleration[limited]).max() if limited.any() else 0.0
+    return float((v_peak / limits.velocity).max()), float(a_ratio)
 
 
-def time_parametrize(positions, limits, margin=1e-6):
+def time_parametrize(positions, limits, margin=1e-6, max_duration=np.inf):
     """Time-optimal timing of a dense joint path under per-joint limits (TOPP-RA).
 
     The path is TOPP-RA's cubic spline through the points (path parameter: the
-    normalised arc length), gridpoints at the points, at rest at both ends.
-    Times are rounded up to whole nanoseconds; then every stated velocity and
-    acceleration and every finite-difference velocity is checked against the
-    limits and the whole trajectory is slowed uniformly until none exceeds them.
-    Repeated points are dropped (timing.positions holds the points kept).
+    normalised arc length), timed on a grid GRID_REFINE times finer than the
+    points, at rest at both ends. The points are then served as samples of one
+    C2 cubic spline in time through them (as TOPP-RA's ParametrizeSpline fits),
+    so positions, velocities and accelerations agree and the cubic or quintic a
+    controller draws between two points is that spline's piece. Times are whole
+    nanoseconds; the whole trajectory is slowed uniformly until the spline's
+    peaks between points are within the limits (the spline rounds off TOPP-RA's
+    bang-bang accelerations and overshoots them a little).
+    Repeated points are dropped (timing.positions holds the points kept); a
+    motion longer than max_duration seconds is refused.
     """
     q = np.asarray(positions, dtype=np.float64)
     if q.ndim != 2 or len(q) < 2:
@@ -251,18 +282,22 @@ def time_parametrize(positions, limits, margin=1e-6):
     if np.abs(q_used[-1] - q_used[0]).max() <= 1e-12 and len(q_used) <= 2:
         raise LimitError("the path does not move")
     if len(q_used) == 2:
-        return _rest_to_rest(q_used, limits, np.flatnonzero(keep))
-    timing, seconds = _toppra(q_used, limits, np.flatnonzero(keep))
-    return _in_nanoseconds(timing, seconds, limits, margin)
+        return _rest_to_rest(q_used, limits, np.flatnonzero(keep), max_duration)
+    seconds = _toppra_times(q_used, limits)
+    return _in_nanoseconds(q_used, seconds, limits, margin, np.flatnonzero(keep),
+                           max_duration)
 
 
-def _toppra(q, limits, kept):
-    """TOPP-RA's time-optimal timing of the spline through q: (Timing, seconds)."""
+def _toppra_times(q, limits):
+    """TOPP-RA's time-optimal times (seconds) at the points of the spline through q."""
     import toppra
     import toppra.algorithm as algo
     import toppra.constraint as constraint
 
     ss = arc_fraction(q)
+    # Gridpoints between the points too: TOPP-RA meets the limits at gridpoints only.
+    grid = np.r_[(ss[:-1, None] + np.diff(ss)[:, None]
+                  * np.arange(GRID_REFINE) / GRID_REFINE).ravel(), ss[-1]]
     path = toppra.SplineInterpolator(ss, q)
     velocity = np.stack([-limits.velocity, limits.velocity], 1)
     cons = [constraint.JointVelocityConstraint(velocity)]
@@ -270,43 +305,58 @@ def _toppra(q, limits, kept):
         accel = np.stack([-limits.acceleration, limits.acceleration], 1)
         cons.append(constraint.JointAccelerationConstraint(accel))
     logging.getLogger("toppra").setLevel(logging.WARNING)
-    instance = algo.TOPPRA(cons, path, gridpoints=ss, parametrizer="ParametrizeConstAccel")
+    instance = algo.TOPPRA(cons, path, gridpoints=grid, parametrizer="ParametrizeConstAccel")
     instance.compute_parameterization(0.0, 0.0)
     data = instance.problem_data
     if data.return_code != algo.ParameterizationReturnCode.Ok or data.sd_vec is None:
         raise LimitError("TOPP-RA could not time the path: %s" % data.return_code)
     sd = np.maximum(np.asarray(data.sd_vec, dtype=np.float64).ravel(), 0.0)
-    sdd = np.asarray(data.sdd_vec, dtype=np.float64).ravel()
-    if not (np.isfinite(sd).all() and np.isfinite(sdd).all()):
+    if not np.isfinite(sd).all():
         raise LimitError("TOPP-RA returned non-finite path velocities")
-    sdd = np.r_[sdd, sdd[-1:]] if len(sdd) == len(sd) - 1 else sdd
-    dt = 2 * np.diff(ss) / np.maximum(sd[:-1] + sd[1:], 1e-12)
-    qs, qss = path(ss, 1), path(ss, 2)
-    timing = Timing(q, np.zeros(len(ss), np.int64), qs * sd[:, None],
-                    qs * sdd[:, None] + qss * sd[:, None] ** 2, kept)
-    timing.velocities[[0, -1]] = 0.0
-    return timing, np.r_[0.0, np.cumsum(dt)]
+    # Constant path acceleration between gridpoints (ParametrizeConstAccel's times).
+    dt = 2 * np.diff(grid) / np.maximum(sd[:-1] + sd[1:], 1e-12)
+    return np.r_[0.0, np.cumsum(dt)][::GRID_REFINE]
 
 
-def _in_nanoseconds(timing, seconds, limits, margin):
-    """Times rounded up to whole nanoseconds, the whole trajectory slowed uniformly
-    until every velocity and acceleration (stated and finite-difference) is within
-    the limits."""
+def served_spline(positions, time_ns, kept=None):
+    """The points as samples of the C2 cubic spline in time through them, at rest
+    at both ends: a controller's cubic (positions, velocities) and quintic (and
+    accelerations) between two points are both that spline's piece."""
+    t = time_ns / NS
+    spline = CubicSpline(t, positions, bc_type="clamped", axis=0)
+    velocities, accelerations = spline(t, 1), spline(t, 2)
+    velocities[[0, -1]] = 0.0
+    return Timing(positions, time_ns, velocities, accelerations, kept)
+
+
+def check_duration(seconds, max_duration):
+    """Refuse a motion longer than max_duration (or than a ROS Duration holds),
+    before its times become nanoseconds."""
+    allowed = min(max_duration, MAX_SECONDS)
+    if not seconds <= allowed:
+        raise LimitError("the motion would take %.4g s, more than the %g s allowed "
+                         "(max_duration): raise the joint limits or the scaling factors, "
+                         "or max_duration" % (seconds, allowed))
+
+
+def _in_nanoseconds(q, seconds, limits, margin, kept, max_duration):
+    """The served spline on times rounded up to whole nanoseconds, the whole
+    trajectory slowed uniformly until its peaks between points are within the
+    limits."""
     for _ in range(50):
+        check_duration(seconds[-1], max_duration)
         ns = np.ceil(seconds * NS - 1e-3).astype(np.int64)   # rounding up only slows
-        timing.time_ns = np.r_[0, np.cumsum(np.maximum(np.diff(ns), 1))]
+        timing = served_spline(q, np.r_[0, np.cumsum(np.maximum(np.diff(ns), 1))], kept)
         v_ratio, a_ratio = peak_ratios(timing, limits)
         if v_ratio <= 1.0 and a_ratio <= 1.0:
+            check_duration(timing.duration, max_duration)   # rounded up: may be longer
             return timing
         # Slowing down by s divides velocities by s and accelerations by s^2.
-        scale = max(v_ratio, np.sqrt(a_ratio)) * (1 + margin)
-        seconds = seconds * scale
-        timing.velocities /= scale
-        timing.accelerations /= scale ** 2
+        seconds = timing.time_ns / NS * max(v_ratio, np.sqrt(a_ratio)) * (1 + margin)
     raise LimitError("could not meet the joint limits after rounding")
 
 
-def _rest_to_rest(q, limits, kept):
+def _rest_to_rest(q, limits, kept, max_duration):
     """Two points: the cubic a controller interpolates between rests,
     q(t) = q0 + d (3 tau^2 - 2 tau^3), peaks 1.5 d / T and 6 d / T^2."""
     d = np.abs(q[1] - q[0])
@@ -314,6 +364,7 @@ def _rest_to_rest(q, limits, kept):
     limited = limits.acceleration > 0
     if limited.any():
         duration = max(duration, np.sqrt(6 * d[limited] / limits.acceleration[limited]).max())
+    check_duration(duration, max_duration)
     time_ns = np.array([0, max(1, int(np.ceil(duration * NS)))], dtype=np.int64)
     a = 6 * (q[1] - q[0]) / (time_ns[1] / NS) ** 2
     return Timing(q, time_ns, np.zeros_like(q), np.stack([a, -a]), kept)
