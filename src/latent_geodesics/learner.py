@@ -86,6 +86,7 @@ class ActiveLearner:
         self.on_ack, self.on_round, self.log = on_ack, on_round, log
         self.config = (config or LoopConfig()).validate()
         self.progress_every = 5.0   # seconds between fine-tuning progress lines
+        store.claim()   # StoreError while another learner writes this store
         os.makedirs(os.path.join(work_dir, "models"), exist_ok=True)
 
     def model_dir(self):

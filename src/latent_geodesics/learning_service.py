@@ -47,7 +47,8 @@ class LearningService:
         self.work_dir = os.path.abspath(param("work_dir", "active_learning"))
         os.makedirs(self.work_dir, exist_ok=True)
         self.store = DemoStore(param("store", "") or os.path.join(self.work_dir,
-                                                                   "demonstrations.db"))
+                                                                   "demonstrations.db"),
+                               log=log)
         if param("initial_data", ""):
             self.store.seed(*load_data(param("initial_data", "")))
         self.ask_teacher, self.reload_server = ask_teacher, reload
