@@ -57,6 +57,7 @@ class LearningService:
                                      self.demonstrate, self.config, reload=reload,
                                      evaluate=self.evaluate, on_round=self.publish_round,
                                      on_ack=self.ack, log=log)
+        self.learner.check_store()   # before the server is handed the store's newest model
         self.models, self.model_lock = {}, threading.Lock()
         data, _ = self.store.data(up_to_round=0)   # StoreError: no initial_data given
         initial, _ = self.model_with_graph(self.learner.initial_model_dir)
