@@ -1,4 +1,6 @@
 """Active-learning scores on decoders with known answers, diversity, baselines."""
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -321,3 +323,82 @@ def test_learner_yaml_defaults_are_the_loop_config_defaults():
     params = yaml.safe_load(path.read_text())
     for field in dataclasses.fields(LoopConfig):
         assert params[field.name] == field.default, field.name
+
+
+JOINTS = ["j0", "j1", "j2", "j3"]
+
+
+@pytest.fixture(scope="module")
+def j_model_dir(tmp_path_factory):
+    """A small model of the joints j0..j3."""
+    from latent_geodesics.model import save_model
+    from latent_geodesics.training import train_iwae
+    data = np.random.default_rng(0).normal(size=(200, 4))
+    model, _ = train_iwae(data, JOINTS, epochs=1, hidden=(16,), device="cpu", progress=False)
+    path = str(tmp_path_factory.mktemp("models") / "j")
+    save_model(model, path, model.meta)
+    return path
+
+
+def test_a_store_of_other_joints_is_refused_naming_both(j_model_dir, tmp_path):
+    """A store of joints a-d under a model of j0-j3 (with retrain: scratch the server
+    ended up serving a-d): refused before the teacher is asked or the server reloaded."""
+    from latent_geodesics.errors import StoreError
+    from latent_geodesics.learner import ActiveLearner, LoopConfig
+    from latent_geodesics.store import DemoStore
+    store = DemoStore(str(tmp_path / "s.db"))
+    store.seed(np.random.default_rng(0).normal(size=(200, 4)), ["a", "b", "c", "d"])
+    asked, reloaded = [], []
+    learner = ActiveLearner(store, str(tmp_path / "work"), j_model_dir, asked.append,
+                            LoopConfig(1, 2, epochs=1, device="cpu", retrain="scratch"),
+                            reload=reloaded.append, log=lambda m: None)
+    with pytest.raises(StoreError, match=r"s\.db holds demonstrations of the joints "
+                                         r"\['a', 'b', 'c', 'd'\], but model_dir .*j is a model "
+                                         r"of the joints \['j0', 'j1', 'j2', 'j3'\]: give "
+                                         r"model_dir .* a new store"):
+        learner.run()
+    assert asked == [] and reloaded == [] and store.current_round() == (0, "done")
+    same = DemoStore(str(tmp_path / "same.db"))
+    same.seed(np.zeros((10, 4)), JOINTS[::-1])       # the same joints in another order
+    with pytest.raises(StoreError, match="j3', 'j2'"):
+        ActiveLearner(same, str(tmp_path / "work2"), j_model_dir, None,
+                      log=lambda m: None).check_store()
+
+
+def finished_round(store, model_dir, trained_dir):
+    from types import SimpleNamespace
+    queries = SimpleNamespace(latent=np.zeros((1, 2)), positions=np.zeros((1, 4)),
+                              scores=np.zeros(1))
+    store.start_round(1, model_dir, "random", queries)
+    store.set_status(1, "done", trained_dir, {})
+
+
+@pytest.mark.parametrize("lineage", ["another model", "another work_dir", "this model"])
+def test_a_store_of_another_model_is_refused_before_the_server_reloads(j_model_dir, tmp_path,
+                                                                       lineage):
+    """A store whose round 1 asked another model, or whose finished rounds trained in
+    another work_dir, made the server reload another directory's model at the start."""
+    from latent_geodesics.errors import StoreError
+    from latent_geodesics.learning_service import LearningService
+    from latent_geodesics.store import DemoStore
+    work, other = str(tmp_path / "work"), str(tmp_path / "other")
+    asked_model = str(tmp_path / "m_other") if lineage == "another model" else j_model_dir
+    trained_in = other if lineage == "another work_dir" else work
+    store = DemoStore(str(tmp_path / "s.db"))
+    store.seed(np.random.default_rng(0).normal(size=(200, 4)), JOINTS)
+    finished_round(store, asked_model, os.path.join(trained_in, "models", "round_1"))
+    store.close()
+    params = {"model_dir": j_model_dir, "work_dir": work, "store": str(tmp_path / "s.db"),
+              "device": "cpu"}
+    reloaded = []
+    start = lambda: LearningService(lambda name, default: params.get(name, default),  # noqa
+                                    None, reloaded.append, None, lambda m: None, None)
+    if lineage == "this model":
+        start().store.close()                        # its own store is taken as it is
+        return
+    fragment = (r"continues the model .*m_other \(its round 1 asked it\), not model_dir "
+                r".*j: give model_dir") if lineage == "another model" else \
+        r"round 1 trained the model .*other/models/round_1, outside this work_dir's"
+    with pytest.raises(StoreError, match=fragment):
+        start()
+    assert reloaded == []

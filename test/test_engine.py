@@ -366,3 +366,30 @@ def test_the_summary_fills_every_geodesic_stats_field(engine):
     summary = engine.graph_geodesic(([], [], z[0]), ([], [], z[-1])).summary()
     assert summary.method == "graph" and summary.nodes_expanded > 0
     assert summary.num_points > 2 and summary.duration > 0 and summary.data_spacing > 0
+
+
+@pytest.mark.parametrize("description", ["", "  \n", None])
+def test_a_reload_without_robot_description_keeps_the_urdf_limits(engine, description):
+    """An empty or deleted robot_description (the learner reloads every round) keeps
+    the last URDF's position limits in force, and the reload says why."""
+    root = os.path.join(os.path.dirname(__file__), "..")
+    with open(os.path.join(root, "urdf", "panda.urdf")) as f:
+        urdf = f.read()
+    warnings = []
+    served = Engine(engine.served.model.directory, Settings(device="cpu"), log=lambda m: 0,
+                    warn=warnings.append, robot_description=urdf)
+    before = served.served.limits
+    assert before.source == "urdf" and np.isfinite(before.lower).all()
+    served.robot_description = description
+    for _ in range(2):   # and at every reload after
+        after = served.reload().limits
+        assert np.array_equal(after.lower, before.lower)
+        assert np.array_equal(after.upper, before.upper)
+        assert np.array_equal(after.velocity, before.velocity)
+        assert after.source.startswith("urdf (robot_description is empty; keeping the "
+                                       "joint limits of the last URDF)")
+    assert len(warnings) == 2 and "keeping the joint limits of the last URDF" in warnings[0]
+    fresh = Engine(engine.served.model.directory, Settings(device="cpu"), log=lambda m: 0,
+                   robot_description=description)   # no URDF was ever in force
+    assert fresh.served.limits.source == "parameters"
+    assert not np.isfinite(fresh.served.limits.lower).any()

@@ -118,3 +118,71 @@ def test_damaged_store_is_a_clear_error(tmp_path, damage):
             f.truncate(size // 2)
     with pytest.raises(StoreError, match="s.db is damaged.*new work_dir"):
         DemoStore(path)
+
+
+HOLD_THE_STORE = """
+import sys, time
+from latent_geodesics.store import DemoStore
+DemoStore(sys.argv[1]).claim()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_learner_on_one_store_is_refused_by_name(tmp_path):
+    """Two learners on one store asked the teacher the same queries again, then
+    failed on UNIQUE: the second is refused at its start, until the first ends
+    (even by kill -9)."""
+    import latent_geodesics
+    path = str(tmp_path / "s.db")
+    DemoStore(path).seed(np.ones((4, 2)), NAMES)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
+        latent_geodesics.__file__)) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    first = subprocess.Popen([sys.executable, "-c", HOLD_THE_STORE, path], env=env,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError, match=r"s\.db is in use by another active learner "
+                                             r"\(process %d\).*its own store" % first.pid):
+            DemoStore(path).claim()
+    finally:
+        first.kill()
+        first.wait()
+    store = DemoStore(path)
+    store.claim()                                    # the killed one's claim is gone
+    with pytest.raises(StoreError, match="in use by another active learner"):
+        DemoStore(path).claim()                      # in one process too
+    store.close()
+    DemoStore(path).claim()                          # close() gives it back
+
+
+def test_a_symlinked_learner_lock_is_refused(tmp_path):
+    path = str(tmp_path / "s.db")
+    target = tmp_path / "victim"
+    target.write_text("keep")
+    os.symlink(str(target), path + ".lock")
+    with pytest.raises(StoreError, match="symbolic link"):
+        DemoStore(path).claim()
+    assert target.read_text() == "keep"
+
+
+def test_a_store_locked_longer_than_the_busy_timeout_waits_and_goes_on(tmp_path):
+    """A store locked by another process for longer than SQLite's busy timeout (30 s
+    by default) stopped the loop for good; now the write waits, says so, and goes on."""
+    import threading
+    path = str(tmp_path / "s.db")
+    logged = []
+    store = DemoStore(path, log=logged.append, busy_timeout=0.2)
+    store.seed(np.ones((4, 2)), NAMES)
+    store.start_round(1, "/m0", "combined", queries())
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")                 # another process's write transaction
+    release = threading.Timer(1.0, lambda: other.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    store.add_demonstration(1, 0, "/m0", np.ones((2, 2)))
+    assert time.monotonic() - started >= 0.9         # it waited for the lock ...
+    assert store.query_counts(1)["answered"] == 1    # ... and then wrote
+    assert logged and all("s.db is locked by another process" in m for m in logged)
+    release.join()
+    other.close()

@@ -36,6 +36,7 @@ from .planning import plan
 from .trajectory import JointLimits
 
 INITS = ("graph", "straight")
+KEPT_URDF = "robot_description is empty; keeping the joint limits of the last URDF"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Served:
     recorded: RecordedData                     # the training poses, for fidelity stats
     endpoint_limit: float                      # rad, max_endpoint_offset in force (0 = none)
     info: dict = field(default_factory=dict)   # load/build times, graph source
+    urdf: str = None                           # the URDF whose limits are in force, if any
 
 
 POSITIVE_SETTINGS = ("outside_factor", "max_joint_velocity", "position_tolerance",
@@ -170,7 +172,7 @@ class Engine:
         if len(names) != model.x_dim:
             raise RequestError("%d joint names given for a model of %d joints"
                                % (len(names), model.x_dim))
-        limits = self._limits(names)
+        limits, urdf = self._limits(names)
         graph, source = self._graph(model)
         info = {"model_seconds": loaded - start, "graph_seconds": time.perf_counter() - loaded,
                 "graph_source": source, "model_dir": model.directory}
@@ -181,22 +183,40 @@ class Engine:
                     len(graph.edges), int(graph.is_bridge.sum()), cfg.metric, source,
                     info["graph_seconds"], limits.source, why))
         return Served(model, tuple(names), graph, limits, recorded_data(model),
-                      endpoint_limit, info)
+                      endpoint_limit, info, urdf)
 
     def _limits(self, names):
+        """(the joint limits, the URDF they include or None)."""
         cfg = self.settings
+        urdf, note = self._urdf()
         try:
             limits = JointLimits.uniform(names, cfg.max_joint_velocity,
                                          cfg.max_joint_acceleration)
-            if self.robot_description:
-                limits = limits.with_urdf(self.robot_description)
+            if urdf is not None:
+                limits = limits.with_urdf(urdf)
             if not isinstance(self.planning_limits, dict):
                 raise LimitError("robot_description_planning/joint_limits must be a dictionary "
                                  "of joints")
             limits = limits.with_overrides(self.planning_limits, "moveit", strict=False)
-            return limits.with_overrides(cfg.joint_limits)
+            limits = limits.with_overrides(cfg.joint_limits)
         except LimitError as e:
             raise RequestError(str(e)) from None
+        limits.source += note   # the reload's answer says why the old URDF still applies
+        return limits, urdf
+
+    def _urdf(self):
+        """(the URDF whose limits apply, a note for the limits' source): robot_description;
+        when it is empty or gone (ROS 1: a deleted parameter is None; ROS 2: an empty
+        message) while a URDF's limits are in force, that URDF, with a warning: a robot's
+        position limits are never dropped by a reload (the learner reloads every round)."""
+        given = self.robot_description
+        if not (given is None or (isinstance(given, str) and not given.strip())):
+            return given, ""
+        last = getattr(getattr(self, "served", None), "urdf", None)
+        if last is None:
+            return None, ""
+        self.warn(KEPT_URDF + " (restart the server to serve without a URDF)")
+        return last, " (%s)" % KEPT_URDF
 
     def _graph(self, model):
         cfg = self.settings

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .active_learning import SELECTORS, select_queries
-from .errors import ConfigError, is_number
+from .errors import ConfigError, StoreError, is_number
 from .loading import load_model_with_graph
 from .model import ModelError, load_model, read_model_yaml
 from .teachers import Refused, checked_demonstration
@@ -86,7 +86,36 @@ class ActiveLearner:
         self.on_ack, self.on_round, self.log = on_ack, on_round, log
         self.config = (config or LoopConfig()).validate()
         self.progress_every = 5.0   # seconds between fine-tuning progress lines
+        store.claim()   # StoreError while another learner writes this store
         os.makedirs(os.path.join(work_dir, "models"), exist_ok=True)
+
+    def check_store(self):
+        """StoreError, naming both, for a store another model's loop wrote: its joints
+        must be the initial model's (in its order), its round 1 must have asked that
+        model and its finished rounds' models must lie in this work_dir; else the
+        server would be handed another model, or one trained on other joints."""
+        ours = read_model_yaml(self.initial_model_dir)["joint_names"]
+        theirs = self.store.joint_names()
+        remedy = "give model_dir %s a new store (parameter store, or another work_dir)" \
+            % self.initial_model_dir
+        if theirs is not None and list(theirs) != list(ours):
+            raise StoreError("store %s holds demonstrations of the joints %s, but model_dir "
+                             "%s is a model of the joints %s: %s, or set model_dir to the "
+                             "store's model" % (self.store.path, shown(theirs),
+                                                self.initial_model_dir, shown(ours), remedy))
+        first = self.store.round_info(1)
+        if first is not None and not same_path(first["model_dir"], self.initial_model_dir):
+            raise StoreError("store %s continues the model %s (its round 1 asked it), not "
+                             "model_dir %s: %s, or set model_dir to %s"
+                             % (self.store.path, first["model_dir"], self.initial_model_dir,
+                                remedy, first["model_dir"]))
+        models = os.path.join(self.work_dir, "models")
+        for rnd in range(1, self.store.current_round()[0] + 1):
+            trained = (self.store.round_info(rnd) or {}).get("trained_model_dir")
+            if trained and not same_path(os.path.dirname(trained), models):
+                raise StoreError("store %s: round %d trained the model %s, outside this "
+                                 "work_dir's %s: set work_dir to the store's, or %s"
+                                 % (self.store.path, rnd, trained, models, remedy))
 
     def model_dir(self):
         """The newest completely trained model: the last finished round's, else the initial."""
@@ -102,6 +131,7 @@ class ActiveLearner:
         return rnd if status == "done" else rnd - 1
 
     def run(self):
+        self.check_store()
         rnd, status = self.store.current_round()
         if status != "done":
             self.log("resuming round %d (%s)" % (rnd, status))
@@ -191,6 +221,18 @@ class ActiveLearner:
             raise RuntimeError("retraining failed: %s" % Path(log_path).read_text().strip()[-500:])
         os.rename(tmp, out)
         return out
+
+
+def same_path(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def shown(names, most=8):
+    """A list of joint names for a message: at most `most`, then how many in all."""
+    names = list(names)
+    if len(names) <= most:
+        return "%s" % names
+    return "%s ... (%d joints)" % (names[:most], len(names))
 
 
 def shape_of(model_dir):

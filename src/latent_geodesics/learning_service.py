@@ -47,7 +47,8 @@ class LearningService:
         self.work_dir = os.path.abspath(param("work_dir", "active_learning"))
         os.makedirs(self.work_dir, exist_ok=True)
         self.store = DemoStore(param("store", "") or os.path.join(self.work_dir,
-                                                                   "demonstrations.db"))
+                                                                   "demonstrations.db"),
+                               log=log)
         if param("initial_data", ""):
             self.store.seed(*load_data(param("initial_data", "")))
         self.ask_teacher, self.reload_server = ask_teacher, reload
@@ -56,6 +57,7 @@ class LearningService:
                                      self.demonstrate, self.config, reload=reload,
                                      evaluate=self.evaluate, on_round=self.publish_round,
                                      on_ack=self.ack, log=log)
+        self.learner.check_store()   # before the server is handed the store's newest model
         self.models, self.model_lock = {}, threading.Lock()
         data, _ = self.store.data(up_to_round=0)   # StoreError: no initial_data given
         initial, _ = self.model_with_graph(self.learner.initial_model_dir)

@@ -4,9 +4,16 @@ A demonstration is committed (with its query, round and the model that asked
 for it) before anyone is told it was received, and in the same transaction its
 query is marked answered, so a process killed at any moment and started again
 neither loses an acknowledged demonstration nor asks for it twice.
+
+One active learner writes a store at a time (claim); a write that finds the
+store locked by another process for longer than busy_timeout waits and tries
+again, with a growing pause, rather than stopping the loop.
 """
 import csv
+import errno
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -31,17 +38,24 @@ CREATE TABLE IF NOT EXISTS demonstrations (
 """
 
 
+def is_locked(error):
+    """An sqlite3 error that says another connection holds the lock (SQLITE_BUSY/LOCKED)."""
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
 class DemoStore:
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, path, log=print, busy_timeout=30.0, max_pause=60.0):
+        """log(message) says when the store is locked; busy_timeout (s) is how long
+        SQLite waits for a lock before each new try, max_pause (s) the longest pause
+        between tries."""
+        self.path, self.log = path, log
+        self.busy_timeout, self.max_pause = busy_timeout, max_pause
         self.lock = threading.Lock()   # one writer at a time within the process
+        self.claims = []               # lock files held for an active learner
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                      timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
-            problem = self.db.execute("PRAGMA quick_check").fetchone()[0]
+                                      timeout=busy_timeout)
+            problem = self.retrying(self._open)
         except sqlite3.DatabaseError as e:
             problem = str(e)
         if problem != "ok":
@@ -49,8 +63,60 @@ class DemoStore:
                              "recover it (sqlite3 %s .recover), or start with a new work_dir"
                              % (path, problem, path))
 
+    def _open(self):
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+        return self.db.execute("PRAGMA quick_check").fetchone()[0]
+
+    def retrying(self, action):
+        """action(), tried again after a pause (1 s, doubling up to max_pause) for as
+        long as another process holds the store's lock: a lock held for minutes (a
+        backup, an sqlite3 shell in a transaction) delays the loop, never ends it."""
+        pause = 1.0
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as e:
+                if not is_locked(e):
+                    raise
+            self.log("demonstration store %s is locked by another process (for over %g s): "
+                     "trying again in %g s; end that program's transaction if this goes on"
+                     % (self.path, self.busy_timeout, pause))
+            time.sleep(pause)
+            pause = min(2 * pause, self.max_pause)
+
+    def claim(self):
+        """Hold the store for one active learner until close() or the process ends
+        (kill -9 included): an exclusive flock on <store>.lock. A second learner on
+        the same store would ask the teacher the same queries again and then fail
+        on their UNIQUE constraint: it is refused here, by name."""
+        lock_path = self.path + ".lock"
+        try:   # never through a symbolic link planted in its place
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o644)
+        except OSError as e:
+            why = "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror
+            raise StoreError("cannot create the learner lock %s of store %s (%s): remove it "
+                             "or choose another store" % (lock_path, self.path, why)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 20, 0).strip()
+            os.close(fd)
+            raise StoreError("demonstration store %s is in use by another active learner%s: "
+                             "stop that learner, or give this one its own store (parameter "
+                             "store, or another work_dir)" % (
+                                 self.path, " (process %s)" % holder.decode()
+                                 if holder.isdigit() else "")) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        self.claims.append(fd)
+
     def close(self):
         self.db.close()
+        while self.claims:
+            os.close(self.claims.pop())
 
     def transaction(self):
         return _Transaction(self)
@@ -187,7 +253,11 @@ class _Transaction:
 
     def __enter__(self):
         self.store.lock.acquire()
-        self.store.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.store.retrying(lambda: self.store.db.execute("BEGIN IMMEDIATE"))
+        except BaseException:
+            self.store.lock.release()
+            raise
         return self.store.db
 
     def __exit__(self, exc_type, exc, tb):

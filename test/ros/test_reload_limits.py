@@ -1,6 +1,7 @@
 """~reload reads robot_description again: a URDF set after the server started
-applies from the reload on, and the response says where the limits come from; and
-repeated reloads keep the server within a memory ceiling.
+applies from the reload on, and the response says where the limits come from; an
+emptied or deleted one keeps the last URDF's limits; and repeated reloads keep the
+server within a memory ceiling.
 
 Needs ROS (a roscore on its own port): run by test/run_rostests.sh with pytest."""
 import os
@@ -25,7 +26,7 @@ def roscore(tmp_path_factory):
         yield ros
 
 
-def test_reload_applies_a_urdf_set_after_the_start(roscore, tmp_path):
+def test_reload_applies_a_urdf_set_after_the_start_and_keeps_it(roscore, tmp_path):
     arm = arm_dataset(n_demos=40, seed=1)
     model, _ = train_iwae(arm.data, arm.joint_names, epochs=5, device="cpu", progress=False)
     save_model(model, str(tmp_path / "m"), model.meta)
@@ -42,6 +43,16 @@ def test_reload_applies_a_urdf_set_after_the_start(roscore, tmp_path):
             rospy.set_param("/robot_description", f.read())
         after = reload(model_dir="")
         assert after.success and "joint limits from urdf" in after.message, after.message
+        # An emptied, then deleted robot_description keeps the URDF's limits in force
+        # (they were dropped, with "success", at the next reload) and says why.
+        kept = "joint limits from urdf (robot_description is empty; keeping the joint " \
+            "limits of the last URDF)"
+        rospy.set_param("/robot_description", "")
+        emptied = reload(model_dir="")
+        assert emptied.success and kept in emptied.message, emptied.message
+        rospy.delete_param("/robot_description")
+        deleted = reload(model_dir="")
+        assert deleted.success and kept in deleted.message, deleted.message
     finally:
         if rospy.has_param("/robot_description"):
             rospy.delete_param("/robot_description")
