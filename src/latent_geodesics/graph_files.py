@@ -2,13 +2,13 @@
 model, and validated on load so that a tampered or damaged file never reaches the
 search."""
 import json
-import os
 
 import numpy as np
 import torch
 
 from .curves import to_numpy
 from .errors import GraphError, is_number
+from .files import atomic_write
 from .geometry import decoder_device_dtype
 
 FILE_VERSION = 2
@@ -19,11 +19,9 @@ def save_graph(graph, path, model_id=""):
     meta = {"version": FILE_VERSION, "k": graph.k, "n_samples": graph.n_samples,
             "model_id": model_id, "reach": graph.reach, "step": graph.step,
             "outside_factor": graph.outside_factor}
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, nodes=graph.nodes, edges=graph.edges, weights=graph.weights,
-             is_bridge=graph.is_bridge, node_x=graph.node_x.double().cpu().numpy(),
-             meta=np.array(json.dumps(meta)))
-    os.replace(tmp, path)
+    arrays = {"nodes": graph.nodes, "edges": graph.edges, "weights": graph.weights,
+              "is_bridge": graph.is_bridge, "node_x": graph.node_x.double().cpu().numpy()}
+    atomic_write(path, lambda f: np.savez(f, **arrays, meta=np.array(json.dumps(meta))))
 
 
 def read_graph(path, k=None, n_samples=None, model_id=None, nodes=None):

@@ -16,6 +16,7 @@ import yaml
 from torch import nn
 
 from .errors import ConfigError, ModelError, is_number
+from .files import atomic_write
 
 FORMAT_VERSION = 1
 ACTIVATIONS = {"tanh": nn.Tanh, "softplus": nn.Softplus, "elu": nn.ELU}
@@ -162,17 +163,11 @@ def save_model(model: "IWAE", directory: str, extra=None) -> None:
         files["data.npy"] = lambda p: np.save(p, np.asarray(model.data, dtype=np.float64))
     checksums = {}
     for name, write in files.items():
-        tmp = os.path.join(directory, name + ".tmp")
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, os.path.join(directory, name))
-        checksums[name] = sha256_file(os.path.join(directory, name))
+        checksums[name] = sha256_file(atomic_write(os.path.join(directory, name), write))
     meta = {"format_version": FORMAT_VERSION, **model.config(), "files": checksums,
             **(extra or {})}
-    tmp = os.path.join(directory, "model.yaml.tmp")
-    with open(tmp, "w") as f:
-        yaml.safe_dump(meta, f, sort_keys=False)
-    os.replace(tmp, os.path.join(directory, "model.yaml"))
+    atomic_write(os.path.join(directory, "model.yaml"),
+                 lambda f: yaml.safe_dump(meta, f, sort_keys=False), "w")
 
 
 def read_model_yaml(directory):
