@@ -12,6 +12,7 @@ BRIDGE_CANDIDATES = 4   # x k neighbours searched for a cross-component pair fir
 # Riemannian-shortest of up to BRIDGE_TRIALS measured pairs, not the latent-nearest.
 FEW_COMPONENTS = 16
 BRIDGE_TRIALS = 256
+BRIDGE_CAP = 512   # most pieces a bridge is measured in (graph_files measures it again)
 
 
 def connect(graph):
@@ -31,7 +32,8 @@ def connect(graph):
                            for t in _bridge_trials(graph, labels, c, dist, first)],
                           dtype=np.int64)
         weights = np.maximum(segment_lengths(graph.decoder, graph.nodes[trials[:, 0]],
-                                             graph.nodes[trials[:, 1]], graph.step, cap=512),
+                                             graph.nodes[trials[:, 1]], graph.step,
+                                             cap=BRIDGE_CAP),
                              MIN_WEIGHT)
         pairs, kept = _forest(labels, trials, weights)
         graph._set_edges(np.vstack([graph.edges, pairs]), np.r_[graph.weights, kept],
