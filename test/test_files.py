@@ -104,3 +104,18 @@ def test_logs_are_never_opened_through_a_link(tmp_path, victim):
     with open_log(str(log), append=True) as f:
         f.write("two\n")
     assert log.read_text() == "one\ntwo\n"
+
+
+def test_train_iwae_ends_with_a_message_when_its_output_is_a_link(arm, tmp_path, victim):
+    from latent_geodesics.training import main
+    data = tmp_path / "arm.npy"
+    np.save(data, arm.data[:400])
+    out = tmp_path / "model"
+    out.mkdir()
+    os.symlink(victim, out / "model.yaml")
+    with pytest.raises(SystemExit) as ended:
+        main(["--data", str(data), "--out", str(out), "--epochs", "1", "--latent-dim", "2",
+              "--device", "cpu", "--quiet"])
+    assert "train_iwae: the model was not written: " in str(ended.value.code)
+    assert "model.yaml is a symbolic link" in str(ended.value.code)
+    assert victim.read_bytes() == VICTIM

@@ -104,14 +104,16 @@ class IWAE(nn.Module):
     def normalise(self, x):
         return (x - self.x_mean) / self.x_std
 
-    def iwae_bound(self, x_norm, samples=10, beta=1.0, generator=None):
+    def iwae_bound(self, x_norm, samples=10, beta=1.0, generator=None, eps=None):
         """Per-datum IWAE bound L_K (normalised units), shape (B,).
 
         beta < 1 weighs the prior/posterior terms down (KL warm-up in training);
-        beta = 1 is the bound itself."""
+        beta = 1 is the bound itself. eps: the (K, B, Nz) standard normal noise to
+        use, else drawn (from `generator` if given)."""
         mu, logvar = self.posterior(x_norm)
-        eps = torch.randn((samples,) + mu.shape, device=mu.device, dtype=mu.dtype,
-                          generator=generator)
+        if eps is None:
+            eps = torch.randn((samples,) + mu.shape, device=mu.device, dtype=mu.dtype,
+                              generator=generator)
         z = mu + eps * (0.5 * logvar).exp()                       # (K, B, Nz)
         x_mean, x_logvar = self.likelihood(z)
         log_px_z = gaussian_log_prob(x_norm, x_mean, x_logvar)
