@@ -1,4 +1,6 @@
 """LatentGraph: exactness of A*, bounds on the sphere, edge cases, persistence."""
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,10 @@ from scipy.spatial import cKDTree
 
 from latent_geodesics.geometry import curve_length
 from latent_geodesics.graph import GraphError, LatentGraph, unique_pairs
+from latent_geodesics.graph_build import GRAPH
+from latent_geodesics.graph_files import digest
+from latent_geodesics.loading import cache_path, model_graph
+from latent_geodesics.model import load_model
 
 # On the (lon, lat) sphere chart with N = 3000 uniform nodes, k = 10, n = 10,
 # the graph geodesic overestimates the great-circle distance by at most 12 %
@@ -318,3 +324,47 @@ def test_search_settles_only_around_its_ends(sphere_graph):
     ref = dijkstra(g.matrix, indices=[7])[0][near]
     assert path.length == pytest.approx(ref, rel=1e-12)
     assert path.stats["nodes_expanded"] < len(g) / 4
+
+
+def forge(path, change, redigest):
+    """Rewrite a saved graph well formed, changed by change(arrays, meta); with
+    redigest its digest recomputed, as a forger who read graph_files would."""
+    with np.load(path) as f:
+        arrays = {key: f[key].copy() for key in f.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    change(arrays, meta)
+    if redigest:
+        meta["digest"] = digest(meta, arrays)
+    np.savez(path, **arrays, meta=np.array(json.dumps(meta)))
+
+
+@pytest.mark.parametrize("built_for,change,redigest,fragment", [
+    ("abc", lambda a, m: a["weights"].__imul__(0.1), False, "does not match its digest"),
+    ("other", lambda a, m: m.update(model_id="abc"), False, "does not match its digest"),
+    ("abc", lambda a, m: a["weights"].__imul__(0.1), True, "edge lengths do not match"),
+], ids=["edited", "another-model", "edited-and-redigested"])
+def test_forged_but_well_formed_cache_is_refused(sphere_graph, tmp_path, built_for, change,
+                                                 redigest, fragment):
+    """Every edge a tenth of its length: finite, positive, the right nodes and
+    model_id, so every structural check passes."""
+    path = str(tmp_path / "g.npz")
+    sphere_graph.save(path, model_id=built_for)
+    forge(path, change, redigest)
+    with pytest.raises(GraphError, match=fragment):
+        LatentGraph.load(path, sphere, k=10, n_samples=10, model_id="abc",
+                         nodes=sphere_graph.nodes)
+
+
+def test_a_forged_model_cache_is_rebuilt_with_a_warning(arm_model_dir, tmp_path):
+    directory = str(tmp_path / "model")
+    shutil.copytree(arm_model_dir, directory)
+    model, warnings = load_model(directory, "cpu"), []
+    assert model_graph(model, metric="mean", warn=warnings.append)[1] == "built"
+    path = cache_path(model, GRAPH.k, GRAPH.n_samples, metric="mean")
+    assert model_graph(model, metric="mean", warn=warnings.append)[1] == "loaded from cache"
+    forge(path, lambda a, m: a["weights"].__imul__(0.1), redigest=True)
+    graph, source = model_graph(model, metric="mean", warn=warnings.append)
+    assert source == "built" and len(warnings) == 1
+    assert "edge lengths do not match the decoder" in warnings[0]
+    with np.load(path) as f:   # the rebuilt cache replaced the forged one
+        assert np.array_equal(f["weights"], graph.weights)

@@ -1,4 +1,6 @@
 """Training: accuracy on the simulated arm, determinism, laikago, the CLI."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -118,10 +120,10 @@ def test_first_epochs_train_the_one_sample_bound_then_the_full_bound(arm, monkey
     used = []
     original = IWAE.iwae_bound
 
-    def spy(self, x, samples=10, beta=1.0, generator=None):
+    def spy(self, x, samples=10, *args, **kwargs):
         if torch.is_grad_enabled():   # training steps, not the held-out evaluation
             used.append(samples)
-        return original(self, x, samples, beta, generator)
+        return original(self, x, samples, *args, **kwargs)
 
     monkeypatch.setattr(IWAE, "iwae_bound", spy)
     data = arm.data[:1000]   # 900 training rows: 1 step per epoch
@@ -166,3 +168,64 @@ def test_noise_floor_keeps_the_latent_code_for_the_joint_that_carries_the_task()
     assert all(skill_error(0.05, seed) < 0.15 for seed in (0, 2))
     with pytest.raises(ValueError, match="noise_floor"):
         train_iwae(data, None, epochs=1, noise_floor=1.0, progress=False)
+
+
+def test_evaluation_in_batches_equals_one_batch(arm, arm_model):
+    from latent_geodesics.training import evaluate
+    x = arm.data[:1000]
+    whole = evaluate(arm_model, x, batch=len(x))
+    parts = evaluate(arm_model, x, batch=64)   # 15 full batches and a short one
+    assert parts.keys() == whole.keys()
+    for key in whole:
+        assert parts[key] == pytest.approx(whole[key], rel=1e-5), key
+    assert evaluate(arm_model, x, seed=1)["iwae_bound"] != whole["iwae_bound"]   # noise used
+
+
+def test_training_evaluates_in_bounded_batches(arm, monkeypatch):
+    """The final evaluation ran on all rows at once: 2M rows took 9.2 GB and crashed
+    after training."""
+    import latent_geodesics.training as training
+    from latent_geodesics.model import IWAE
+    seen = []
+    original = IWAE.posterior
+
+    def spy(self, x):
+        seen.append(len(x))
+        return original(self, x)
+
+    monkeypatch.setattr(IWAE, "posterior", spy)
+    monkeypatch.setattr(training, "EVAL_BATCH", 100, raising=False)
+    train_iwae(arm.data[:1000], arm.joint_names, epochs=2, batch_size=50, device="cpu",
+               progress=False)
+    assert max(seen) == 100
+
+
+def write_input(path, kind):
+    rows = np.random.default_rng(0).normal(size=(200, 3))
+    arrays = {"scalar.npy": np.float64(3.0), "huge.npy": rows * 1e300,
+              "complex.npy": rows + 1j * rows, "two.npy": rows[:2]}
+    np.save(path / kind, arrays[kind])
+    return str(path / kind)
+
+
+@pytest.mark.parametrize("kind,fragment", [
+    ("scalar.npy", r"shape \(\): expected a table"),
+    ("huge.npy", r"beyond \+-1e\+06"),
+    ("complex.npy", "complex numbers: joint positions are real"),
+    ("two.npy", "2 rows leave 1 to train on .* at least 32 are needed"),
+])
+def test_unusable_inputs_end_with_a_clear_message(tmp_path, kind, fragment):
+    with pytest.raises(SystemExit) as ended:
+        main(["--data", write_input(tmp_path, kind), "--out", str(tmp_path / "m"),
+              "--epochs", "1", "--latent-dim", "2", "--device", "cpu", "--quiet"])
+    assert re.search("^train_iwae: .*" + fragment, str(ended.value.code)), ended.value.code
+    assert not (tmp_path / "m").exists()
+
+
+def test_too_few_rows_are_refused_as_the_readme_says(arm):
+    from latent_geodesics.data import DataError
+    with pytest.raises(DataError, match="35 rows leave 31 to train on"):
+        train_iwae(arm.data[:35], arm.joint_names, epochs=1, device="cpu", progress=False)
+    model, _ = train_iwae(arm.data[:36], arm.joint_names, epochs=1, device="cpu",
+                          progress=False)
+    assert model.meta["report"]["n_train"] == 32

@@ -10,6 +10,7 @@ BRIDGE_CANDIDATES = 4   # x k neighbours searched for a cross-component pair fir
 # Riemannian-shortest of up to BRIDGE_TRIALS measured pairs, not the latent-nearest.
 FEW_COMPONENTS = 16
 BRIDGE_TRIALS = 256
+BRIDGE_CAP = 512   # most pieces a bridge is measured in (graph_files measures it again)
 
 
 def connect(graph):
@@ -30,7 +31,7 @@ def connect(graph):
                           dtype=np.int64)
         weights = np.maximum(graph.metric.segment_lengths(graph.nodes[trials[:, 0]],
                                                           graph.nodes[trials[:, 1]],
-                                                          graph.step, cap=512),
+                                                          graph.step, cap=BRIDGE_CAP),
                              MIN_WEIGHT)
         pairs, kept = _forest(labels, trials, weights)
         graph._set_edges(np.vstack([graph.edges, pairs]), np.r_[graph.weights, kept],

@@ -1,17 +1,30 @@
 """A built graph on disk: one npz, written atomically, tagged with its settings and
 model, and validated on load so that a tampered or damaged file never reaches the
-search."""
+search.
+
+The file is bound to its model: its digest is a SHA-256 over the model's identity
+(model_id: the hash of the weights and latents it was built from) and every array
+and setting in it, so a well-formed file edited afterwards, or assembled for other
+weights, does not match. As the digest can be recomputed by whoever can read the
+model, a load also measures a random sample of edges again with the decoder: a
+file whose lengths were made up is refused even with a matching digest.
+"""
+import hashlib
 import json
-import os
 
 import numpy as np
 import torch
 
 from .curves import to_numpy
 from .errors import GraphError, is_number
+from .files import atomic_write
 from .geometry import decoder_device_dtype
+from .graph_bridges import BRIDGE_CAP, MIN_WEIGHT
 
-FILE_VERSION = 2
+FILE_VERSION = 3
+ARRAYS = ("nodes", "edges", "weights", "is_bridge", "node_x")
+SPOT_CHECKED_EDGES = 32   # edges measured again on every load, chosen at random
+SPOT_CHECK_RTOL = 1e-3    # a graph built on another device decodes a little differently
 
 
 def save_graph(graph, path, model_id=""):
@@ -19,11 +32,22 @@ def save_graph(graph, path, model_id=""):
     meta = {"version": FILE_VERSION, "k": graph.k, "n_samples": graph.n_samples,
             "model_id": model_id, "reach": graph.reach, "step": graph.step,
             "outside_factor": graph.outside_factor}
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, nodes=graph.nodes, edges=graph.edges, weights=graph.weights,
-             is_bridge=graph.is_bridge, node_x=graph.node_x.double().cpu().numpy(),
-             meta=np.array(json.dumps(meta)))
-    os.replace(tmp, path)
+    arrays = {"nodes": graph.nodes, "edges": graph.edges, "weights": graph.weights,
+              "is_bridge": graph.is_bridge, "node_x": graph.node_x.double().cpu().numpy()}
+    meta["digest"] = digest(meta, arrays)
+    atomic_write(path, lambda f: np.savez(f, **arrays, meta=np.array(json.dumps(meta))))
+
+
+def digest(meta, arrays):
+    """SHA-256 over the settings and model_id (meta, its own digest left out) and
+    each array's name, type, shape and bytes."""
+    h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "digest"},
+                                  sort_keys=True).encode())
+    for key in ARRAYS:
+        a = np.ascontiguousarray(arrays[key])
+        h.update(("%s %s %s;" % (key, a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def read_graph(path, k=None, n_samples=None, model_id=None, nodes=None):
@@ -32,8 +56,7 @@ def read_graph(path, k=None, n_samples=None, model_id=None, nodes=None):
     try:
         with np.load(path, allow_pickle=False) as f:
             meta = json.loads(str(f["meta"]))
-            arrays = {key: f[key] for key in ("nodes", "edges", "weights", "is_bridge",
-                                              "node_x")}
+            arrays = {key: f[key] for key in ARRAYS}
     except Exception as e:
         raise GraphError("graph file %s is unreadable: %s" % (path, e)) from None
     if not isinstance(meta, dict) or meta.get("version") != FILE_VERSION:
@@ -46,6 +69,9 @@ def read_graph(path, k=None, n_samples=None, model_id=None, nodes=None):
     if nodes is not None and not np.array_equal(to_numpy(nodes), arrays["nodes"]):
         raise GraphError("graph file %s was built on other nodes" % path)
     _validate(path, meta, arrays)
+    if meta.get("digest") != digest(meta, arrays):
+        raise GraphError("graph file %s does not match its digest: it was changed after it "
+                         "was written, or written for other weights" % path)
     return meta, arrays
 
 
@@ -67,7 +93,27 @@ def load_graph(cls, path, decoder, options=None, **expected):
         raise GraphError("graph file %s was built for another decoder" % path)
     if graph.n_components != 1:
         raise GraphError("graph file %s holds a disconnected graph" % path)
+    _spot_check(graph, path)
     return graph
+
+
+def _spot_check(graph, path):
+    """GraphError unless a random sample of edges has the decoded lengths the file
+    says, each measured as it was built (by the graph's metric at its step; bridges
+    in up to BRIDGE_CAP pieces)."""
+    pick = np.random.default_rng().choice(len(graph.edges), min(SPOT_CHECKED_EDGES,
+                                                                len(graph.edges)), replace=False)
+    a, b = graph.nodes[graph.edges[pick, 0]], graph.nodes[graph.edges[pick, 1]]
+    bridge = graph.is_bridge[pick]
+    measured = np.empty(len(pick))
+    if (~bridge).any():
+        measured[~bridge] = graph._edge_lengths(a[~bridge], b[~bridge])
+    if bridge.any():
+        measured[bridge] = np.maximum(graph.metric.segment_lengths(
+            a[bridge], b[bridge], graph.step, cap=BRIDGE_CAP), MIN_WEIGHT)
+    if not np.allclose(measured, graph.weights[pick], rtol=SPOT_CHECK_RTOL, atol=1e-9):
+        raise GraphError("graph file %s: edge lengths do not match the decoder (measured "
+                         "again): it was not built by this model" % path)
 
 
 def _validate(path, meta, arrays):

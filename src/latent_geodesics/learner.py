@@ -18,6 +18,7 @@ import numpy as np
 
 from .active_learning import SELECTORS, select_queries
 from .errors import ConfigError, StoreError, is_number
+from .files import open_log
 from .loading import load_model_with_graph
 from .model import ModelError, load_model, read_model_yaml
 from .teachers import Refused, checked_demonstration
@@ -210,7 +211,7 @@ class ActiveLearner:
                "--exit-with-parent", str(os.getpid())]   # preexec_fn is unsafe in threads
         cmd += shape_of(init_dir) if self.config.retrain == "scratch" else ["--init", init_dir]
         log_path = os.path.join(self.work_dir, "training_round_%d.log" % rnd)
-        with open(log_path, "w") as log:
+        with open_log(log_path) as log:
             child = subprocess.Popen(cmd, stdout=log, stderr=log)
             while child.poll() is None:   # the child's progress bar, with its ETA
                 time.sleep(self.progress_every)

@@ -1,10 +1,13 @@
 """A trained model with its latent graph, the graph cached beside the model.
 
 Everyone who uses a model needs both: the geodesic server, the active learner,
-the benchmarks. The cache is used only when it was built for this model's
-weights and latents and these settings, and its contents are valid; otherwise
-the graph is rebuilt (and the reason reported through `warn`).
+the benchmarks. The cache is used only when its digest binds it to this model's
+weights and latents, the metric and these settings, its contents are valid and a
+random sample of its edges measures what it says (graph_files); otherwise the
+graph is rebuilt (and the reason reported through `warn`).
 """
+import hashlib
+import json
 import os
 
 from .errors import ConfigError
@@ -37,12 +40,20 @@ def cache_path(model, k, n_samples, metric=DEFAULT_METRIC):
         k, n_samples, "" if metric == "mean" else "_data"))
 
 
+def graph_model_id(model, metric):
+    """What a cached graph is bound to (graph_files' digest covers it): the checksums
+    of the weights and latents it was built from and the metric it measured with."""
+    files = model.meta["files"]
+    return hashlib.sha256(json.dumps([files["weights.pt"], files["latents.npy"], metric])
+                          .encode()).hexdigest()
+
+
 def model_graph(model, k=GRAPH.k, n_samples=GRAPH.n_samples, metric=DEFAULT_METRIC,
                 cache=True, warn=print, **options):
     """The latent graph of a loaded model: (graph, "loaded from cache" | "built").
     options: LatentGraph's search settings (outside_factor, relax_iterations)."""
     decoder = metric_decoder(model, metric)
-    model_id = model.meta["files"]["weights.pt"] + model.meta["files"]["latents.npy"]
+    model_id = graph_model_id(model, metric)
     path = cache_path(model, k, n_samples, metric)
     if cache and os.path.isfile(path):
         try:

@@ -16,6 +16,7 @@ import yaml
 from torch import nn
 
 from .errors import ConfigError, ModelError, is_number
+from .files import atomic_write
 
 FORMAT_VERSION = 1
 ACTIVATIONS = {"tanh": nn.Tanh, "softplus": nn.Softplus, "elu": nn.ELU}
@@ -103,14 +104,16 @@ class IWAE(nn.Module):
     def normalise(self, x):
         return (x - self.x_mean) / self.x_std
 
-    def iwae_bound(self, x_norm, samples=10, beta=1.0, generator=None):
+    def iwae_bound(self, x_norm, samples=10, beta=1.0, generator=None, eps=None):
         """Per-datum IWAE bound L_K (normalised units), shape (B,).
 
         beta < 1 weighs the prior/posterior terms down (KL warm-up in training);
-        beta = 1 is the bound itself."""
+        beta = 1 is the bound itself. eps: the (K, B, Nz) standard normal noise to
+        use, else drawn (from `generator` if given)."""
         mu, logvar = self.posterior(x_norm)
-        eps = torch.randn((samples,) + mu.shape, device=mu.device, dtype=mu.dtype,
-                          generator=generator)
+        if eps is None:
+            eps = torch.randn((samples,) + mu.shape, device=mu.device, dtype=mu.dtype,
+                              generator=generator)
         z = mu + eps * (0.5 * logvar).exp()                       # (K, B, Nz)
         x_mean, x_logvar = self.likelihood(z)
         log_px_z = gaussian_log_prob(x_norm, x_mean, x_logvar)
@@ -162,17 +165,11 @@ def save_model(model: "IWAE", directory: str, extra=None) -> None:
         files["data.npy"] = lambda p: np.save(p, np.asarray(model.data, dtype=np.float64))
     checksums = {}
     for name, write in files.items():
-        tmp = os.path.join(directory, name + ".tmp")
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, os.path.join(directory, name))
-        checksums[name] = sha256_file(os.path.join(directory, name))
+        checksums[name] = sha256_file(atomic_write(os.path.join(directory, name), write))
     meta = {"format_version": FORMAT_VERSION, **model.config(), "files": checksums,
             **(extra or {})}
-    tmp = os.path.join(directory, "model.yaml.tmp")
-    with open(tmp, "w") as f:
-        yaml.safe_dump(meta, f, sort_keys=False)
-    os.replace(tmp, os.path.join(directory, "model.yaml"))
+    atomic_write(os.path.join(directory, "model.yaml"),
+                 lambda f: yaml.safe_dump(meta, f, sort_keys=False), "w")
 
 
 def read_model_yaml(directory):

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from .errors import StoreError
+from .files import atomic_write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -155,12 +156,9 @@ class DemoStore:
         """CSV (with a header of joint names) or NPZ (data, joint_names) for train_iwae."""
         data, names = self.data()
         if path.endswith(".npz"):
-            np.savez(path, data=data, joint_names=np.array(names))
+            atomic_write(path, lambda f: np.savez(f, data=data, joint_names=np.array(names)))
         else:
-            with open(path, "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(names)
-                w.writerows(data.tolist())
+            atomic_write(path, lambda f: _write_csv(f, data, names), "w")
         return len(data)
 
     # --- rounds and queries ----------------------------------------------------
@@ -266,3 +264,12 @@ class _Transaction:
         finally:
             self.store.lock.release()
         return False
+
+
+def _write_csv(f, data, names, rows=65536):
+    """A header of joint names, then the rows (a block at a time: as Python floats,
+    a whole store would take several times its own size)."""
+    w = csv.writer(f)
+    w.writerow(names)
+    for start in range(0, len(data), rows):
+        w.writerows(data[start:start + rows].tolist())

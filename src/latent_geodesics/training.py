@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .data.loaders import DataError, data_hash, load_data, validate
+from .data.loaders import DataError, data_hash, default_names, load_data, validate
 from .data.recordings import RATE_HZ, STILL_RAD
 from .errors import ConfigError
 from .model import IWAE, ModelError, load_model, resolve_device, save_model
@@ -32,14 +32,33 @@ def auto_lr(batch_size):
     return min(1e-2, 2e-3 * batch_size / 128)
 
 
+MIN_TRAIN_ROWS = 32   # the smallest automatic batch: fewer rows are refused, not trained
+
+
 def split(n, val_fraction, rng):
+    """(training rows, held-out rows); DataError when too few are left to train on."""
     order = rng.permutation(n)
     n_val = max(1, int(round(n * val_fraction))) if val_fraction > 0 else 0
+    if n - n_val < MIN_TRAIN_ROWS:
+        raise DataError("%d rows leave %d to train on after holding out %d (val_fraction "
+                        "%g); at least %d are needed, the smallest batch"
+                        % (n, n - n_val, n_val, val_fraction, MIN_TRAIN_ROWS))
     return order[n_val:], order[:n_val]
 
 
 COLLAPSE_RATIO = 0.9      # held-out RMSE / the mean predictor's above this: learned nothing
 ACTIVE_DIM_VARIANCE = 0.01  # a latent dimension whose posterior means vary less is unused
+
+
+EVAL_BATCH = 8192   # rows per evaluation step: memory bounded whatever the data's size
+
+
+def in_batches(fn, x, batch=None):
+    """fn over the rows of x a batch (default EVAL_BATCH rows) at a time, concatenated."""
+    batch = batch or EVAL_BATCH
+    if len(x) <= batch:
+        return fn(x)
+    return torch.cat([fn(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 
 @torch.no_grad()
@@ -49,10 +68,11 @@ def diagnose(model, x_train, x_val):
     vary across the data, relative to the prior's unit variance)."""
     x_val = x_val if len(x_val) else x_train
     x_val_t = torch.as_tensor(x_val, dtype=torch.float32, device=model.device)
-    recon = model.decode(model.encode(x_val_t)).cpu().double().numpy()
+    recon = in_batches(lambda x: model.decode(model.encode(x)), x_val_t).cpu().double().numpy()
     rmse = float(np.sqrt(((recon - x_val) ** 2).mean()))
     mean_rmse = float(np.sqrt(((x_val - x_train.mean(0)) ** 2).mean()))
-    z = model.encode(torch.as_tensor(x_train, dtype=torch.float32, device=model.device))
+    z = in_batches(model.encode, torch.as_tensor(x_train, dtype=torch.float32,
+                                                 device=model.device))
     active = int((z.var(0) > ACTIVE_DIM_VARIANCE).sum())
     collapsed = rmse > COLLAPSE_RATIO * mean_rmse or active == 0
     return {"mean_predictor_rmse": mean_rmse, "rmse_ratio": rmse / max(mean_rmse, 1e-12),
@@ -75,25 +95,33 @@ def collapse_warning(diagnosis, latent_dim):
 
 
 @torch.no_grad()
-def held_out_bound(model, x_norm, samples=10, seed=0):
-    """The mean IWAE bound with samples of a generator of its own: the same samples
-    every call (comparable across epochs) and the global RNG left alone."""
-    gen = torch.Generator(device=x_norm.device).manual_seed(seed)
-    return model.iwae_bound(x_norm, samples, generator=gen).mean().item()
+def held_out_bound(model, x_norm, samples=10, seed=0, batch=None):
+    """The mean IWAE bound with noise of its own: the same every call (comparable
+    across epochs), the global RNG left alone, and in batches that do not change it:
+    numpy's stream, unlike torch's, gives each row the same draws however it is split."""
+    rng, batch = np.random.default_rng(seed), batch or EVAL_BATCH
+    total = 0.0
+    for start in range(0, len(x_norm), batch):
+        x = x_norm[start:start + batch]
+        eps = torch.as_tensor(rng.standard_normal((len(x), samples, model.z_dim)),
+                              dtype=x.dtype, device=x.device).transpose(0, 1)
+        total += model.iwae_bound(x, samples, eps=eps).double().sum().item()
+    return total / len(x_norm)
 
 
 @torch.no_grad()
-def evaluate(model, x, samples=10, seed=0):
-    """Held-out IWAE bound (nats per datum, normalised units) and RMSE in data units."""
+def evaluate(model, x, samples=10, seed=0, batch=None):
+    """Held-out IWAE bound (nats per datum, normalised units) and RMSE in data units,
+    computed `batch` rows (default EVAL_BATCH) at a time."""
     if len(x) == 0:
         return {"iwae_bound": float("nan"), "rmse": float("nan")}
     x = torch.as_tensor(x, dtype=torch.float32, device=model.device)
-    bound = held_out_bound(model, model.normalise(x), samples, seed)
-    recon = model.decode(model.encode(x))
-    rmse = ((recon - x) ** 2).mean().sqrt().item()
-    pose_error = (recon - x).abs().max(-1).values   # each pose's worst joint
-    return {"iwae_bound": bound, "rmse": rmse, "max_abs_error": pose_error.max().item(),
-            "pose_error_p99": torch.quantile(pose_error.double().cpu(), 0.99).item()}
+    bound = held_out_bound(model, model.normalise(x), samples, seed, batch)
+    error = in_batches(lambda rows: model.decode(model.encode(rows)) - rows, x, batch).double()
+    pose_error = error.abs().max(-1).values   # each pose's worst joint
+    return {"iwae_bound": bound, "rmse": (error ** 2).mean().sqrt().item(),
+            "max_abs_error": pose_error.max().item(),
+            "pose_error_p99": float(np.quantile(pose_error.cpu().numpy(), 0.99))}
 
 
 def own_rng(fn):
@@ -127,8 +155,8 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
     """
     if not 0.0 <= noise_floor < 1.0:
         raise ConfigError("noise_floor must be in [0, 1), not %r" % (noise_floor,))
-    joint_names = list(joint_names or ["joint_%d" % i for i in range(np.shape(data)[-1])])
-    data = validate(data, joint_names)
+    data = validate(data, list(joint_names) if joint_names else None)
+    joint_names = list(joint_names or default_names(data.shape[1]))
     device = resolve_device(device)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -151,7 +179,7 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
     stopped_at, best_epoch = _fit(model, x_train, x_val, **schedule)
     model.eval().requires_grad_(False)
     with torch.no_grad():
-        model.latents = model.encode(x_all).cpu().numpy()
+        model.latents = in_batches(model.encode, x_all).cpu().numpy()
     model.data = data
     report = {"held_out": evaluate(model, data[val_idx], samples, seed=seed),
               "train": evaluate(model, data[train_idx], samples, seed=seed),
@@ -368,12 +396,14 @@ def parse_args(argv=None):
 def recording_summary(info):
     """One line on what was made of a recording."""
     return ("recording: %d samples over %.1f s (~%.0f Hz) -> %d rows at %.0f Hz, %d still rows "
-            "dropped (< %g rad); joints %s%s" % (
+            "dropped (< %g rad); joints %s%s%s" % (
                 info["samples"], info["seconds"], info["input_hz"], info["resampled_rows"],
                 info["rate_hz"], info["dropped_still"], info["still_rad"],
                 ", ".join(info["joints"]),
                 "; unwrapped (continuous): %s" % ", ".join(info["unwrapped"])
-                if info["unwrapped"] else ""))
+                if info["unwrapped"] else "",
+                "; %d pauses skipped (%.0f s without messages)"
+                % (info["gaps_skipped"], info["gap_seconds"]) if info.get("gaps_skipped") else ""))
 
 
 def latent_dim_arg(text):
@@ -443,7 +473,10 @@ def main(argv=None):
     if recording:
         report["recording"] = recording
         print(recording_summary(recording))
-    save_model(model, args.out, model.meta)
+    try:
+        save_model(model, args.out, model.meta)
+    except OSError as e:   # a symlinked or unwritable --out, a full disk
+        sys.exit("train_iwae: the model was not written: %s" % e)
     held = report["held_out"]
     print("held-out IWAE bound %.3f nats, reconstruction RMSE %.4f rad (max %.4f); "
           "model (latent dim %d) written to %s" % (held["iwae_bound"], held["rmse"],

@@ -10,6 +10,7 @@ import argparse
 
 import numpy as np
 
+from ..files import atomic_write
 from . import arm_dataset, laikago_dataset, pendulum_dataset, two_arcs, two_skills
 from .arcs import JOINT_NAMES as ARC_JOINTS
 from .curves import curved_skills
@@ -20,12 +21,15 @@ def write_bag(path, data, names, topic="/joint_states", rate=50.0):
     import rosbag
     import rospy
     from sensor_msgs.msg import JointState
-    with rosbag.Bag(path, "w") as bag:
-        for i, q in enumerate(data):
-            stamp = rospy.Time.from_sec(1.0 + i / rate)
-            msg = JointState(name=list(names), position=list(map(float, q)))
-            msg.header.stamp, msg.header.seq = stamp, i
-            bag.write(topic, msg, stamp)
+
+    def write(f):
+        with rosbag.Bag(f, "w") as bag:
+            for i, q in enumerate(data):
+                stamp = rospy.Time.from_sec(1.0 + i / rate)
+                msg = JointState(name=list(names), position=list(map(float, q)))
+                msg.header.stamp, msg.header.seq = stamp, i
+                bag.write(topic, msg, stamp)
+    atomic_write(path, write)
 
 
 def main(argv=None):
@@ -54,7 +58,7 @@ def main(argv=None):
     if args.out.endswith(".bag"):
         write_bag(args.out, data, names)
     else:
-        np.savez(args.out, data=data, joint_names=np.array(names))
+        atomic_write(args.out, lambda f: np.savez(f, data=data, joint_names=np.array(names)))
     print("%s: %d rows x %d joints -> %s" % (args.name, len(data), len(names), args.out))
 
 

@@ -4,6 +4,7 @@ Every loader returns (data (N, D) float64, joint_names list of D strings).
 """
 import csv
 import hashlib
+import itertools
 import os
 
 import numpy as np
@@ -15,31 +16,98 @@ def default_names(d):
     return ["joint_%d" % i for i in range(d)]
 
 
+MAX_COLUMNS = 10_000      # joints a data set may have (each is an input of the IWAE)
+CSV_BLOCK_ROWS = 1 << 16  # CSV rows held as text at once
+
+
 def load_csv(path):
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    if not rows:
-        raise DataError("%s is empty" % path)
-    names = None
+    """A CSV of numbers, with or without a header of joint names. Parsed a block of
+    rows at a time: only one block is ever held as text (a 10M-row file held as
+    Python strings took 9.8 GB)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:   # a byte-order mark is no name
+        reader = csv.reader(f)
+        rows = ((reader.line_num, r) for r in reader if r and any(c.strip() for c in r))
+        first = next(rows, None)
+        if first is None:
+            raise DataError("%s is empty" % path)
+        width = check_width(path, len(first[1]))
+        names = None if _all_numbers(first[1]) else [c.strip() for c in first[1]]
+        if names is None:
+            rows = itertools.chain([first], rows)
+        blocks = []
+        while True:
+            block = list(itertools.islice(rows, CSV_BLOCK_ROWS))
+            if not block:
+                break
+            blocks.append(_parse_block(path, block, width))
+    data = np.concatenate(blocks) if blocks else np.empty((0, width))
+    return data, names or default_names(width)
+
+
+def check_width(path, width):
+    if width > MAX_COLUMNS:
+        raise DataError("%s has %d columns, more than the %d joints a model can take: select "
+                        "the joints to train on (--joints)" % (path, width, MAX_COLUMNS))
+    return width
+
+
+def _all_numbers(cells):
     try:
-        [float(c) for c in rows[0]]
+        [float(c) for c in cells]
     except ValueError:
-        names, rows = [c.strip() for c in rows[0]], rows[1:]
-    width = len(names) if names else len(rows[0]) if rows else 0
-    for i, r in enumerate(rows):
-        if len(r) != width:
-            raise DataError("%s: row %d has %d values, expected %d (ragged CSV)"
-                            % (path, i + 1 + bool(names), len(r), width))
+        return False
+    return True
+
+
+def _parse_block(path, block, width):
+    """(line, cells) rows -> (n, width) float64; DataError naming the first line that
+    is ragged or holds something that is not a real number (never its text)."""
+    for line, cells in block:
+        if len(cells) != width:
+            raise DataError("%s: line %d has %d values, expected %d (ragged CSV)"
+                            % (path, line, len(cells), width))
     try:
-        data = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
-    except ValueError as e:
-        raise DataError("%s: %s" % (path, e)) from None
-    return data.reshape(len(rows), width), names or default_names(width)
+        return np.array([cells for _, cells in block], dtype=np.float64).reshape(-1, width)
+    except ValueError:
+        pass
+    for line, cells in block:
+        for column, cell in enumerate(cells, 1):
+            if not _all_numbers([cell]):
+                raise DataError("%s: line %d, column %d is %s" % (
+                    path, line, column, "a complex number: joint positions are real"
+                    if _is_complex(cell) else "not a number"))
+    raise DataError("%s could not be read as numbers" % path)
+
+
+def _is_complex(cell):
+    try:
+        complex(cell.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def real_table(path, array):
+    """A loaded array as (N, D) float64, refused unless it is a table of real numbers
+    (a complex one would silently lose its imaginary part)."""
+    if array.dtype.kind == "c":
+        raise DataError("%s holds complex numbers: joint positions are real; save the part "
+                        "that is meant (numpy.real)" % path)
+    if array.dtype.kind not in "biuf":
+        raise DataError("%s holds %s values, not numbers" % (path, array.dtype.name))
+    if array.ndim != 2:
+        raise DataError("%s holds an array of shape %s: expected a table, one row per pose "
+                        "and one column per joint" % (path, array.shape))
+    check_width(path, array.shape[1])
+    if isinstance(array, np.memmap):   # read into memory, not left mapped read-only
+        return np.array(array, dtype=np.float64)
+    return np.asarray(array, dtype=np.float64)
 
 
 def load_npy(path):
-    data = np.load(path, allow_pickle=False)
-    return np.asarray(data, dtype=np.float64), default_names(data.shape[-1] if data.ndim else 0)
+    # Memory-mapped: type and shape are checked before anything is read.
+    data = real_table(path, np.load(path, mmap_mode="r", allow_pickle=False))
+    return data, default_names(data.shape[1])
 
 
 def load_npz(path):
@@ -47,9 +115,9 @@ def load_npz(path):
         key = "data" if "data" in f.files else f.files[0] if f.files else None
         if key is None:
             raise DataError("%s holds no arrays" % path)
-        data = np.asarray(f[key], dtype=np.float64)
+        data = real_table(path, f[key])
         names = [str(n) for n in f["joint_names"]] if "joint_names" in f.files else None
-    return data, names or default_names(data.shape[-1] if data.ndim else 0)
+    return data, names or default_names(data.shape[1])
 
 
 def load_rosbag(path, topic="/joint_states", joints=None, report=None, **recording):
@@ -107,11 +175,16 @@ def load_data(path, topic="/joint_states", joints=None, report=None, **recording
     return data, names
 
 
-def validate(data, joint_names, batch_size=1):
-    """Reject data that training would choke on, before training starts."""
-    data = np.asarray(data, dtype=np.float64)
-    if data.ndim != 2 or data.shape[0] == 0 or data.shape[1] == 0:
+MAX_ABS_VALUE = 1e6   # joint positions (rad or m) beyond this are not joint positions
+
+
+def validate(data, joint_names=None, batch_size=1):
+    """Reject data that training would choke on, before training starts; returns it as
+    an (N, D) float64 array. joint_names None: joint_0, joint_1, ..."""
+    data = real_table("the data", np.asarray(data))
+    if data.shape[0] == 0 or data.shape[1] == 0:
         raise DataError("data must be a non-empty N x D table, got shape %s" % (data.shape,))
+    joint_names = default_names(data.shape[1]) if joint_names is None else joint_names
     if len(joint_names) != data.shape[1]:
         raise DataError("%d joint names for %d columns" % (len(joint_names), data.shape[1]))
     if len(set(joint_names)) != len(joint_names):
@@ -119,6 +192,11 @@ def validate(data, joint_names, batch_size=1):
     bad = np.flatnonzero(~np.isfinite(data).all(axis=1))
     if bad.size:
         raise DataError("%d rows hold NaN or inf (first: row %d)" % (bad.size, bad[0]))
+    huge = np.flatnonzero((np.abs(data) > MAX_ABS_VALUE).any(axis=1))
+    if huge.size:
+        raise DataError("%d rows hold values beyond +-%g (first: row %d), which are not joint "
+                        "positions in rad or m: convert the data to those units"
+                        % (huge.size, MAX_ABS_VALUE, huge[0]))
     flat = np.flatnonzero(data.std(axis=0) < 1e-9)
     if flat.size:
         raise DataError("columns with zero variance (a joint that never moves; drop it): %s"

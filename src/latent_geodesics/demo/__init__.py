@@ -28,6 +28,7 @@ from latent_geodesics.demo.figures import write_figures
 from latent_geodesics.demo.report import write_report
 from latent_geodesics.engine import Settings, endpoint_limit_of
 from latent_geodesics.evaluation import hole_side_pairs
+from latent_geodesics.files import atomic_write
 from latent_geodesics.loading import model_graph
 from latent_geodesics.model import load_model, save_model
 from latent_geodesics.ros.processes import ros_processes
@@ -41,7 +42,8 @@ def default_model(out, epochs):
     model_dir = os.path.join(out, "model")
     data_path = os.path.join(out, "arm_data.npz")
     arm = arm_dataset(n_demos=200, hole=True, seed=0)
-    np.savez(data_path, data=arm.data, joint_names=np.array(arm.joint_names))
+    atomic_write(data_path, lambda f: np.savez(f, data=arm.data,
+                                               joint_names=np.array(arm.joint_names)))
     try:
         model = load_model(model_dir, "cpu")
         if model.meta["training"]["epochs"] == epochs and model.data is not None:

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from latent_geodesics.demo.figures import write_active_learning_figures
+from latent_geodesics.files import atomic_write
 
 SERVER = "/geodesic_server"
 
@@ -133,7 +134,8 @@ def rviz_screenshot(ros, out, pair_endpoints, seconds=12):
         time.sleep(2.0)
     path = os.path.join(out, "rviz.png")
     try:
-        ImageGrab.grab(xdisplay=display).save(path)
+        shot = ImageGrab.grab(xdisplay=display)
+        atomic_write(path, lambda f: shot.save(f, format="PNG"))
         pixels = robot_pixels(path)
         result = path, "%d robot pixels in the 3-D view" % pixels, pixels
     except OSError as e:

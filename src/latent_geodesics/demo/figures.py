@@ -5,6 +5,7 @@ import os
 import numpy as np
 import torch
 
+from latent_geodesics.files import atomic_write
 from latent_geodesics.model import load_model
 
 
@@ -50,7 +51,7 @@ def write_figures(model, graph, results, out, limits):
               "mx")]
     fig = latent_figure(graph.decoder, z, paths, "Latent space: log MF of the served metric, "
                         "data, geodesics (o start, * goal)", 120, marks=marks, size=(10, 7.5))
-    fig.savefig(os.path.join(out, "latent_geodesics.png"))
+    save_png(fig, os.path.join(out, "latent_geodesics.png"))
     r = results[0]
     i, j = r["pair"]
     times = [p.time_from_start.to_sec() for p in r["trajectory"].points]
@@ -78,7 +79,7 @@ def write_figures(model, graph, results, out, limits):
     axes[2].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle("Pair 1: data poses %d to %d" % (i, j))
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "joint_angles.png"))
+    save_png(fig, os.path.join(out, "joint_angles.png"))
     plt.close(fig)
 
 
@@ -102,7 +103,7 @@ def write_active_learning_figures(rounds, out):
     fig.suptitle("Each round's model has latent coordinates of its own: compare queries "
                  "with the data in the same panel, not across panels")
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "active_learning_queries.png"))
+    save_png(fig, os.path.join(out, "active_learning_queries.png"))
     plt.close(fig)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     x = [r["total"] for r in rounds]
@@ -118,5 +119,10 @@ def write_active_learning_figures(rounds, out):
         ax.set_title("%s\n(lower is better)" % label, fontsize=10)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "active_learning_metrics.png"))
+    save_png(fig, os.path.join(out, "active_learning_metrics.png"))
     plt.close(fig)
+
+
+def save_png(fig, path):
+    """The figure as a PNG file, written whole or not at all (files.atomic_write)."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))

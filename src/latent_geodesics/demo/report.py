@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from latent_geodesics.demo.client import ROBOT_PIXELS
+from latent_geodesics.files import atomic_write
 from latent_geodesics.training import NOISE_FACTOR, NOISE_FLOOR_RAD
 
 
@@ -134,8 +135,7 @@ def write_report(model, graph, services, results, out, seconds, rounds=(), steps
     lines += ["", "## Time", "", "| step | seconds |", "|---|---|"]
     lines += ["| %s | %.0f |" % step for step in steps]
     lines += ["| total | %.0f |" % seconds, ""]
-    with open(os.path.join(out, "report.md"), "w") as f:
-        f.write("\n".join(lines))
+    atomic_write(os.path.join(out, "report.md"), lambda f: f.write("\n".join(lines)), "w")
     write_json(model, services, results, out, seconds, rounds, steps, checks)
 
 
@@ -226,7 +226,8 @@ def write_json(model, services, results, out, seconds, rounds, steps, checks):
                                                          "trajectory", "joint_names")}
                for r in results]
     al = [{k: v for k, v in r.items() if k not in ("queries", "query_refused")} for r in rounds]
-    with open(os.path.join(out, "report.json"), "w") as f:
-        json.dump({"held_out": held, "services": services, "geodesics": summary,
-                   "active_learning": al, "checks": [c.row() for c in checks],
-                   "steps": dict(steps), "seconds": seconds}, f, indent=1)
+    document = {"held_out": held, "services": services, "geodesics": summary,
+                "active_learning": al, "checks": [c.row() for c in checks],
+                "steps": dict(steps), "seconds": seconds}
+    atomic_write(os.path.join(out, "report.json"), lambda f: json.dump(document, f, indent=1),
+                 "w")

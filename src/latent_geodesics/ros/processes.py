@@ -6,6 +6,8 @@ import subprocess
 import time
 from contextlib import contextmanager
 
+from latent_geodesics.files import open_log
+
 
 def free_port():
     with socket.socket() as s:
@@ -18,7 +20,7 @@ class RosProcesses:
     children) and the processes started beside it; `stop()` ends them all."""
 
     def __init__(self, log_path):
-        self.log = open(log_path, "a")  # noqa: SIM115  (the processes write it; stop() closes it)
+        self.log = open_log(log_path, append=True)   # the processes write it; stop() closes it
         self.procs = []
         port = free_port()
         os.environ["ROS_MASTER_URI"] = "http://127.0.0.1:%d" % port
