@@ -9,7 +9,6 @@ from .active_learning import SELECTORS, evaluate, select_queries
 from .data import load_data
 from .errors import ConfigError
 from .evaluation import data_evaluation_set
-from .frontend import check_select_request, query_fields
 from .learner import ActiveLearner, LoopConfig
 from .loading import load_model_with_graph
 from .store import DemoStore
@@ -31,6 +30,22 @@ def round_fields(rnd, metrics, config, store, model_dir):
                 smoothness=metrics["smoothness"], max_jump=metrics["max_jump"],
                 max_step=metrics.get("max_step", 0.0), max_log_mf=metrics["max_log_mf"],
                 held_out_rmse=metrics["held_out_rmse"], model_dir=model_dir)
+
+
+def query_fields(queries, joint_names):
+    """SelectQueries' response fields of active_learning.select_queries' result."""
+    return dict(latent_dim=queries.latent.shape[1], latent=queries.latent.ravel().tolist(),
+                joint_names=list(joint_names), positions=queries.positions.ravel().tolist(),
+                scores=queries.scores.tolist())
+
+
+def check_select_request(selector, n, selectors):
+    """The reason a SelectQueries request is refused, or None."""
+    if selector not in selectors:
+        return "selector must be one of %s" % ", ".join(selectors)
+    if not 1 <= n <= 1000:
+        return "n must be 1..1000, not %d" % n
+    return None
 
 
 class LearningService:

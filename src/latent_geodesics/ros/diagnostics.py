@@ -5,8 +5,6 @@ import diagnostic_updater
 import rospy
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from latent_geodesics.frontend import health_report
-
 
 class ServerDiagnostics:
     def __init__(self, server, period=1.0):
@@ -17,8 +15,7 @@ class ServerDiagnostics:
         self.timer = rospy.Timer(rospy.Duration(period), lambda _: self.updater.update())
 
     def report(self, stat):
-        ok, message, values = health_report(self.server.engine.served, self.server.health,
-                                            self.server.joint_state, rospy.get_time())
+        ok, message, values = self.server.service.health_report()
         for key, value in values:
             stat.add(key, value)
         stat.summary(DiagnosticStatus.OK if ok else DiagnosticStatus.WARN, message)

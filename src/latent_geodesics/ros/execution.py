@@ -33,7 +33,7 @@ from latent_geodesics.msg import (
     ExecuteGeodesicResult,
     GeodesicStats,
 )
-from latent_geodesics.robot_state import ALLOWED_START_TOLERANCE, StateError, check_start
+from latent_geodesics.robot_state import ALLOWED_START_TOLERANCE, StateError
 from latent_geodesics.ros.action_server import SimpleActionServer
 
 FEEDBACK_HZ = 10.0
@@ -73,30 +73,20 @@ class Executor:
             rospy.logerr("execute failed: %r", e)
             rospy.logdebug("%s", traceback.format_exc())
             self.refuse("internal error: %s" % e)
-        self.server.health.record(time.perf_counter() - started, done)
+        self.server.service.health.record(time.perf_counter() - started, done)
 
     def refuse(self, message):
         self.action.set_aborted(ExecuteGeodesicResult(
             success=False, message=message, error_code=ExecuteGeodesicResult.NOT_SENT), message)
 
     def plan(self, goal):
-        """(engine result, the trajectory message to send)."""
-        server = self.server
+        """(the service's result, the trajectory message to send)."""
         self.action.publish_feedback(ExecuteGeodesicFeedback(state="planning"))
-        scaling = (goal.max_velocity_scaling_factor, goal.max_acceleration_scaling_factor)
-        start, end = server.start(goal.start), (list(goal.goal.joint_names),
-                                                list(goal.goal.positions), list(goal.goal.latent))
-        if goal.refine:
-            result = server.engine.nn_geodesic(start, end, should_stop=self.action
-                                               .is_preempt_requested, scaling=scaling)
-        else:
-            result = server.engine.graph_geodesic(start, end, scaling)
-        return result, server.trajectory_msg(result)
+        result = self.server.service.plan_execution(goal, self.action.is_preempt_requested)
+        return result, self.server.trajectory_msg(result)
 
     def check_robot_at(self, result):
-        names = list(result.joint_names)
-        _, current = self.server.joint_state.current(names, rospy.get_time())
-        check_start(names, result.positions[0], current, self.start_tolerance)
+        self.server.service.check_robot_at(result, self.start_tolerance)
 
     def controller_goal(self, trajectory):
         names = trajectory.joint_names

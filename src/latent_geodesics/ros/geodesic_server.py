@@ -9,9 +9,8 @@ joint_states (remappable) for requests with an empty start. Joint limits: the UR
 on robot_description, then MoveIt's robot_description_planning/joint_limits, then
 ~joint_limits. Parameters: config/geodesic_server.yaml.
 """
+import dataclasses
 import threading
-import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -21,20 +20,8 @@ from nav_msgs.msg import Path
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from latent_geodesics.engine import Engine, RequestError, Settings
-from latent_geodesics.frontend import (
-    RequestHealth,
-    endpoint,
-    is_empty,
-    path_xyz,
-    result_fields,
-    scaling,
-    serving_threads,
-    trajectory_points,
-)
-from latent_geodesics.model import ModelError
+from latent_geodesics.engine import Engine, Settings
 from latent_geodesics.msg import (
-    Endpoint,
     GeodesicStats,
     NNGeodesicAction,
     NNGeodesicFeedback,
@@ -46,6 +33,12 @@ from latent_geodesics.ros import run_node
 from latent_geodesics.ros.action_server import SimpleActionServer
 from latent_geodesics.ros.diagnostics import ServerDiagnostics
 from latent_geodesics.ros.execution import Executor
+from latent_geodesics.service import (
+    GeodesicService,
+    path_xyz,
+    serving_threads,
+    trajectory_points,
+)
 from latent_geodesics.srv import (
     Decode,
     DecodeResponse,
@@ -62,26 +55,6 @@ from latent_geodesics.srv import (
 )
 
 
-def guarded(response_type):
-    """Turn RequestError (and any surprise) into success=False; keep serving. Every
-    call's latency and outcome go to the node's health (diagnostics)."""
-    def wrap(handler):
-        def call(self, req):
-            started = time.perf_counter()
-            try:
-                response = handler(self, req)
-            except RequestError as e:
-                response = response_type(success=False, message=str(e))
-            except Exception as e:  # never let one request take the node down
-                rospy.logerr("%s failed: %r", handler.__name__, e)
-                rospy.logdebug("%s", traceback.format_exc())
-                response = response_type(success=False, message="internal error: %s" % e)
-            self.health.record(time.perf_counter() - started, response.success)
-            return response
-        return call
-    return wrap
-
-
 def settings_from_params():
     defaults = Settings()
     values = {name: rospy.get_param("~" + name, getattr(defaults, name))
@@ -95,29 +68,37 @@ def planning_limits():
 
 
 class GeodesicServer:
+    """Message adapter over GeodesicService (service.py): each handler converts the
+    request, calls the service and converts its Reply; nothing else."""
+
     def __init__(self):
         self.frame_id = rospy.get_param("~frame_id", "latent")
-        self.feedback_every = max(1, int(rospy.get_param("~feedback_every", 10)))
-        self.health = RequestHealth()
-        self.engine = Engine(rospy.get_param("~model_dir"), settings_from_params(),
-                             log=rospy.loginfo, warn=rospy.logwarn,
-                             robot_description=rospy.get_param("robot_description", None),
-                             planning_limits=planning_limits())
-        serving_threads(self.engine.settings)
+        engine = Engine(rospy.get_param("~model_dir"), settings_from_params(),
+                        log=rospy.loginfo, warn=rospy.logwarn,
+                        robot_description=rospy.get_param("robot_description", None),
+                        planning_limits=planning_limits())
+        serving_threads(engine.settings)
         self.joint_state = JointStateBuffer(rospy.get_param("~joint_states_max_age", 1.0),
-                                            keep=self.engine.served.joint_names)
+                                            keep=engine.served.joint_names)
+        self.service = GeodesicService(engine, self.joint_state, rospy.get_time,
+                                       rospy.logerr, rospy.get_param("~feedback_every", 10))
+        self.engine = engine
         self.joint_state_sub = rospy.Subscriber("joint_states", JointState,
                                                 self.on_joint_state, queue_size=10)
         self.trajectory_pub = rospy.Publisher("~trajectory", JointTrajectory, queue_size=10)
         self.path_pub = rospy.Publisher("~latent_path", Path, queue_size=10)
         self.mf_pub = rospy.Publisher("~mf_map", Image, queue_size=1, latch=True)
         self.publish_lock = threading.Lock()
+        service = self.service
         self.services = [
-            rospy.Service("~encode", Encode, self.handle_encode),
-            rospy.Service("~decode", Decode, self.handle_decode),
-            rospy.Service("~graph_geodesic", GraphGeodesic, self.handle_graph_geodesic),
-            rospy.Service("~geodesic_lengths", GeodesicLengths, self.handle_geodesic_lengths),
-            rospy.Service("~magnification_factor", MagnificationFactor, self.handle_mf),
+            self.adapt("~encode", Encode, EncodeResponse, service.encode),
+            self.adapt("~decode", Decode, DecodeResponse, service.decode),
+            self.adapt("~graph_geodesic", GraphGeodesic, GraphGeodesicResponse,
+                       service.graph_geodesic),
+            self.adapt("~geodesic_lengths", GeodesicLengths, GeodesicLengthsResponse,
+                       service.geodesic_lengths),
+            self.adapt("~magnification_factor", MagnificationFactor,
+                       MagnificationFactorResponse, service.magnification_factor),
             rospy.Service("~reload", Reload, self.handle_reload),
         ]
         self.nn_server = SimpleActionServer("~nn_geodesic", NNGeodesicAction,
@@ -138,109 +119,50 @@ class GeodesicServer:
         except StateError as e:
             rospy.logwarn_throttle(5.0, str(e))
 
-    def start(self, msg):
-        """The start endpoint; an empty one is the robot's current state."""
-        if not is_empty(msg):
-            return endpoint(msg)
-        try:
-            names, positions = self.joint_state.current(self.engine.served.joint_names,
-                                                        rospy.get_time())
-        except StateError as e:
-            raise RequestError(str(e)) from None
-        return names, positions, []
+    def adapt(self, name, kind, response_type, call):
+        def handle(req):
+            reply = call(req)
+            if reply.success and getattr(req, "publish", False):
+                self.publish(reply.result)
+            return self.response(response_type(), reply, getattr(req, "stamp_now", False))
+        return rospy.Service(name, kind, handle)
 
-    # --- services -----------------------------------------------------------
-    @guarded(EncodeResponse)
-    def handle_encode(self, req):
-        dim, z = self.engine.encode(req.joint_names, req.positions)
-        return EncodeResponse(success=True, message="encoded %d configurations" % len(z),
-                              latent_dim=dim, latent=z.ravel().tolist())
-
-    @guarded(DecodeResponse)
-    def handle_decode(self, req):
-        names, x = self.engine.decode(req.latent)
-        return DecodeResponse(success=True, message="decoded %d points" % len(x),
-                              joint_names=names, positions=x.ravel().tolist())
-
-    @guarded(MagnificationFactorResponse)
-    def handle_mf(self, req):
-        values, log_values = self.engine.magnification(req.latent)
-        return MagnificationFactorResponse(success=True, message="%d points" % len(values),
-                                           values=values.tolist(),
-                                           log_values=log_values.tolist())
-
-    @guarded(GraphGeodesicResponse)
-    def handle_graph_geodesic(self, req):
-        result = self.engine.graph_geodesic(self.start(req.start), endpoint(req.goal),
-                                            scaling(req))
-        if req.publish:
-            self.publish(result)
-        return GraphGeodesicResponse(success=True, message="graph geodesic, %d points"
-                                     % len(result.latent), **self.fields(result, req.stamp_now))
-
-    @guarded(GeodesicLengthsResponse)
-    def handle_geodesic_lengths(self, req):
-        starts = [endpoint(m) for m in req.starts] or [self.start(Endpoint())]
-        lengths = self.engine.geodesic_lengths(starts, [endpoint(m) for m in req.goals])
-        return GeodesicLengthsResponse(success=True, message="%d x %d geodesic lengths"
-                                       % lengths.shape, rows=lengths.shape[0],
-                                       cols=lengths.shape[1], lengths=lengths.ravel().tolist())
-
-    @guarded(ReloadResponse)
     def handle_reload(self, req):
         # The URDF and MoveIt's limits are read again: limits set after the start apply.
-        self.engine.robot_description = rospy.get_param("robot_description", None)
-        self.engine.planning_limits = planning_limits()
-        try:
-            served = self.engine.reload(req.model_dir or None)
-        except ModelError as e:
-            raise RequestError("reload refused, the old model keeps serving: %s" % e) from None
-        self.joint_state.keep = frozenset(served.joint_names)
-        self.mf_drawer.submit(self.publish_mf_map).result()
-        return ReloadResponse(success=True, message="serving %s (graph %s; joint limits from "
-                              "%s)" % (served.model.directory, served.info["graph_source"],
-                                       served.limits.source))
+        reply = self.service.reload(req, rospy.get_param("robot_description", None),
+                                    planning_limits())
+        if reply.success:
+            self.mf_drawer.submit(self.publish_mf_map).result()
+        return self.response(ReloadResponse(), reply)
 
-    # --- the action ---------------------------------------------------------
     def execute_nn(self, goal):
-        started = time.perf_counter()
-        ok = self.refine(goal)
-        self.health.record(time.perf_counter() - started, ok)
-
-    def refine(self, goal):
-        """The ~nn_geodesic goal answered; True if it succeeded."""
         server = self.nn_server
-
-        def feedback(iteration, length):
-            if iteration % self.feedback_every == 0:
-                server.publish_feedback(NNGeodesicFeedback(iteration=iteration, length=length))
-
-        try:
-            result = self.engine.nn_geodesic(self.start(goal.start), endpoint(goal.goal),
-                                             goal.mode, goal.init, goal.max_iterations,
-                                             feedback, server.is_preempt_requested,
-                                             scaling(goal))
-        except RequestError as e:
-            server.set_aborted(NNGeodesicResult(success=False, message=str(e)), str(e))
-            return False
-        except Exception as e:
-            rospy.logerr("nn_geodesic failed: %r", e)
-            rospy.logdebug("%s", traceback.format_exc())
-            server.set_aborted(NNGeodesicResult(success=False, message="internal error: %s" % e))
-            return False
-        if result.stats.get("cancelled"):
-            server.set_preempted(NNGeodesicResult(
-                success=False, message="preempted; best curve so far",
-                **self.fields(result, goal.stamp_now)))
-            return False
-        if goal.publish:
-            self.publish(result)
-        server.set_succeeded(NNGeodesicResult(success=True, message="NN geodesic after %d "
-                                              "iterations" % result.stats["iterations"],
-                                              **self.fields(result, goal.stamp_now)))
-        return True
+        reply = self.service.refine(
+            goal, lambda i, length: server.publish_feedback(
+                NNGeodesicFeedback(iteration=i, length=length)),
+            server.is_preempt_requested)
+        result = self.response(NNGeodesicResult(), reply, goal.stamp_now)
+        if reply.cancelled:
+            server.set_preempted(result, reply.message)
+        elif not reply.success:
+            server.set_aborted(result, reply.message)
+        else:
+            if goal.publish:
+                self.publish(reply.result)
+            server.set_succeeded(result, reply.message)
 
     # --- messages -------------------------------------------------------------
+    def response(self, msg, reply, stamp_now=False):
+        """A response or result filled from a Reply (a geodesic's trajectory and stats
+        in this generation's message types)."""
+        msg.success, msg.message = reply.success, reply.message
+        for name, value in reply.fields.items():
+            setattr(msg, name, value)
+        if hasattr(msg, "trajectory") and hasattr(reply.result, "summary"):
+            msg.trajectory = self.trajectory_msg(reply.result, stamp_now)
+            msg.stats = GeodesicStats(**dataclasses.asdict(reply.result.summary()))
+        return msg
+
     @staticmethod
     def trajectory_msg(result, stamp_now=False):
         """stamp 0 unless asked: a controller starts a zero-stamped trajectory on
@@ -251,9 +173,6 @@ class GeodesicServer:
                                            time_from_start=rospy.Duration(*sec_ns))
                       for q, v, a, sec_ns in trajectory_points(result)]
         return msg
-
-    def fields(self, result, stamp_now=False):
-        return result_fields(result, self.trajectory_msg(result, stamp_now), GeodesicStats)
 
     def publish(self, result):
         path = Path()

@@ -12,7 +12,6 @@ multi-threaded executor, so a long refinement never blocks a service.
 """
 import dataclasses
 import time
-import traceback
 
 import numpy as np
 import rclpy
@@ -33,25 +32,19 @@ from latent_geodesics.engine import (
     REQUEST_TIME_SETTINGS,
     SETTING_FLOORS,
     Engine,
-    RequestError,
     Settings,
 )
-from latent_geodesics.frontend import (
-    RequestHealth,
-    endpoint,
-    health_report,
-    is_empty,
-    path_xyz,
-    result_fields,
-    scaling,
-    serving_threads,
-    trajectory_points,
-)
-from latent_geodesics.model import ModelError
-from latent_geodesics.msg import Endpoint, GeodesicStats
+from latent_geodesics.msg import GeodesicStats
 from latent_geodesics.plots import figure_rgb, latent_figure
 from latent_geodesics.robot_state import JointStateBuffer, StateError
 from latent_geodesics.ros2.parameters import declare_dataclass, nested, on_change
+from latent_geodesics.service import (
+    GeodesicService,
+    check_feedback_every,
+    path_xyz,
+    serving_threads,
+    trajectory_points,
+)
 from latent_geodesics.srv import (
     Decode,
     Encode,
@@ -74,24 +67,6 @@ class NodeParams:
     robot_description_wait: float = 2.0   # s to wait at start for a latched robot_description
 
 
-def guarded(handler):
-    """RequestError (and any surprise) as success=False; the node keeps serving.
-    Every call's latency and outcome go to the node's health (diagnostics)."""
-    def call(self, request, response):
-        started = time.perf_counter()
-        try:
-            response = handler(self, request, response)
-        except RequestError as e:
-            response.success, response.message = False, str(e)
-        except Exception as e:  # never let one request take the node down
-            self.get_logger().error("%s failed: %r\n%s" % (handler.__name__, e,
-                                                            traceback.format_exc()))
-            response.success, response.message = False, "internal error: %s" % e
-        self.health.record(time.perf_counter() - started, response.success)
-        return response
-    return call
-
-
 class GeodesicServer(Node):
     def __init__(self):
         super().__init__("geodesic_server",
@@ -103,7 +78,6 @@ class GeodesicServer(Node):
                                         {"feedback_every": 1, "joint_states_max_age": 0})
         if not self.params.model_dir:
             raise ValueError("parameter model_dir is required: the trained model's directory")
-        self.health = RequestHealth()
         self.services_group = ReentrantCallbackGroup()
         self.robot_description = self.wait_for_robot_description()
         log = self.get_logger()
@@ -111,10 +85,12 @@ class GeodesicServer(Node):
                              robot_description=self.robot_description,
                              planning_limits=self.planning_limits())
         serving_threads(self.engine.settings)
-        writable = set(REQUEST_TIME_SETTINGS) | {"feedback_every"}
-        self.add_on_set_parameters_callback(on_change(writable, self.apply_changes))
         self.joint_state = JointStateBuffer(self.params.joint_states_max_age,
                                             keep=self.engine.served.joint_names)
+        self.service = GeodesicService(self.engine, self.joint_state, self.now,
+                                       log.error, self.params.feedback_every)
+        writable = set(REQUEST_TIME_SETTINGS) | {"feedback_every"}
+        self.add_on_set_parameters_callback(on_change(writable, self.apply_changes))
         self.create_subscription(JointState, "joint_states", self.on_joint_state,
                                  qos_profile_sensor_data)
         self.trajectory_pub = self.create_publisher(JointTrajectory, "~/trajectory", 10)
@@ -146,25 +122,19 @@ class GeodesicServer(Node):
         changed one counts from the next ~/reload, as on ROS 1. One that cannot be
         applied is refused with a log line; the server serves on as it was."""
         self.latest_description = msg.data
-        if getattr(self, "engine", None) is None:
+        if getattr(self, "service", None) is None:
             return
         if self.robot_description is not None:
             self.robot_description = msg.data
             self.get_logger().info("robot_description changed: its joint limits apply from "
                                    "the next ~/reload")
             return
-        previous = self.engine.robot_description
-        self.engine.robot_description = msg.data
-        try:
-            served = self.engine.reload()
-        except Exception as e:   # a bad URDF must never end the server's executor
-            self.engine.robot_description = previous
-            self.get_logger().error("robot_description refused, serving on with joint limits "
-                                    "from %s: %s" % (self.engine.served.limits.source, e))
-            return
-        self.robot_description = msg.data
-        self.get_logger().info("robot_description received: joint limits from %s"
-                               % served.limits.source)
+        reply = self.service.apply_robot_description(msg.data)
+        if reply.success:
+            self.robot_description = msg.data
+            self.get_logger().info(reply.message)
+        else:
+            self.get_logger().error(reply.message)
 
     def planning_limits(self):
         """MoveIt's joint_limits.yaml entries, as MoveIt 2 nodes take them."""
@@ -175,20 +145,34 @@ class GeodesicServer(Node):
         engine = {k: v for k, v in changes.items() if k in REQUEST_TIME_SETTINGS}
         settings = dataclasses.replace(self.engine.settings, **engine).validate()
         params = dataclasses.replace(self.params, **node)
-        if params.feedback_every < 1:
-            raise ValueError("feedback_every must be at least 1")
+        self.service.feedback_every = check_feedback_every(params.feedback_every)
         self.engine.settings, self.params = settings, params
 
     def create_services(self):
-        group = self.services_group
-        for kind, name, handler in ((Encode, "encode", self.handle_encode),
-                                    (Decode, "decode", self.handle_decode),
-                                    (GraphGeodesic, "graph_geodesic", self.handle_graph_geodesic),
-                                    (GeodesicLengths, "geodesic_lengths", self.handle_lengths),
-                                    (MagnificationFactor, "magnification_factor",
-                                     self.handle_mf),
-                                    (Reload, "reload", self.handle_reload)):
-            self.create_service(kind, "~/" + name, handler, callback_group=group)
+        service = self.service
+        for kind, name, call in ((Encode, "encode", service.encode),
+                                 (Decode, "decode", service.decode),
+                                 (GraphGeodesic, "graph_geodesic", service.graph_geodesic),
+                                 (GeodesicLengths, "geodesic_lengths", service.geodesic_lengths),
+                                 (MagnificationFactor, "magnification_factor",
+                                  service.magnification_factor),
+                                 (Reload, "reload", self.reload)):
+            self.create_service(kind, "~/" + name, self.adapt(call),
+                                callback_group=self.services_group)
+
+    def adapt(self, call):
+        def handle(req, res):
+            reply = call(req)
+            if reply.success and getattr(req, "publish", False):
+                self.publish(reply.result)
+            return self.response(res, reply, getattr(req, "stamp_now", False))
+        return handle
+
+    def reload(self, req):
+        reply = self.service.reload(req, self.robot_description, self.planning_limits())
+        if reply.success:
+            self.publish_mf_map()
+        return reply
 
     def now(self):
         return self.get_clock().now().nanoseconds / 1e9
@@ -201,80 +185,18 @@ class GeodesicServer(Node):
         except StateError as e:
             self.get_logger().warning(str(e), throttle_duration_sec=5.0)
 
-    def start(self, msg):
-        """The start endpoint; an empty one is the robot's current state."""
-        if not is_empty(msg):
-            return endpoint(msg)
-        try:
-            names, positions = self.joint_state.current(self.engine.served.joint_names,
-                                                        self.now())
-        except StateError as e:
-            raise RequestError(str(e)) from None
-        return names, positions, []
-
-    # --- services ---------------------------------------------------------------
-    @guarded
-    def handle_encode(self, req, res):
-        res.latent_dim, z = self.engine.encode(req.joint_names, req.positions)
-        res.latent, res.success = z.ravel().tolist(), True
-        res.message = "encoded %d configurations" % len(z)
-        return res
-
-    @guarded
-    def handle_decode(self, req, res):
-        res.joint_names, x = self.engine.decode(req.latent)
-        res.positions, res.success = x.ravel().tolist(), True
-        res.message = "decoded %d points" % len(x)
-        return res
-
-    @guarded
-    def handle_mf(self, req, res):
-        values, log_values = self.engine.magnification(req.latent)
-        res.values, res.log_values = values.tolist(), log_values.tolist()
-        res.success, res.message = True, "%d points" % len(values)
-        return res
-
-    @guarded
-    def handle_graph_geodesic(self, req, res):
-        result = self.engine.graph_geodesic(self.start(req.start), endpoint(req.goal),
-                                            scaling(req))
-        if req.publish:
-            self.publish(result)
-        fill(res, self.fields(result, req.stamp_now), success=True,
-             message="graph geodesic, %d points" % len(result.latent))
-        return res
-
-    @guarded
-    def handle_lengths(self, req, res):
-        starts = [endpoint(m) for m in req.starts] or [self.start(Endpoint())]
-        lengths = self.engine.geodesic_lengths(starts, [endpoint(m) for m in req.goals])
-        res.rows, res.cols = lengths.shape
-        res.lengths, res.success = lengths.ravel().tolist(), True
-        res.message = "%d x %d geodesic lengths" % lengths.shape
-        return res
-
-    @guarded
-    def handle_reload(self, req, res):
-        self.engine.robot_description = self.robot_description
-        self.engine.planning_limits = self.planning_limits()
-        try:
-            served = self.engine.reload(req.model_dir or None)
-        except ModelError as e:
-            raise RequestError("reload refused, the old model keeps serving: %s" % e) from None
-        self.joint_state.keep = frozenset(served.joint_names)
-        self.publish_mf_map()
-        res.success = True
-        res.message = "serving %s (graph %s; joint limits from %s)" % (
-            served.model.directory, served.info["graph_source"], served.limits.source)
-        return res
-
     # --- messages ---------------------------------------------------------------
     def stamp(self):
         return self.get_clock().now().to_msg()
 
-    def fields(self, result, stamp_now=False):
-        trajectory = trajectory_msg(result, self.stamp() if stamp_now else None)
-        return result_fields(result, trajectory, GeodesicStats)
+    def response(self, msg, reply, stamp_now=False):
+        """A response or result filled from a Reply (a geodesic's trajectory and stats
+        in this generation's message types)."""
+        fill(msg, reply.fields, success=reply.success, message=reply.message)
+        if hasattr(msg, "trajectory") and hasattr(reply.result, "summary"):
+            msg.trajectory = trajectory_msg(reply.result, self.stamp() if stamp_now else None)
+            msg.stats = GeodesicStats(**dataclasses.asdict(reply.result.summary()))
+        return msg
 
     def publish(self, result):
         self.trajectory_pub.publish(trajectory_msg(result))
@@ -288,7 +210,7 @@ class GeodesicServer(Node):
         self.mf_pub.publish(mf_image(self.engine.served, self.params.frame_id, self.stamp()))
 
     def publish_diagnostics(self):
-        report = health_report(self.engine.served, self.health, self.joint_state, self.now())
+        report = self.service.health_report()
         self.diagnostics_pub.publish(diagnostics_msg(self.get_name(), report, self.stamp()))
 
 
@@ -305,42 +227,20 @@ class Refinement:
                                    callback_group=ReentrantCallbackGroup())
 
     def execute(self, goal_handle):
-        started = time.perf_counter()
-        result = self.refine(goal_handle)
-        self.server.health.record(time.perf_counter() - started, result.success)
-        return result
-
-    def refine(self, goal_handle):
         server, goal = self.server, goal_handle.request
-        every = server.params.feedback_every
-
-        def feedback(iteration, length):
-            if iteration % every == 0:
-                goal_handle.publish_feedback(NNGeodesic.Feedback(iteration=iteration,
-                                                                 length=float(length)))
-        try:
-            result = server.engine.nn_geodesic(
-                server.start(goal.start), endpoint(goal.goal), goal.mode, goal.init,
-                goal.max_iterations, feedback, lambda: goal_handle.is_cancel_requested,
-                scaling(goal))
-        except RequestError as e:
-            goal_handle.abort()
-            return NNGeodesic.Result(success=False, message=str(e))
-        except Exception as e:
-            server.get_logger().error("nn_geodesic failed: %r\n%s"
-                                      % (e, traceback.format_exc()))
-            goal_handle.abort()
-            return NNGeodesic.Result(success=False, message="internal error: %s" % e)
-        fields = server.fields(result, goal.stamp_now)
-        if result.stats.get("cancelled"):
+        reply = server.service.refine(
+            goal, lambda i, length: goal_handle.publish_feedback(
+                NNGeodesic.Feedback(iteration=i, length=length)),
+            lambda: goal_handle.is_cancel_requested)
+        if reply.cancelled:
             goal_handle.canceled()
-            return fill(NNGeodesic.Result(), fields, success=False,
-                        message="cancelled; best curve so far")
-        if goal.publish:
-            server.publish(result)
-        goal_handle.succeed()
-        return fill(NNGeodesic.Result(), fields, success=True, message="NN geodesic after "
-                    "%d iterations" % result.stats["iterations"])
+        elif not reply.success:
+            goal_handle.abort()
+        else:
+            if goal.publish:
+                server.publish(reply.result)
+            goal_handle.succeed()
+        return server.response(NNGeodesic.Result(), reply, goal.stamp_now)
 
 
 def trajectory_msg(result, stamp=None):

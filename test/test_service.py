@@ -1,0 +1,114 @@
+"""GeodesicService without ROS: what both front ends answer, with requests read by
+field name exactly as the ROS 1 and ROS 2 messages carry them."""
+import shutil
+from types import SimpleNamespace as Msg
+
+import numpy as np
+import pytest
+
+from latent_geodesics.engine import Engine, Settings
+from latent_geodesics.errors import ConfigError
+from latent_geodesics.robot_state import JointStateBuffer
+from latent_geodesics.service import GeodesicService, check_feedback_every
+
+EMPTY = Msg(joint_names=[], positions=[], latent=[])
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def service(arm_model_dir, tmp_path_factory):
+    model_dir = str(tmp_path_factory.mktemp("service") / "model")
+    shutil.copytree(arm_model_dir, model_dir, ignore=shutil.ignore_patterns("graph_*.npz"))
+    engine = Engine(model_dir, Settings(device="cpu"), log=lambda *_: None)
+    errors = []
+    state = JointStateBuffer(1.0, keep=engine.served.joint_names)
+    svc = GeodesicService(engine, state, Clock(), errors.append, feedback_every=5)
+    svc.errors = errors
+    return svc
+
+
+@pytest.fixture(scope="module")
+def poses(arm):
+    return arm.data[::97][:6]
+
+
+def ends(service, a, b):
+    names = list(service.engine.served.joint_names)
+    return (Msg(joint_names=names, positions=list(a), latent=[]),
+            Msg(joint_names=names, positions=list(b), latent=[]))
+
+
+def geodesic_request(start, goal, **more):
+    return Msg(start=start, goal=goal, max_velocity_scaling_factor=0.0,
+               max_acceleration_scaling_factor=0.0, publish=False, stamp_now=False, **more)
+
+
+def test_an_empty_start_is_the_robot_state_and_a_stale_one_is_refused(service, poses):
+    names = list(service.engine.served.joint_names)
+    refused = service.graph_geodesic(geodesic_request(EMPTY, ends(service, poses[0],
+                                                                  poses[1])[1]))
+    assert not refused.success and "joint_states" in refused.message
+    service.joint_state.update(names, poses[0], service.clock(), received=service.clock())
+    served = service.graph_geodesic(geodesic_request(EMPTY, ends(service, poses[0],
+                                                                 poses[1])[1]))
+    assert served.success, served.message
+    assert np.allclose(served.result.positions[0], poses[0])
+    service.clock.now += 5.0    # joint_states now older than the 1 s allowed
+    stale = service.graph_geodesic(geodesic_request(EMPTY, ends(service, poses[0],
+                                                                poses[1])[1]))
+    assert not stale.success and "old" in stale.message
+
+
+def test_replies_carry_the_response_fields_as_plain_data(service, poses):
+    start, goal = ends(service, poses[2], poses[3])
+    encoded = service.encode(start)
+    assert encoded.success and encoded.fields["latent_dim"] == service.engine.served.model.z_dim
+    decoded = service.decode(Msg(latent=encoded.fields["latent"]))
+    assert decoded.fields["joint_names"] == list(service.engine.served.joint_names)
+    reply = service.graph_geodesic(geodesic_request(start, goal))
+    fields = reply.fields
+    assert reply.message == "graph geodesic, %d points" % len(reply.result.latent)
+    assert len(fields["latent_path"]) == fields["latent_dim"] * len(reply.result.latent)
+    lengths = service.geodesic_lengths(Msg(starts=[start], goals=[goal, start]))
+    assert lengths.success and (lengths.fields["rows"], lengths.fields["cols"]) == (1, 2)
+    assert lengths.fields["lengths"][1] < 1e-5   # a start to itself
+    # The graph's length of the pair; the served path is that path shortened.
+    assert lengths.fields["lengths"][0] >= fields["length"] * (1 - 1e-6)
+
+
+def test_bad_requests_fail_with_their_reason_and_count_in_health(service):
+    before = service.health.summary()[:2]
+    reply = service.decode(Msg(latent=[float("nan")] * 2))
+    assert not reply.success and "NaN" in reply.message
+    broken = service.encode(Msg(joint_names=None, positions=None))   # not even lists
+    assert not broken.success and broken.message.startswith("internal error")
+    assert service.errors and "encode failed" in service.errors[-1]
+    served, failed = service.health.summary()[:2]
+    assert (served - before[0], failed - before[1]) == (2, 2)
+
+
+def test_refinement_feedback_and_cancel(service, poses):
+    start, goal = ends(service, poses[0], poses[4])
+    seen = []
+    request = geodesic_request(start, goal, mode="finite-difference", init="graph",
+                               max_iterations=30)
+    done = service.refine(request, lambda i, length: seen.append(i), lambda: False)
+    assert done.success and done.message.startswith("NN geodesic after")
+    assert seen and all(i % 5 == 0 for i in seen)
+    cancelled = service.refine(request, lambda *_: None, lambda: True)
+    assert cancelled.cancelled and not cancelled.success
+    assert cancelled.message == "cancelled; best curve so far"
+    assert cancelled.result is not None and cancelled.fields["length"] > 0
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, "10"])
+def test_feedback_every_is_refused_below_one_not_clamped(value):
+    with pytest.raises(ConfigError, match="feedback_every"):
+        check_feedback_every(value)
