@@ -25,6 +25,9 @@ from .model import ModelError
 from .robot_state import StateError, check_start
 
 LATENCY_WINDOW = 200   # the latest requests the latency percentiles cover
+# Feedback every refinement iteration: the default polyline refinement converges in
+# about ten, so a sparser default would often send none.
+FEEDBACK_EVERY = 1
 
 
 @dataclass
@@ -61,7 +64,7 @@ class GeodesicService:
     """What ~encode, ~decode, ~magnification_factor, ~graph_geodesic,
     ~geodesic_lengths, ~reload, ~nn_geodesic and ~execute's planning do."""
 
-    def __init__(self, engine, joint_state, clock, log_error, feedback_every=10):
+    def __init__(self, engine, joint_state, clock, log_error, feedback_every=FEEDBACK_EVERY):
         """clock() -> seconds (the node's time, for the age of joint_states);
         log_error(text) for failures nobody asked to see in a reply."""
         self.engine, self.joint_state = engine, joint_state

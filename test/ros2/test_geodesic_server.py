@@ -152,11 +152,19 @@ def set_parameter(client, name, value, kind):
 
 def test_refinement_sends_feedback_and_succeeds(server, client, arm_data):
     start, goal = ends(arm_data, 0, 700)
+    # Every second iteration's feedback (the default is every one).
+    assert set_parameter(client, "feedback_every", 2,
+                         ParameterType.PARAMETER_INTEGER).successful
     feedback = []
     handle = send_goal(client, NNGeodesic.Goal(start=start, goal=goal), feedback)
     result = client.spin_until(handle.get_result_async(), 120)
+    assert set_parameter(client, "feedback_every", 1,
+                         ParameterType.PARAMETER_INTEGER).successful
     assert result.result.success, result.result.message
     assert feedback and all(f.length > 0 for f in feedback)
+    assert [f.iteration for f in feedback] == list(range(2, 2 * len(feedback) + 1, 2))
+    refused = set_parameter(client, "feedback_every", 0, ParameterType.PARAMETER_INTEGER)
+    assert not refused.successful and "feedback_every" in refused.reason
     assert np.allclose(result.result.trajectory.points[-1].positions, goal.positions)
 
 

@@ -34,6 +34,7 @@ from latent_geodesics.ros.action_server import SimpleActionServer
 from latent_geodesics.ros.diagnostics import ServerDiagnostics
 from latent_geodesics.ros.execution import Executor
 from latent_geodesics.service import (
+    FEEDBACK_EVERY,
     GeodesicService,
     path_xyz,
     serving_threads,
@@ -80,8 +81,9 @@ class GeodesicServer:
         serving_threads(engine.settings)
         self.joint_state = JointStateBuffer(rospy.get_param("~joint_states_max_age", 1.0),
                                             keep=engine.served.joint_names)
-        self.service = GeodesicService(engine, self.joint_state, rospy.get_time,
-                                       rospy.logerr, rospy.get_param("~feedback_every", 10))
+        self.service = GeodesicService(
+            engine, self.joint_state, rospy.get_time, rospy.logerr,
+            rospy.get_param("~feedback_every", FEEDBACK_EVERY))
         self.engine = engine
         self.joint_state_sub = rospy.Subscriber("joint_states", JointState,
                                                 self.on_joint_state, queue_size=10)

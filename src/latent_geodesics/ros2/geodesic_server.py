@@ -39,6 +39,7 @@ from latent_geodesics.plots import figure_rgb, latent_figure
 from latent_geodesics.robot_state import JointStateBuffer, StateError
 from latent_geodesics.ros2.parameters import declare_dataclass, nested, on_change
 from latent_geodesics.service import (
+    FEEDBACK_EVERY,
     GeodesicService,
     check_feedback_every,
     path_xyz,
@@ -62,7 +63,7 @@ class NodeParams:
     """The node's own parameters (the engine's are Settings)."""
     model_dir: str = ""
     frame_id: str = "latent"
-    feedback_every: int = 10
+    feedback_every: int = FEEDBACK_EVERY
     joint_states_max_age: float = 1.0
     robot_description_wait: float = 2.0   # s to wait at start for a latched robot_description
 
