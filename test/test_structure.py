@@ -39,3 +39,21 @@ def test_the_core_imports_no_ros():
             if any(n.split(".")[0] in ros_modules for n in names) and node.col_offset == 0:
                 offenders.append("%s: %s" % (path.relative_to(SRC), names))
     assert not offenders, offenders
+
+
+# What a front end may touch on the engine: its settings (ROS 2 parameter changes)
+# and what is served (the MF image, the joint names). Requests go through the
+# GeodesicService, so both front ends answer them alike.
+ENGINE_ATTRIBUTES_FOR_FRONT_ENDS = {"settings", "served"}
+
+
+def test_front_ends_hold_no_request_logic():
+    offenders = []
+    for path in sorted(SRC.glob("ros*/*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "engine" \
+                    and node.attr not in ENGINE_ATTRIBUTES_FOR_FRONT_ENDS:
+                offenders.append("%s:%d engine.%s" % (path.relative_to(SRC), node.lineno,
+                                                      node.attr))
+    assert not offenders, offenders

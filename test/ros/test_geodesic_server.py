@@ -67,6 +67,14 @@ class TestEncodeDecode(unittest.TestCase):
             self.assertIn(fragment, res.message)
         self.assertTrue(self.decode(latent=[0.0, 0.0]).success)
 
+    def test_the_same_bad_request_gets_the_same_text_as_on_ros2(self):
+        # test/ros2/test_geodesic_server.py asserts these very texts through ROS 2.
+        for latent, text in (([float("nan"), 0.0], "latent holds NaN or inf"),
+                             ([0.0] * 3, "latent has 3 values, not a multiple of the "
+                                         "dimension 2"),
+                             ([], "latent is empty")):
+            self.assertEqual(self.decode(latent=latent).message, text)
+
 
 if __name__ == "__main__":
     rostest.rosrun("latent_geodesics", "test_geodesic_server", TestEncodeDecode)

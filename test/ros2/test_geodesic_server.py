@@ -111,6 +111,14 @@ def test_bad_input_is_refused_and_the_node_keeps_serving(server, client, arm_dat
     assert ok.success, ok.message
 
 
+def test_the_same_bad_request_gets_the_same_text_as_on_ros1(server, client):
+    # test/ros/test_geodesic_server.py asserts these very texts through ROS 1.
+    for latent, text in (([float("nan"), 0.0], "latent holds NaN or inf"),
+                         ([0.0] * 3, "latent has 3 values, not a multiple of the dimension 2"),
+                         ([], "latent is empty")):
+        assert client.call(Decode, S + "decode", latent=latent).message == text
+
+
 def test_empty_start_is_the_robot_state_from_joint_states(server, client, arm_data):
     q, names = arm_data
     pub = client.node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
