@@ -3,7 +3,8 @@ from catkin_pkg.python_setup import generate_distutils_setup
 from setuptools import setup
 
 setup(**generate_distutils_setup(
-    packages=["latent_geodesics", "latent_geodesics.data", "latent_geodesics.ros",
-              "latent_geodesics.ros2", "latent_geodesics.demo"],
+    packages=["latent_geodesics"] + ["latent_geodesics." + sub for sub in (
+        "geometry", "graph", "data", "sim", "model", "serving", "learning", "ros", "ros2",
+        "demo")],
     package_dir={"": "src"},
 ))

@@ -10,15 +10,15 @@ import tempfile
 
 import numpy as np
 
-from latent_geodesics.active_learning import evaluate
 from latent_geodesics.data import arm_dataset
-from latent_geodesics.evaluation import arm_evaluation_set
-from latent_geodesics.learner import ActiveLearner, LoopConfig
-from latent_geodesics.loading import load_model_with_graph
-from latent_geodesics.model import save_model
-from latent_geodesics.store import DemoStore
-from latent_geodesics.teachers import ArmTeacher
-from latent_geodesics.training import train_iwae
+from latent_geodesics.learning.evaluation import arm_evaluation_set
+from latent_geodesics.learning.loop import ActiveLearner, LoopConfig
+from latent_geodesics.learning.selection import evaluate
+from latent_geodesics.learning.store import DemoStore
+from latent_geodesics.learning.teachers import ArmTeacher
+from latent_geodesics.model.iwae import save_model
+from latent_geodesics.model.loading import load_model_with_graph
+from latent_geodesics.model.training import train_iwae
 
 SELECTORS = ("combined", "random")
 
@@ -128,8 +128,8 @@ def hole_visibility(seed=0):
     """
     import torch
 
-    from latent_geodesics.evaluation import arm_goal_poses
-    from latent_geodesics.graph import LatentGraph
+    from latent_geodesics.graph.latent_graph import LatentGraph
+    from latent_geodesics.learning.evaluation import arm_goal_poses
     arm = arm_dataset(n_demos=150, hole=True, seed=seed)
     model, _ = train_iwae(arm.data, arm.joint_names, epochs=80, seed=seed, device="cpu",
                           progress=False)

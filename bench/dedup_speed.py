@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def measure(n=1_000_000, k=10, seed=0):
     from scipy.spatial import cKDTree
 
-    from latent_geodesics.graph import unique_pairs
+    from latent_geodesics.graph.latent_graph import unique_pairs
     z = np.random.default_rng(seed).normal(size=(n, 2))
     start = time.perf_counter()
     dist, idx = cKDTree(z).query(z, k + 1)

@@ -27,12 +27,12 @@ import time
 import numpy as np
 
 from latent_geodesics.data import arm_dataset, laikago_dataset
-from latent_geodesics.data.curves import curved_pairs, curved_skills
-from latent_geodesics.engine import Engine, Settings
-from latent_geodesics.fidelity import chord, largest_deviation
-from latent_geodesics.model import save_model
-from latent_geodesics.planning import dense_positions
-from latent_geodesics.training import train_auto_latent
+from latent_geodesics.model.iwae import save_model
+from latent_geodesics.model.training import train_auto_latent
+from latent_geodesics.serving.engine import Engine, Settings
+from latent_geodesics.serving.fidelity import chord, largest_deviation
+from latent_geodesics.serving.planning import dense_positions
+from latent_geodesics.sim.skills import curved_pairs, curved_skills
 
 MOTIONS = ("served", "refined", "node_path", "latent", "chord", "mean")
 

@@ -19,10 +19,14 @@ import time
 
 import numpy as np
 
-from latent_geodesics.active_learning import evaluate, select_queries
-from latent_geodesics.data.arcs import GAP, arc_pose, two_arcs
-from latent_geodesics.data.arcs import JOINT_NAMES as ARC_JOINTS
-from latent_geodesics.data.arm import (
+from latent_geodesics.graph.latent_graph import LatentGraph
+from latent_geodesics.learning.evaluation import pendulum_evaluation_set
+from latent_geodesics.learning.selection import evaluate, select_queries
+from latent_geodesics.learning.teachers import ArmTeacher, Refused
+from latent_geodesics.model.training import train_iwae
+from latent_geodesics.sim.arcs import GAP, arc_pose, two_arcs
+from latent_geodesics.sim.arcs import JOINT_NAMES as ARC_JOINTS
+from latent_geodesics.sim.arm import (
     SKILL_AZIMUTHS,
     SKILL_GAP,
     SKILL_REACH,
@@ -33,11 +37,7 @@ from latent_geodesics.data.arm import (
     reaches,
     two_skills,
 )
-from latent_geodesics.data.pendulum import pendulum_dataset, render, states_near
-from latent_geodesics.evaluation import pendulum_evaluation_set
-from latent_geodesics.graph import LatentGraph
-from latent_geodesics.teachers import ArmTeacher, Refused
-from latent_geodesics.training import train_iwae
+from latent_geodesics.sim.pendulum import pendulum_dataset, render, states_near
 
 SELECTORS = ("combined", "mf", "uncertainty", "random")
 HOLE = (0.8, 1.6)   # the pendulum's missing |angle| band, radians

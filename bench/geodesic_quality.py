@@ -16,11 +16,11 @@ import time
 import numpy as np
 import torch
 
-from latent_geodesics.engine import Engine, Settings
-from latent_geodesics.graph import LatentGraph
-from latent_geodesics.model import IWAE, save_model
-from latent_geodesics.parsing import run_model
-from latent_geodesics.trajectory import peak_ratios
+from latent_geodesics.graph.latent_graph import LatentGraph
+from latent_geodesics.model.iwae import IWAE, save_model
+from latent_geodesics.serving.engine import Engine, Settings
+from latent_geodesics.serving.parsing import run_model
+from latent_geodesics.serving.trajectory import peak_ratios
 
 PAIRS = 20
 
@@ -112,7 +112,7 @@ def evaluate(name, model, data):
 
 
 def _timing(result):
-    from latent_geodesics.trajectory import Timing
+    from latent_geodesics.serving.trajectory import Timing
     return Timing(result.positions, result.time_ns, result.velocities, result.accelerations)
 
 

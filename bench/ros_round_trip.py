@@ -9,10 +9,10 @@ import time
 import numpy as np
 
 from latent_geodesics.data import arm_dataset
-from latent_geodesics.engine import Engine, Settings
-from latent_geodesics.model import save_model
+from latent_geodesics.model.iwae import save_model
+from latent_geodesics.model.training import train_iwae
 from latent_geodesics.ros.processes import ros_processes
-from latent_geodesics.training import train_iwae
+from latent_geodesics.serving.engine import Engine, Settings
 
 SERVICE = "/geodesic_server/graph_geodesic"
 

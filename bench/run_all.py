@@ -33,12 +33,16 @@ import numpy as np
 import torch
 
 from latent_geodesics.data import arm_dataset, laikago_dataset
-from latent_geodesics.evaluation import hole_crossing_pairs
-from latent_geodesics.geometry import curve_length, decoder_device_dtype, magnification_factor
-from latent_geodesics.graph import LatentGraph
-from latent_geodesics.model import IWAE
-from latent_geodesics.nn_geodesic import nn_geodesic, refined_geodesic
-from latent_geodesics.training import train_iwae
+from latent_geodesics.geometry.metric import (
+    curve_length,
+    decoder_device_dtype,
+    magnification_factor,
+)
+from latent_geodesics.geometry.refinement import nn_geodesic, refined_geodesic
+from latent_geodesics.graph.latent_graph import LatentGraph
+from latent_geodesics.learning.evaluation import hole_crossing_pairs
+from latent_geodesics.model.iwae import IWAE
+from latent_geodesics.model.training import train_iwae
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 

@@ -9,11 +9,11 @@ import torch
 from scipy.spatial import cKDTree
 
 from latent_geodesics.data import arm_dataset
-from latent_geodesics.geometry import decode, magnification_factor
-from latent_geodesics.graph import LatentGraph, unique_pairs
-from latent_geodesics.model import IWAE
-from latent_geodesics.nn_geodesic import refined_geodesic
-from latent_geodesics.training import train_iwae
+from latent_geodesics.geometry.metric import decode, magnification_factor
+from latent_geodesics.geometry.refinement import refined_geodesic
+from latent_geodesics.graph.latent_graph import LatentGraph, unique_pairs
+from latent_geodesics.model.iwae import IWAE
+from latent_geodesics.model.training import train_iwae
 
 
 def seconds(fn, *args, **kwargs):

@@ -10,8 +10,8 @@ import time
 import numpy as np
 
 from latent_geodesics.data import arm_dataset, laikago_dataset
-from latent_geodesics.learner import LoopConfig
-from latent_geodesics.training import train_iwae
+from latent_geodesics.learning.loop import LoopConfig
+from latent_geodesics.model.training import train_iwae
 
 PREVIOUS = dict(batch_size=128, lr=2e-3, epochs=150, elbo_fraction=0.0, noise_floor=0.0)
 

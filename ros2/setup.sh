@@ -71,6 +71,9 @@ install_package() {
   # Our __init__.py replaces the generated one, which is empty.
   local site
   site=$("$python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+  # Modules of an earlier layout are removed first (the generated msg, srv, action stay).
+  [ -d "$site/latent_geodesics" ] && find "$site/latent_geodesics" -name '*.py' \
+    -not -path '*/msg/*' -not -path '*/srv/*' -not -path '*/action/*' -delete
   (cd "$root/src" && find latent_geodesics -name '*.py' -exec cp --parents {} "$site" \;)
 }
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from latent_geodesics.data import arm_dataset
-from latent_geodesics.model import save_model
-from latent_geodesics.training import train_iwae
+from latent_geodesics.model.iwae import save_model
+from latent_geodesics.model.training import train_iwae
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,7 @@ def _seed():
 @pytest.fixture(scope="session")
 def curved():
     """Six curved skills of a 7-joint arm (the chord and the demonstrations differ)."""
-    from latent_geodesics.data.curves import curved_skills
+    from latent_geodesics.sim.skills import curved_skills
     return curved_skills(n=2400)
 
 

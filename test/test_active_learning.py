@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from latent_geodesics.active_learning import (
+from latent_geodesics.data import two_arcs
+from latent_geodesics.graph.latent_graph import LatentGraph
+from latent_geodesics.learning.selection import (
     diverse_top,
     evaluate,
     jump_ratio,
@@ -13,9 +15,7 @@ from latent_geodesics.active_learning import (
     scores,
     select_queries,
 )
-from latent_geodesics.data import two_arcs
-from latent_geodesics.graph import LatentGraph
-from latent_geodesics.teachers import ArmTeacher, PendulumTeacher, Refused
+from latent_geodesics.learning.teachers import ArmTeacher, PendulumTeacher, Refused
 
 FOLD, HOLE = 0.3, -0.5
 
@@ -147,11 +147,11 @@ def test_pendulum_loop_without_ros(tmp_path, retrain):
     """One round of the loop on the pendulum: queries answered, model retrained,
     from the previous model or from scratch."""
     from latent_geodesics.data import pendulum_dataset
-    from latent_geodesics.evaluation import pendulum_evaluation_set
-    from latent_geodesics.learner import ActiveLearner, LoopConfig
-    from latent_geodesics.model import load_model, save_model
-    from latent_geodesics.store import DemoStore
-    from latent_geodesics.training import train_iwae
+    from latent_geodesics.learning.evaluation import pendulum_evaluation_set
+    from latent_geodesics.learning.loop import ActiveLearner, LoopConfig
+    from latent_geodesics.learning.store import DemoStore
+    from latent_geodesics.model.iwae import load_model, save_model
+    from latent_geodesics.model.training import train_iwae
     data, names = pendulum_dataset(n_rollouts=20)
     model, _ = train_iwae(data, names, epochs=5, hidden=(64, 32), device="cpu",
                           progress=False)
@@ -184,7 +184,7 @@ def test_pendulum_loop_without_ros(tmp_path, retrain):
 
 @pytest.fixture(scope="module")
 def arcs_model():
-    from latent_geodesics.training import train_iwae
+    from latent_geodesics.model.training import train_iwae
     model, _ = train_iwae(two_arcs(), ["a", "b", "c"], epochs=40, seed=0, device="cpu",
                           progress=False)
     return model
@@ -200,8 +200,8 @@ def test_queries_fill_the_gap_between_two_recorded_arcs(arcs_model):
 
 
 def test_variance_metric_keeps_geodesics_near_the_data(arcs_model, tmp_path):
-    from latent_geodesics.engine import Engine, Settings
-    from latent_geodesics.model import save_model
+    from latent_geodesics.model.iwae import save_model
+    from latent_geodesics.serving.engine import Engine, Settings
     save_model(arcs_model, str(tmp_path / "m"), arcs_model.meta)
     z = arcs_model.latents
     rng = np.random.default_rng(0)   # pairs across the gap: one pose on each arc
@@ -224,7 +224,7 @@ def test_variance_metric_keeps_geodesics_near_the_data(arcs_model, tmp_path):
                                     {"teacher_timeout": 0}, {"reload_timeout": float("inf")}])
 def test_loop_settings_outside_their_range_are_refused_by_name(change):
     from latent_geodesics.errors import ConfigError
-    from latent_geodesics.learner import LoopConfig
+    from latent_geodesics.learning.loop import LoopConfig
     name = next(iter(change))
     with pytest.raises(ConfigError, match=name):
         LoopConfig(**change).validate()
@@ -238,7 +238,7 @@ def test_yaml_and_launch_defaults_are_the_loop_defaults():
 
     import yaml
 
-    from latent_geodesics.learner import LoopConfig
+    from latent_geodesics.learning.loop import LoopConfig
     root = os.path.join(os.path.dirname(__file__), "..")
     with open(os.path.join(root, "config", "active_learner.yaml")) as f:
         params = yaml.safe_load(f)
@@ -251,7 +251,7 @@ def test_yaml_and_launch_defaults_are_the_loop_defaults():
 
 
 def test_a_demonstration_is_stored_in_the_models_joint_order():
-    from latent_geodesics.teachers import in_joint_order
+    from latent_geodesics.learning.teachers import in_joint_order
     rows = [[3.0, 2.0, 1.0], [6.0, 5.0, 4.0]]      # joints c, b, a
     assert np.array_equal(in_joint_order(["c", "b", "a"], rows, ["a", "b", "c"]),
                           [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
@@ -268,8 +268,8 @@ def test_one_bad_answer_refuses_that_query_and_the_loop_goes_on(tmp_path):
     refused with its reason in the store; the good ones are stored."""
     from types import SimpleNamespace
 
-    from latent_geodesics.learner import ActiveLearner, LoopConfig
-    from latent_geodesics.store import DemoStore
+    from latent_geodesics.learning.loop import ActiveLearner, LoopConfig
+    from latent_geodesics.learning.store import DemoStore
     store = DemoStore(str(tmp_path / "s.db"))
     store.seed(np.random.default_rng(0).normal(size=(50, 2)), ["a", "b"])
     answers = iter([np.full((3, 2), np.nan), np.zeros((0, 2)), np.zeros((3, 3)),
@@ -296,8 +296,8 @@ def test_one_bad_answer_refuses_that_query_and_the_loop_goes_on(tmp_path):
 
 
 def test_a_long_demonstration_is_subsampled_evenly(tmp_path):
-    from latent_geodesics.learner import ActiveLearner, LoopConfig
-    from latent_geodesics.store import DemoStore
+    from latent_geodesics.learning.loop import ActiveLearner, LoopConfig
+    from latent_geodesics.learning.store import DemoStore
     store = DemoStore(str(tmp_path / "s.db"))
     store.seed(np.zeros((10, 2)) + np.arange(10)[:, None], ["a", "b"])
     logged = []
@@ -318,7 +318,7 @@ def test_learner_yaml_defaults_are_the_loop_config_defaults():
 
     import yaml
 
-    from latent_geodesics.learner import LoopConfig
+    from latent_geodesics.learning.loop import LoopConfig
     path = Path(__file__).resolve().parents[1] / "config" / "active_learner.yaml"
     params = yaml.safe_load(path.read_text())
     for field in dataclasses.fields(LoopConfig):
@@ -331,8 +331,8 @@ JOINTS = ["j0", "j1", "j2", "j3"]
 @pytest.fixture(scope="module")
 def j_model_dir(tmp_path_factory):
     """A small model of the joints j0..j3."""
-    from latent_geodesics.model import save_model
-    from latent_geodesics.training import train_iwae
+    from latent_geodesics.model.iwae import save_model
+    from latent_geodesics.model.training import train_iwae
     data = np.random.default_rng(0).normal(size=(200, 4))
     model, _ = train_iwae(data, JOINTS, epochs=1, hidden=(16,), device="cpu", progress=False)
     path = str(tmp_path_factory.mktemp("models") / "j")
@@ -344,8 +344,8 @@ def test_a_store_of_other_joints_is_refused_naming_both(j_model_dir, tmp_path):
     """A store of joints a-d under a model of j0-j3 (with retrain: scratch the server
     ended up serving a-d): refused before the teacher is asked or the server reloaded."""
     from latent_geodesics.errors import StoreError
-    from latent_geodesics.learner import ActiveLearner, LoopConfig
-    from latent_geodesics.store import DemoStore
+    from latent_geodesics.learning.loop import ActiveLearner, LoopConfig
+    from latent_geodesics.learning.store import DemoStore
     store = DemoStore(str(tmp_path / "s.db"))
     store.seed(np.random.default_rng(0).normal(size=(200, 4)), ["a", "b", "c", "d"])
     asked, reloaded = [], []
@@ -379,8 +379,8 @@ def test_a_store_of_another_model_is_refused_before_the_server_reloads(j_model_d
     """A store whose round 1 asked another model, or whose finished rounds trained in
     another work_dir, made the server reload another directory's model at the start."""
     from latent_geodesics.errors import StoreError
-    from latent_geodesics.learning_service import LearningService
-    from latent_geodesics.store import DemoStore
+    from latent_geodesics.learning.service import LearningService
+    from latent_geodesics.learning.store import DemoStore
     work, other = str(tmp_path / "work"), str(tmp_path / "other")
     asked_model = str(tmp_path / "m_other") if lineage == "another model" else j_model_dir
     trained_in = other if lineage == "another work_dir" else work

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from latent_geodesics.data import DataError, laikago_dataset, load_data, pendulum_dataset, validate
-from latent_geodesics.data.arm import (
+from latent_geodesics.sim.arm import (
     JOINT_NAMES,
     Q_HOME,
     Q_MAX,
@@ -16,7 +16,7 @@ from latent_geodesics.data.arm import (
     inverse_kinematics,
     two_skills,
 )
-from latent_geodesics.data.pendulum import render
+from latent_geodesics.sim.pendulum import render
 
 DATA = np.random.default_rng(0).normal(size=(30, 3))
 NAMES = ["a", "b", "c"]
@@ -236,8 +236,8 @@ def test_a_ros2_recording_reads_like_a_ros1_one(tmp_path, storage):
 
 def test_a_real_robot_recording_trains_without_preprocessing(tmp_path):
     pytest.importorskip("rosbag")
-    from latent_geodesics.model import load_model
-    from latent_geodesics.training import main
+    from latent_geodesics.model.iwae import load_model
+    from latent_geodesics.model.training import main
     path = str(tmp_path / "robot.bag")
     write_robot_recording(path)
     report = {}

@@ -6,10 +6,10 @@ import threading
 import numpy as np
 import pytest
 
-from latent_geodesics.engine import Engine, RequestError, Settings
 from latent_geodesics.errors import ConfigError
-from latent_geodesics.loading import cache_path
-from latent_geodesics.parsing import run_model, scaling_factors
+from latent_geodesics.model.loading import cache_path
+from latent_geodesics.serving.engine import Engine, RequestError, Settings
+from latent_geodesics.serving.parsing import run_model, scaling_factors
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +293,7 @@ def test_tampered_graph_cache_is_rebuilt_with_a_warning(engine, tmp_path):
 
 def test_geodesic_lengths_caps_starts_times_goals_and_computes_in_blocks(engine, poses,
                                                                           monkeypatch):
-    import latent_geodesics.graph as graph_module
+    import latent_geodesics.graph.latent_graph as graph_module
     names = engine.served.joint_names
     starts = [configuration(names, q) for q in poses[:4]]
     goals = [configuration(names, q) for q in poses[4:8]]
@@ -356,7 +356,7 @@ def test_the_summary_fills_every_geodesic_stats_field(engine):
     import dataclasses
     import re
 
-    from latent_geodesics.results import GeodesicSummary
+    from latent_geodesics.serving.results import GeodesicSummary
     msg = os.path.join(os.path.dirname(__file__), "..", "msg", "GeodesicStats.msg")
     with open(msg) as f:
         fields = [m.group(1) for line in f

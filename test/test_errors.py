@@ -3,15 +3,15 @@ ValueError, as callers caught before), configuration apart from requests."""
 import pytest
 
 from latent_geodesics import errors
-from latent_geodesics.curves import PointError
 from latent_geodesics.data.loaders import DataError
-from latent_geodesics.engine import RequestError, Settings
-from latent_geodesics.graph import GraphError
-from latent_geodesics.learner import LoopConfig
-from latent_geodesics.model import ModelError
-from latent_geodesics.robot_state import StateError
-from latent_geodesics.store import StoreError
-from latent_geodesics.trajectory import LimitError
+from latent_geodesics.geometry.curves import PointError
+from latent_geodesics.graph.latent_graph import GraphError
+from latent_geodesics.learning.loop import LoopConfig
+from latent_geodesics.learning.store import StoreError
+from latent_geodesics.model.iwae import ModelError
+from latent_geodesics.serving.engine import RequestError, Settings
+from latent_geodesics.serving.robot_state import StateError
+from latent_geodesics.serving.trajectory import LimitError
 
 
 def test_every_module_raises_the_one_hierarchys_classes():

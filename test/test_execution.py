@@ -2,7 +2,7 @@
 import pytest
 
 from latent_geodesics.errors import ConfigError
-from latent_geodesics.execution import (
+from latent_geodesics.serving.execution import (
     ExecutionMonitoring,
     cancelled_message,
     status_name,

@@ -8,9 +8,9 @@ import pytest
 from decoders import sphere, sphere_nodes
 
 from latent_geodesics.files import SymlinkTargetError, atomic_write, open_log
-from latent_geodesics.graph import LatentGraph
-from latent_geodesics.model import load_model, save_model
-from latent_geodesics.store import DemoStore
+from latent_geodesics.graph.latent_graph import LatentGraph
+from latent_geodesics.learning.store import DemoStore
+from latent_geodesics.model.iwae import load_model, save_model
 
 VICTIM = b"a file someone else owns\n"
 
@@ -107,7 +107,7 @@ def test_logs_are_never_opened_through_a_link(tmp_path, victim):
 
 
 def test_train_iwae_ends_with_a_message_when_its_output_is_a_link(arm, tmp_path, victim):
-    from latent_geodesics.training import main
+    from latent_geodesics.model.training import main
     data = tmp_path / "arm.npy"
     np.save(data, arm.data[:400])
     out = tmp_path / "model"

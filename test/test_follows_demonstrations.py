@@ -3,9 +3,9 @@ against the demonstrated motion between two poses of one curved skill."""
 import numpy as np
 import pytest
 
-from latent_geodesics.data.curves import curved_pairs
-from latent_geodesics.engine import Engine, RequestError, Settings
-from latent_geodesics.fidelity import RecordedData, chord, largest_deviation
+from latent_geodesics.serving.engine import Engine, RequestError, Settings
+from latent_geodesics.serving.fidelity import RecordedData, chord, largest_deviation
+from latent_geodesics.sim.skills import curved_pairs
 
 pytestmark = pytest.mark.slow
 TOLERANCE = 0.15   # rad: the served motion's largest distance from the demonstrated one

@@ -4,7 +4,7 @@ import pytest
 import torch
 from decoders import A, great_circle, linear, sphere
 
-from latent_geodesics.geometry import (
+from latent_geodesics.geometry.metric import (
     curve_energy,
     curve_length,
     log_magnification_factor,

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from latent_geodesics.geometry import curve_length
-from latent_geodesics.graph import GraphError, LatentGraph, unique_pairs
-from latent_geodesics.graph_build import GRAPH
-from latent_geodesics.graph_files import digest
-from latent_geodesics.loading import cache_path, model_graph
-from latent_geodesics.model import load_model
+from latent_geodesics.geometry.metric import curve_length
+from latent_geodesics.graph.build import GRAPH
+from latent_geodesics.graph.files import digest
+from latent_geodesics.graph.latent_graph import GraphError, LatentGraph, unique_pairs
+from latent_geodesics.model.iwae import load_model
+from latent_geodesics.model.loading import cache_path, model_graph
 
 # On the (lon, lat) sphere chart with N = 3000 uniform nodes, k = 10, n = 10,
 # the graph geodesic overestimates the great-circle distance by at most 12 %

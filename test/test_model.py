@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from latent_geodesics.model import IWAE, ModelError, load_model, resolve_device, save_model
+from latent_geodesics.model.iwae import IWAE, ModelError, load_model, resolve_device, save_model
 
 
 def test_shapes_and_device(arm_model):
@@ -111,7 +111,7 @@ BROKEN = {
 
 
 def _write_latents(d, latents):
-    from latent_geodesics.model import sha256_file
+    from latent_geodesics.model.iwae import sha256_file
     np.save(d / "latents.npy", latents)
     meta = yaml.safe_load(Path(d / "model.yaml").read_text())
     meta["files"]["latents.npy"] = sha256_file(str(d / "latents.npy"))
@@ -128,7 +128,7 @@ def test_broken_model_directory_gives_clear_error(case, arm_model_dir, tmp_path)
 
 
 def test_corrupt_weights_with_matching_checksum_are_refused(arm_model_dir, tmp_path):
-    from latent_geodesics.model import sha256_file
+    from latent_geodesics.model.iwae import sha256_file
     d = copy_dir(arm_model_dir, tmp_path)
     Path(d / "weights.pt").write_bytes(b"not a torch file")
     meta = yaml.safe_load(Path(d / "model.yaml").read_text())

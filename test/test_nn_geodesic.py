@@ -4,10 +4,10 @@ import pytest
 import torch
 from decoders import great_circle, linear, sphere, sphere_nodes
 
-from latent_geodesics.evaluation import hole_crossing_pairs
-from latent_geodesics.geometry import LatentMetric
-from latent_geodesics.graph import LatentGraph
-from latent_geodesics.nn_geodesic import nn_geodesic, refined_geodesic
+from latent_geodesics.geometry.metric import LatentMetric
+from latent_geodesics.geometry.refinement import nn_geodesic, refined_geodesic
+from latent_geodesics.graph.latent_graph import LatentGraph
+from latent_geodesics.learning.evaluation import hole_crossing_pairs
 
 # Refined (graph -> NN) sphere geodesics are within 0.5 % of the great circle
 # (measured < 0.05 %), far tighter than the graph's 12 %.

@@ -121,10 +121,10 @@ def test_rostests_need_only_the_work_dir_cmake_passes():
 def test_public_api_names_resolve_and_cost_nothing_until_used():
     import subprocess
     import sys
-    code = ("import sys, latent_geodesics as lg; assert 'latent_geodesics.training' not in "
+    code = ("import sys, latent_geodesics as lg; assert 'latent_geodesics.model.training' not in "
             "sys.modules; assert all(callable(getattr(lg, n)) for n in lg.__all__)")
     subprocess.run([sys.executable, "-c", code], check=True)
-    done = subprocess.run([sys.executable, "-m", "latent_geodesics.training", "--help"],
+    done = subprocess.run([sys.executable, "-m", "latent_geodesics.model.training", "--help"],
                           capture_output=True, text=True, check=True)
     assert "RuntimeWarning" not in done.stderr
 

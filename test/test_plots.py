@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from latent_geodesics.plots import Plane, figure_rgb, latent_figure, mf_grid
+from latent_geodesics.geometry.plots import Plane, figure_rgb, latent_figure, mf_grid
 
 
 def test_a_3d_latent_space_is_shown_on_its_principal_plane():

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from latent_geodesics.robot_state import JointStateBuffer, StateError
+from latent_geodesics.serving.robot_state import JointStateBuffer, StateError
 
 NAMES = ["j1", "j2", "j3"]
 
@@ -65,7 +65,7 @@ def test_only_the_kept_joints_are_remembered():
 
 
 def test_start_check_names_the_joint_and_the_gap():
-    from latent_geodesics.robot_state import check_start
+    from latent_geodesics.serving.robot_state import check_start
     check_start(["a", "b"], [0.0, 1.0], [0.005, 1.0], 0.01)           # within MoveIt's 0.01
     with pytest.raises(StateError, match=r"b is 0\.0500 rad .*allowed_start_tolerance 0\.0100"):
         check_start(["a", "b"], [0.0, 1.0], [0.005, 1.05], 0.01)

@@ -6,10 +6,10 @@ from types import SimpleNamespace as Msg
 import numpy as np
 import pytest
 
-from latent_geodesics.engine import Engine, Settings
 from latent_geodesics.errors import ConfigError
-from latent_geodesics.robot_state import JointStateBuffer
-from latent_geodesics.service import GeodesicService, check_feedback_every
+from latent_geodesics.serving.engine import Engine, Settings
+from latent_geodesics.serving.robot_state import JointStateBuffer
+from latent_geodesics.serving.service import GeodesicService, check_feedback_every
 
 EMPTY = Msg(joint_names=[], positions=[], latent=[])
 

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from latent_geodesics.active_learning import Queries
 from latent_geodesics.data import load_data
-from latent_geodesics.store import DemoStore, StoreError
+from latent_geodesics.learning.selection import Queries
+from latent_geodesics.learning.store import DemoStore, StoreError
 
 NAMES = ["a", "b"]
 
@@ -64,7 +64,8 @@ def test_duplicates_and_bad_demonstrations_are_refused(tmp_path):
 def test_learner_killed_with_sigkill_resumes_without_loss(arm, arm_model_dir, tmp_path):
     """Kill the real learner process at random moments; restart until it finishes."""
     np.savez(tmp_path / "initial.npz", data=arm.data, joint_names=np.array(arm.joint_names))
-    cmd = [sys.executable, "-m", "latent_geodesics.learner", "--store", str(tmp_path / "s.db"),
+    cmd = [sys.executable, "-m", "latent_geodesics.learning.loop",
+           "--store", str(tmp_path / "s.db"),
            "--work", str(tmp_path / "work"), "--model", arm_model_dir,
            "--initial-data", str(tmp_path / "initial.npz"), "--rounds", "2", "--queries", "3",
            "--epochs", "2", "--device", "cpu"]
@@ -122,7 +123,7 @@ def test_damaged_store_is_a_clear_error(tmp_path, damage):
 
 HOLD_THE_STORE = """
 import sys, time
-from latent_geodesics.store import DemoStore
+from latent_geodesics.learning.store import DemoStore
 DemoStore(sys.argv[1]).claim()
 print("held", flush=True)
 time.sleep(120)

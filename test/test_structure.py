@@ -57,3 +57,40 @@ def test_front_ends_hold_no_request_logic():
                 offenders.append("%s:%d engine.%s" % (path.relative_to(SRC), node.lineno,
                                                       node.attr))
     assert not offenders, offenders
+
+
+# The layers, lowest first: a module imports only from its own package or from
+# packages of lower layers; packages of one layer are independent of each other,
+# except the front ends on top (the demo drives the ROS 1 nodes; msg, srv and
+# action are the generated interfaces).
+LAYERS = [{"errors", "files"}, {"geometry", "sim"}, {"graph", "data"}, {"model"},
+          {"serving", "learning"},
+          {"ros", "ros2", "demo", "nn_geodesic", "training", "msg", "srv", "action"}]
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def package_imports():
+    """(importing package, imported package, where) for every import inside src."""
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        own = parts[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level > 0:
+                yield own, "relative import", "%s:%d" % (path.relative_to(SRC), node.lineno)
+            elif isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.startswith("latent_geodesics."):
+                yield own, node.module.split(".")[1], "%s:%d" % (path.relative_to(SRC),
+                                                                 node.lineno)
+
+
+def test_src_shows_the_layers_as_subpackages():
+    top = {p.stem for p in SRC.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    assert top - {"__init__"} <= set(RANK), sorted(top - set(RANK) - {"__init__"})
+
+
+def test_imports_only_go_down_the_layers():
+    wrong = ["%s imports %s (%s)" % (own, other, where)
+             for own, other, where in package_imports()
+             if own != other and (other not in RANK or RANK[other] > RANK.get(own, -1)
+                                  or RANK[other] == RANK[own] < len(LAYERS) - 1)]
+    assert not wrong, wrong

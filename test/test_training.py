@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from latent_geodesics.data import laikago_dataset
-from latent_geodesics.model import load_model
-from latent_geodesics.training import main, train_iwae
+from latent_geodesics.model.iwae import load_model
+from latent_geodesics.model.training import main, train_iwae
 
 # Held-out reconstruction RMSE on the simulated arm (radians), 2-D latent space,
 # 60 epochs on 120 demonstrations. Measured about 0.18 rad; the 2-D code cannot
@@ -74,8 +74,8 @@ def test_cli_refuses_bad_data_before_training(tmp_path, capsys):
 
 
 def test_a_model_that_learned_nothing_is_reported(arm, arm_model):
-    from latent_geodesics.model import IWAE
-    from latent_geodesics.training import collapse_warning, diagnose
+    from latent_geodesics.model.iwae import IWAE
+    from latent_geodesics.model.training import collapse_warning, diagnose
     good = arm_model.report["diagnosis"]
     assert not good["collapsed"] and good["rmse_ratio"] < 0.8
     assert good["active_latent_dims"] == 2 and collapse_warning(good, 2) is None
@@ -103,7 +103,7 @@ def test_default_training_does_not_collapse_on_the_pendulum():
 
 
 def test_batch_size_and_learning_rate_follow_the_data_and_device(arm):
-    from latent_geodesics.training import auto_batch_size, auto_lr
+    from latent_geodesics.model.training import auto_batch_size, auto_lr
     assert auto_batch_size(4500, "cpu") == 281 and auto_batch_size(4500, "cuda") == 281
     assert auto_batch_size(10 ** 5, "cpu") == 512 and auto_batch_size(10 ** 5, "cuda") == 4096
     assert auto_batch_size(300, "cpu") == 32 and auto_batch_size(20, "cpu") == 20
@@ -116,7 +116,7 @@ def test_batch_size_and_learning_rate_follow_the_data_and_device(arm):
 
 
 def test_first_epochs_train_the_one_sample_bound_then_the_full_bound(arm, monkeypatch):
-    from latent_geodesics.model import IWAE
+    from latent_geodesics.model.iwae import IWAE
     used = []
     original = IWAE.iwae_bound
 
@@ -171,7 +171,7 @@ def test_noise_floor_keeps_the_latent_code_for_the_joint_that_carries_the_task()
 
 
 def test_evaluation_in_batches_equals_one_batch(arm, arm_model):
-    from latent_geodesics.training import evaluate
+    from latent_geodesics.model.training import evaluate
     x = arm.data[:1000]
     whole = evaluate(arm_model, x, batch=len(x))
     parts = evaluate(arm_model, x, batch=64)   # 15 full batches and a short one
@@ -184,8 +184,8 @@ def test_evaluation_in_batches_equals_one_batch(arm, arm_model):
 def test_training_evaluates_in_bounded_batches(arm, monkeypatch):
     """The final evaluation ran on all rows at once: 2M rows took 9.2 GB and crashed
     after training."""
-    import latent_geodesics.training as training
-    from latent_geodesics.model import IWAE
+    import latent_geodesics.model.training as training
+    from latent_geodesics.model.iwae import IWAE
     seen = []
     original = IWAE.posterior
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import CubicSpline
 
-from latent_geodesics.trajectory import (
+from latent_geodesics.serving.trajectory import (
     NS,
     JointLimits,
     LimitError,

@@ -1,6 +1,9 @@
 """latent_geodesics: geodesics in the latent space of deep generative models.
 
-The small public API (see DESIGN.md); every module is importable without ROS:
+The small public API; every module outside ros/ and ros2/ is importable without ROS.
+The layers, each a subpackage, import only downwards: geometry, graph, data and
+sim, model, then serving and learning; the front ends (ros, ros2) and the demo on
+top. nn_geodesic and training are the stable public names of two modules inside.
 
     from latent_geodesics import LatentGraph, nn_geodesic, curve_length
 
@@ -15,11 +18,13 @@ import pkgutil
 __path__ = pkgutil.extend_path(__path__, __name__)
 
 __version__ = "0.1.0"
-_EXPORTS = {"Geodesic": "curves", "curve_length": "geometry", "metric_tensor": "geometry",
-            "magnification_factor": "geometry", "LatentGraph": "graph",
-            "load_model_with_graph": "loading", "IWAE": "model", "load_model": "model",
-            "save_model": "model", "nn_geodesic": "nn_geodesic",
-            "refined_geodesic": "nn_geodesic", "train_iwae": "training"}
+_EXPORTS = {"Geodesic": "geometry.curves", "curve_length": "geometry.metric",
+            "metric_tensor": "geometry.metric", "magnification_factor": "geometry.metric",
+            "LatentMetric": "geometry.metric", "LatentGraph": "graph.latent_graph",
+            "load_model_with_graph": "model.loading", "IWAE": "model.iwae",
+            "load_model": "model.iwae", "save_model": "model.iwae",
+            "nn_geodesic": "geometry.refinement", "refined_geodesic": "geometry.refinement",
+            "train_iwae": "model.training"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -17,7 +17,7 @@ from control_msgs.msg import (
 )
 from sensor_msgs.msg import JointState
 
-from latent_geodesics.trajectory import position_at
+from latent_geodesics.serving.trajectory import position_at
 
 
 class FakeController:

@@ -21,7 +21,7 @@ import rospy
 from control_msgs.msg import FollowJointTrajectoryAction, FollowJointTrajectoryResult
 from sensor_msgs.msg import JointState
 
-from latent_geodesics.trajectory import position_at
+from latent_geodesics.serving.trajectory import position_at
 
 
 class FaultController:

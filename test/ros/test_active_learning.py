@@ -6,9 +6,9 @@ import numpy as np
 import rospy
 import rostest
 
+from latent_geodesics.learning.store import DemoStore
 from latent_geodesics.msg import RoundMetrics
 from latent_geodesics.srv import Decode, Demonstrate, SelectQueries
-from latent_geodesics.store import DemoStore
 
 
 def proxy(name, srv_type):

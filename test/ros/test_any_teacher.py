@@ -11,11 +11,11 @@ import rosnode
 import rospy
 import rostest
 
-from latent_geodesics.data.arcs import JOINT_NAMES, arc_pose
-from latent_geodesics.fidelity import largest_deviation
+from latent_geodesics.learning.store import DemoStore
 from latent_geodesics.msg import Endpoint, RoundMetrics
+from latent_geodesics.serving.fidelity import largest_deviation
+from latent_geodesics.sim.arcs import JOINT_NAMES, arc_pose
 from latent_geodesics.srv import GraphGeodesic, SelectQueries
-from latent_geodesics.store import DemoStore
 
 GAP = 0.35   # |joint_1| below this was never recorded
 ACROSS = (-0.6, 0.6)   # phases of two recorded poses, one on each arc

@@ -11,16 +11,16 @@ import pytest
 import rospy
 import torch
 
-from latent_geodesics.active_learning import evaluate
 from latent_geodesics.data import two_arcs
-from latent_geodesics.data.arcs import JOINT_NAMES, arc_pose
-from latent_geodesics.graph import LatentGraph
-from latent_geodesics.learner import ActiveLearner, LoopConfig
-from latent_geodesics.model import load_model, save_model
+from latent_geodesics.graph.latent_graph import LatentGraph
+from latent_geodesics.learning.loop import ActiveLearner, LoopConfig
+from latent_geodesics.learning.selection import evaluate
+from latent_geodesics.learning.store import DemoStore
+from latent_geodesics.model.iwae import load_model, save_model
+from latent_geodesics.model.training import train_iwae
 from latent_geodesics.ros.processes import ros_processes
+from latent_geodesics.sim.arcs import JOINT_NAMES, arc_pose
 from latent_geodesics.srv import Decode
-from latent_geodesics.store import DemoStore
-from latent_geodesics.training import train_iwae
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import rosgraph
 import rospy
 
 from latent_geodesics.data import arm_dataset
-from latent_geodesics.model import save_model
+from latent_geodesics.model.iwae import save_model
+from latent_geodesics.model.training import train_iwae
 from latent_geodesics.ros.processes import ros_processes
 from latent_geodesics.srv import Reload
-from latent_geodesics.training import train_iwae
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from latent_geodesics.data import two_arcs
-from latent_geodesics.data.arcs import JOINT_NAMES
-from latent_geodesics.model import save_model
+from latent_geodesics.learning.store import DemoStore
+from latent_geodesics.model.iwae import save_model
+from latent_geodesics.model.training import train_iwae
 from latent_geodesics.ros.processes import ros_processes
-from latent_geodesics.store import DemoStore
-from latent_geodesics.training import train_iwae
+from latent_geodesics.sim.arcs import JOINT_NAMES
 
 SILENT_TEACHER = """
 import time, rospy

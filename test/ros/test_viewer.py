@@ -11,11 +11,11 @@ import rospy
 from tf2_msgs.msg import TFMessage
 
 from latent_geodesics.data import two_arcs
-from latent_geodesics.data.arcs import JOINT_NAMES
+from latent_geodesics.model.training import train_iwae
 from latent_geodesics.msg import Endpoint
 from latent_geodesics.ros.processes import ros_processes
+from latent_geodesics.sim.arcs import JOINT_NAMES
 from latent_geodesics.srv import GraphGeodesic
-from latent_geodesics.training import train_iwae
 
 OTHER_ROBOT = """<robot name="other_robot">
   <link name="base"/><link name="upper"/><link name="fore"/><link name="hand"/>
@@ -35,7 +35,7 @@ def roscore(tmp_path_factory):
 
 
 def test_viewer_leaves_the_robots_description_and_tf_alone(roscore, tmp_path, monkeypatch):
-    from latent_geodesics.model import save_model
+    from latent_geodesics.model.iwae import save_model
     data = two_arcs(n=400)
     model, _ = train_iwae(data, JOINT_NAMES, epochs=5, device="cpu", progress=False)
     save_model(model, str(tmp_path / "model"), model.meta)

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 
 from latent_geodesics.data import arm_dataset, two_arcs
-from latent_geodesics.data.arcs import JOINT_NAMES as ARC_JOINTS
-from latent_geodesics.model import save_model
-from latent_geodesics.training import train_iwae
+from latent_geodesics.model.iwae import save_model
+from latent_geodesics.model.training import train_iwae
+from latent_geodesics.sim.arcs import JOINT_NAMES as ARC_JOINTS
 
 work = os.path.realpath(sys.argv[1])
 os.makedirs(work, exist_ok=True)

@@ -6,9 +6,9 @@ import numpy as np
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from trajectory_msgs.msg import JointTrajectoryPoint
 
+from latent_geodesics.learning.store import DemoStore
 from latent_geodesics.msg import RoundMetrics
 from latent_geodesics.srv import Demonstrate, Encode, SelectQueries
-from latent_geodesics.store import DemoStore
 
 LATCHED = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 

@@ -15,8 +15,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 
 from latent_geodesics.action import NNGeodesic
-from latent_geodesics.engine import REQUEST_TIME_SETTINGS, Settings
 from latent_geodesics.msg import Endpoint
+from latent_geodesics.serving.engine import REQUEST_TIME_SETTINGS, Settings
 from latent_geodesics.srv import (
     Decode,
     Encode,

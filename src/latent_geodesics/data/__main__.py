@@ -10,10 +10,16 @@ import argparse
 
 import numpy as np
 
-from ..files import atomic_write
-from . import arm_dataset, laikago_dataset, pendulum_dataset, two_arcs, two_skills
-from .arcs import JOINT_NAMES as ARC_JOINTS
-from .curves import curved_skills
+from latent_geodesics.data import (
+    arm_dataset,
+    laikago_dataset,
+    pendulum_dataset,
+    two_arcs,
+    two_skills,
+)
+from latent_geodesics.files import atomic_write
+from latent_geodesics.sim.arcs import JOINT_NAMES as ARC_JOINTS
+from latent_geodesics.sim.skills import curved_skills
 
 
 def write_bag(path, data, names, topic="/joint_states", rate=50.0):

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from ..errors import DataError
+from latent_geodesics.errors import DataError
 
 
 def default_names(d):
@@ -125,7 +125,7 @@ def load_rosbag(path, topic="/joint_states", joints=None, report=None, **recordi
     joint name across publishers, unwrapped, downsampled, still stretches dropped
     (recordings.from_samples; `recording`: its rate and still). report: a dict that
     receives what was done."""
-    from .recordings import bag2_samples, bag_samples, from_samples
+    from latent_geodesics.data.recordings import bag2_samples, bag_samples, from_samples
     samples = bag2_samples if is_ros2_bag(path) else bag_samples
     data, names, info = from_samples(samples(path, topic), joints, **recording)
     if report is not None:

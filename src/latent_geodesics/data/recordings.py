@@ -10,7 +10,7 @@ did, for the training report.
 """
 import numpy as np
 
-from .loaders import DataError, check_width
+from latent_geodesics.data.loaders import DataError, check_width
 
 RATE_HZ = 50.0        # rows per second of recording kept
 STILL_RAD = 1e-3      # a row moving less than this (every joint) from the last kept is dropped

@@ -26,14 +26,14 @@ from latent_geodesics.demo.client import (
 )
 from latent_geodesics.demo.figures import write_figures
 from latent_geodesics.demo.report import write_report
-from latent_geodesics.engine import Settings, endpoint_limit_of
-from latent_geodesics.evaluation import hole_side_pairs
 from latent_geodesics.files import atomic_write
-from latent_geodesics.loading import model_graph
-from latent_geodesics.model import load_model, save_model
+from latent_geodesics.learning.evaluation import hole_side_pairs
+from latent_geodesics.model.iwae import load_model, save_model
+from latent_geodesics.model.loading import model_graph
+from latent_geodesics.model.training import DEFAULTS, train_iwae
 from latent_geodesics.ros.processes import ros_processes
-from latent_geodesics.training import DEFAULTS, train_iwae
-from latent_geodesics.trajectory import JointLimits
+from latent_geodesics.serving.engine import Settings, endpoint_limit_of
+from latent_geodesics.serving.trajectory import JointLimits
 
 
 def default_model(out, epochs):

@@ -180,8 +180,8 @@ def run_active_learning(ros, out, model_dir, data_path, rounds, queries, epochs)
     """
     import rospy
 
+    from latent_geodesics.learning.store import DemoStore
     from latent_geodesics.msg import RoundMetrics
-    from latent_geodesics.store import DemoStore
     work = os.path.abspath(os.path.join(out, "active_learning"))
     shutil.rmtree(work, ignore_errors=True)   # a fresh loop on every run
     metrics = {}

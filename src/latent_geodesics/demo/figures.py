@@ -6,12 +6,12 @@ import numpy as np
 import torch
 
 from latent_geodesics.files import atomic_write
-from latent_geodesics.model import load_model
+from latent_geodesics.model.iwae import load_model
 
 
 def chord_trajectory(q_start, q_goal, limits, n=60):
     """The joint-space straight line timed under the same limits."""
-    from latent_geodesics.trajectory import time_parametrize
+    from latent_geodesics.serving.trajectory import time_parametrize
     timing = time_parametrize(np.linspace(q_start, q_goal, n), limits)
     return timing.times, timing.positions
 
@@ -25,7 +25,7 @@ def leaves_data(graph, points):
 
 def hole_latents(model, seed=7):
     """Encoded held-out poses whose targets lie in the arm's data hole."""
-    from latent_geodesics.evaluation import arm_goal_poses
+    from latent_geodesics.learning.evaluation import arm_goal_poses
     inside = arm_goal_poses(120, seed)[0]
     with torch.no_grad():
         return model.encode(torch.as_tensor(inside, dtype=torch.float32)).double().numpy()
@@ -35,7 +35,7 @@ def hole_latents(model, seed=7):
 def write_figures(model, graph, results, out, limits):
     import matplotlib.pyplot as plt
 
-    from latent_geodesics.plots import latent_figure
+    from latent_geodesics.geometry.plots import latent_figure
     z = model.latents
     paths = []
     for k, r in enumerate(results):
@@ -87,7 +87,7 @@ def write_figures(model, graph, results, out, limits):
 def write_active_learning_figures(rounds, out):
     import matplotlib.pyplot as plt
 
-    from latent_geodesics.plots import draw_latent
+    from latent_geodesics.geometry.plots import draw_latent
     asked = [r for r in rounds if r["asked_by"]]
     fig, axes = plt.subplots(1, len(asked), figsize=(5.5 * len(asked), 4.8), squeeze=False)
     for ax, r in zip(axes[0], asked):

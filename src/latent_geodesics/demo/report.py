@@ -8,11 +8,11 @@ import numpy as np
 
 from latent_geodesics.demo.client import ROBOT_PIXELS
 from latent_geodesics.files import atomic_write
-from latent_geodesics.training import NOISE_FACTOR, NOISE_FLOOR_RAD
+from latent_geodesics.model.training import NOISE_FACTOR, NOISE_FLOOR_RAD
 
 
 def _learned(diagnosis, latent_dim):
-    from latent_geodesics.training import collapse_warning
+    from latent_geodesics.model.training import collapse_warning
     if not diagnosis:
         return "not diagnosed"
     verdict = "FAIL" if diagnosis["collapsed"] else "pass"

@@ -13,11 +13,11 @@ import threading
 
 import rospy
 
-from latent_geodesics.learning_service import NODE_PARAMETERS, LearningService
+from latent_geodesics.learning.service import NODE_PARAMETERS, LearningService
+from latent_geodesics.learning.teachers import Refused
 from latent_geodesics.msg import RoundMetrics
 from latent_geodesics.ros import run_node
 from latent_geodesics.srv import Demonstrate, Reload, SelectQueries, SelectQueriesResponse
-from latent_geodesics.teachers import Refused
 
 
 class ActiveLearnerNode:

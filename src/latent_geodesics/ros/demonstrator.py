@@ -5,9 +5,9 @@ Parameter ~system: arm (the simulated Panda) or pendulum.
 import rospy
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from latent_geodesics.learning.teachers import TEACHERS, Refused, teacher_query
 from latent_geodesics.ros import run_node
 from latent_geodesics.srv import Demonstrate, DemonstrateResponse
-from latent_geodesics.teachers import TEACHERS, Refused, teacher_query
 
 
 class Demonstrator:

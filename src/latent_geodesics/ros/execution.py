@@ -20,21 +20,21 @@ import rospy
 from actionlib_msgs.msg import GoalStatus
 from control_msgs.msg import FollowJointTrajectoryAction, FollowJointTrajectoryGoal, JointTolerance
 
-from latent_geodesics.engine import RequestError
-from latent_geodesics.execution import (
-    ExecutionMonitoring,
-    cancelled_message,
-    status_name,
-    timed_out_message,
-)
 from latent_geodesics.msg import (
     ExecuteGeodesicAction,
     ExecuteGeodesicFeedback,
     ExecuteGeodesicResult,
     GeodesicStats,
 )
-from latent_geodesics.robot_state import ALLOWED_START_TOLERANCE, StateError
 from latent_geodesics.ros.action_server import SimpleActionServer
+from latent_geodesics.serving.engine import RequestError
+from latent_geodesics.serving.execution import (
+    ExecutionMonitoring,
+    cancelled_message,
+    status_name,
+    timed_out_message,
+)
+from latent_geodesics.serving.robot_state import ALLOWED_START_TOLERANCE, StateError
 
 FEEDBACK_HZ = 10.0
 

@@ -20,20 +20,20 @@ from nav_msgs.msg import Path
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from latent_geodesics.engine import Engine, Settings
+from latent_geodesics.geometry.plots import figure_rgb, latent_figure
 from latent_geodesics.msg import (
     GeodesicStats,
     NNGeodesicAction,
     NNGeodesicFeedback,
     NNGeodesicResult,
 )
-from latent_geodesics.plots import figure_rgb, latent_figure
-from latent_geodesics.robot_state import JointStateBuffer, StateError
 from latent_geodesics.ros import run_node
 from latent_geodesics.ros.action_server import SimpleActionServer
 from latent_geodesics.ros.diagnostics import ServerDiagnostics
 from latent_geodesics.ros.execution import Executor
-from latent_geodesics.service import (
+from latent_geodesics.serving.engine import Engine, Settings
+from latent_geodesics.serving.robot_state import JointStateBuffer, StateError
+from latent_geodesics.serving.service import (
     FEEDBACK_EVERY,
     GeodesicService,
     path_xyz,

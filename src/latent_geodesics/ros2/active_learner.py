@@ -8,12 +8,12 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
-from latent_geodesics.learner import LoopConfig
-from latent_geodesics.learning_service import NODE_PARAMETERS, LearningService
+from latent_geodesics.learning.loop import LoopConfig
+from latent_geodesics.learning.service import NODE_PARAMETERS, LearningService
+from latent_geodesics.learning.teachers import Refused
 from latent_geodesics.msg import RoundMetrics
 from latent_geodesics.ros2.parameters import declare_dataclass
 from latent_geodesics.srv import Demonstrate, Reload, SelectQueries
-from latent_geodesics.teachers import Refused
 
 LATCHED = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 TEACHER_WAIT_LOG = 30.0   # s between "waiting for the teacher" lines

@@ -3,8 +3,8 @@
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectoryPoint
 
+from latent_geodesics.learning.teachers import TEACHERS, Refused, teacher_query
 from latent_geodesics.srv import Demonstrate
-from latent_geodesics.teachers import TEACHERS, Refused, teacher_query
 
 
 class Demonstrator(Node):

@@ -27,18 +27,18 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from latent_geodesics.action import NNGeodesic
-from latent_geodesics.engine import (
+from latent_geodesics.geometry.plots import figure_rgb, latent_figure
+from latent_geodesics.msg import GeodesicStats
+from latent_geodesics.ros2.parameters import declare_dataclass, nested, on_change
+from latent_geodesics.serving.engine import (
     POSITIVE_SETTINGS,
     REQUEST_TIME_SETTINGS,
     SETTING_FLOORS,
     Engine,
     Settings,
 )
-from latent_geodesics.msg import GeodesicStats
-from latent_geodesics.plots import figure_rgb, latent_figure
-from latent_geodesics.robot_state import JointStateBuffer, StateError
-from latent_geodesics.ros2.parameters import declare_dataclass, nested, on_change
-from latent_geodesics.service import (
+from latent_geodesics.serving.robot_state import JointStateBuffer, StateError
+from latent_geodesics.serving.service import (
     FEEDBACK_EVERY,
     GeodesicService,
     check_feedback_every,

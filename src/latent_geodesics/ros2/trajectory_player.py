@@ -8,7 +8,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from latent_geodesics.trajectory import position_at
+from latent_geodesics.serving.trajectory import position_at
 
 
 class TrajectoryPlayer(Node):

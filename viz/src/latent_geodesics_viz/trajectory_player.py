@@ -18,8 +18,8 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from latent_geodesics.ros import run_node
-from latent_geodesics.trajectory import position_at
-from latent_geodesics.urdf import URDFError, urdf_joint_names
+from latent_geodesics.serving.trajectory import position_at
+from latent_geodesics.serving.urdf import URDFError, urdf_joint_names
 
 
 class TrajectoryPlayer:

@@ -7,7 +7,7 @@ controller says later; a late success is not a success.
 """
 from dataclasses import dataclass
 
-from .errors import ConfigError, is_number
+from latent_geodesics.errors import ConfigError, is_number
 
 # actionlib_msgs/GoalStatus's constants, named here: looking a value up among the
 # message class's attributes finds unrelated ones equal to it (_has_header == 0).

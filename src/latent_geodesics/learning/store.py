@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from .errors import StoreError
-from .files import atomic_write
+from latent_geodesics.errors import StoreError
+from latent_geodesics.files import atomic_write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -12,7 +12,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .geometry import log_magnification_factor
+from latent_geodesics.geometry.metric import log_magnification_factor
 
 
 def latent_bounds(latents, margin=0.15):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .errors import PointError
-from .geometry import LatentMetric, split, subdivide
+from latent_geodesics.errors import PointError
+from latent_geodesics.geometry.metric import LatentMetric, split, subdivide
 
 __all__ = ["Geodesic", "best_candidate", "check_point", "relax", "resample", "shortcut",
            "smooth", "split", "subdivide", "to_numpy"]

@@ -10,11 +10,11 @@ import hashlib
 import json
 import os
 
-from .errors import ConfigError
-from .graph import GraphError, LatentGraph
-from .graph_build import GRAPH
-from .model import load_model
-from .uncertainty import VarianceAwareDecoder, fit_rbf_precision
+from latent_geodesics.errors import ConfigError
+from latent_geodesics.graph.build import GRAPH
+from latent_geodesics.graph.latent_graph import GraphError, LatentGraph
+from latent_geodesics.model.iwae import load_model
+from latent_geodesics.model.uncertainty import VarianceAwareDecoder, fit_rbf_precision
 
 METRICS = ("mean+variance", "mean")
 # The data-aware metric by default: under the decoder mean alone (J^T J) a decoder

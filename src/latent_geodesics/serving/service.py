@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .engine import RequestError
-from .errors import ConfigError
-from .model import ModelError
-from .robot_state import StateError, check_start
+from latent_geodesics.errors import ConfigError
+from latent_geodesics.model.iwae import ModelError
+from latent_geodesics.serving.engine import RequestError
+from latent_geodesics.serving.robot_state import StateError, check_start
 
 LATENCY_WINDOW = 200   # the latest requests the latency percentiles cover
 # Feedback every refinement iteration: the default polyline refinement converges in

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .trajectory import NS
+from latent_geodesics.serving.trajectory import NS
 
 
 @dataclass

@@ -6,7 +6,7 @@ RequestError that says what was wrong."""
 import numpy as np
 import torch
 
-from .errors import GraphError, RequestError
+from latent_geodesics.errors import GraphError, RequestError
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MIN_SCALING = 1e-3   # MoveIt's scaling factors below: a motion stretched over hours or days

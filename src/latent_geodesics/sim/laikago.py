@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from .loaders import DataError
+from latent_geodesics.errors import DataError
 
 JOINT_NAMES = ["%s_%s" % (leg, j) for leg in ("FR", "FL", "RR", "RL")
                for j in ("hip", "upper", "lower")]

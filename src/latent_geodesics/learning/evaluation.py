@@ -27,7 +27,7 @@ def hole_crossing_pairs(latents, n_pairs=3, seed=0, candidates=600, min_separati
 def arm_goal_poses(n_demos, seed, margin=0.03):
     """Goal configurations of held-out arm demonstrations (no hole), split by where the
     target lies: (inside the hole band, left of it, right of it, the demonstrations)."""
-    from .data.arm import ArmSimulator, fingertip
+    from latent_geodesics.sim.arm import ArmSimulator, fingertip
     sim = ArmSimulator()
     full = sim.dataset(n_demos=n_demos, hole=False, seed=seed)
     goals = np.stack([d[-1] for d in full.demos])
@@ -48,7 +48,7 @@ def arm_evaluation_set(n_pairs=6, n_held_out=40, seed=123):
 
 def pendulum_evaluation_set(n_pairs=6, seed=123):
     """Pendulum states on either side of the angular hole, and held-out states."""
-    from .data.pendulum import pendulum_dataset
+    from latent_geodesics.sim.pendulum import pendulum_dataset
     states, _ = pendulum_dataset(n_rollouts=20, hole=None, seed=seed)
     below = states[(states[:, 0] > 0.4) & (states[:, 0] < 0.7)]
     above = states[(states[:, 0] > 1.7) & (states[:, 0] < 2.0)]
@@ -77,7 +77,7 @@ def hole_side_pairs(arm, n_pairs=3, band=0.12, allowed=None):
     band while the recorded motions go around it. The pairs are spread over the reach;
     allowed (N,) bool, optional: the poses that may be used (e.g. those the model
     reproduces)."""
-    from .data.arm import ArmSimulator, fingertip
+    from latent_geodesics.sim.arm import ArmSimulator, fingertip
     lo, hi = ArmSimulator().workspace.hole_y
     ends = np.cumsum([len(d) for d in arm.demos]) - 1
     if allowed is not None:

@@ -15,8 +15,8 @@ import torch
 import yaml
 from torch import nn
 
-from .errors import ConfigError, ModelError, is_number
-from .files import atomic_write
+from latent_geodesics.errors import ConfigError, ModelError, is_number
+from latent_geodesics.files import atomic_write
 
 FORMAT_VERSION = 1
 ACTIVATIONS = {"tanh": nn.Tanh, "softplus": nn.Softplus, "elu": nn.ELU}

@@ -1,10 +1,10 @@
 """Simulated teachers: answer a query configuration with a demonstration near it."""
 import numpy as np
 
-from .data.arm import JOINT_NAMES as ARM_JOINTS
-from .data.arm import ArmSimulator
-from .data.pendulum import JOINT_NAMES as PENDULUM_STATES
-from .data.pendulum import states_near
+from latent_geodesics.sim.arm import JOINT_NAMES as ARM_JOINTS
+from latent_geodesics.sim.arm import ArmSimulator
+from latent_geodesics.sim.pendulum import JOINT_NAMES as PENDULUM_STATES
+from latent_geodesics.sim.pendulum import states_near
 
 
 class Refused(Exception):

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .active_learning import SELECTORS, select_queries
-from .errors import ConfigError, StoreError, is_number
-from .files import open_log
-from .loading import load_model_with_graph
-from .model import ModelError, load_model, read_model_yaml
-from .teachers import Refused, checked_demonstration
+from latent_geodesics.errors import ConfigError, StoreError, is_number
+from latent_geodesics.files import open_log
+from latent_geodesics.learning.selection import SELECTORS, select_queries
+from latent_geodesics.learning.teachers import Refused, checked_demonstration
+from latent_geodesics.model.iwae import ModelError, load_model, read_model_yaml
+from latent_geodesics.model.loading import load_model_with_graph
 
 RETRAIN = ("fine-tune", "scratch")
 
@@ -205,7 +205,7 @@ class ActiveLearner:
         tmp = "%s.tmp%d" % (out, os.getpid())
         data_path = os.path.join(self.work_dir, "data_round_%d.npz" % rnd)
         self.store.export(data_path)
-        cmd = [sys.executable, "-m", "latent_geodesics.training", "--data", data_path,
+        cmd = [sys.executable, "-m", "latent_geodesics.model.training", "--data", data_path,
                "--out", tmp, "--epochs", str(self.config.epochs),
                "--seed", str(self.config.seed + rnd), "--device", self.config.device,
                "--exit-with-parent", str(os.getpid())]   # preexec_fn is unsafe in threads
@@ -263,8 +263,8 @@ def main(argv=None):
     """Run the loop without ROS against a simulated teacher (used by the crash test)."""
     import argparse
 
-    from .store import DemoStore
-    from .teachers import TEACHERS
+    from latent_geodesics.learning.store import DemoStore
+    from latent_geodesics.learning.teachers import TEACHERS
     p = argparse.ArgumentParser(description="active learning without ROS")
     p.add_argument("--store", required=True)
     p.add_argument("--work", required=True)
@@ -281,7 +281,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     store = DemoStore(args.store)
     if args.initial_data:
-        from .data.loaders import load_data
+        from latent_geodesics.data.loaders import load_data
         store.seed(*load_data(args.initial_data))
     teacher = TEACHERS[args.system]()
     config = LoopConfig(rounds=args.rounds, queries_per_round=args.queries,

@@ -8,7 +8,7 @@ it is too old, or it lacks a joint or holds a non-finite value.
 import math
 import threading
 
-from .errors import StateError
+from latent_geodesics.errors import StateError
 
 FUTURE_TOLERANCE = 0.5   # s a stamp may lie ahead of the receiving clock (clock skew)
 

@@ -1,12 +1,12 @@
 """A latent path planned into a timed joint trajectory (the engine's last step)."""
 import numpy as np
 
-from .curves import smooth, split, subdivide
-from .errors import LimitError, RequestError
-from .fidelity import chord
-from .parsing import run_model
-from .results import PathResult
-from .trajectory import carry_residuals, select_waypoints, time_parametrize
+from latent_geodesics.errors import LimitError, RequestError
+from latent_geodesics.geometry.curves import smooth, split, subdivide
+from latent_geodesics.serving.fidelity import chord
+from latent_geodesics.serving.parsing import run_model
+from latent_geodesics.serving.results import PathResult
+from latent_geodesics.serving.trajectory import carry_residuals, select_waypoints, time_parametrize
 
 DENSIFY_ROUNDS = 6   # resamplings until no joint moves more than half a max_joint_step
 

@@ -14,11 +14,18 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from .curves import Geodesic, best_candidate, check_point, relax, shortcut, to_numpy
-from .errors import ConfigError, GraphError
-from .geometry import Points
-from .graph_build import RELAX_ITERATIONS, KnnGraph, unique_pairs
-from .graph_files import load_graph, save_graph
+from latent_geodesics.errors import ConfigError, GraphError
+from latent_geodesics.geometry.curves import (
+    Geodesic,
+    best_candidate,
+    check_point,
+    relax,
+    shortcut,
+    to_numpy,
+)
+from latent_geodesics.geometry.metric import Points
+from latent_geodesics.graph.build import RELAX_ITERATIONS, KnnGraph, unique_pairs
+from latent_geodesics.graph.files import load_graph, save_graph
 
 __all__ = ["Geodesic", "GraphError", "LatentGraph", "RELAX_ITERATIONS", "check_point",
            "to_numpy", "unique_pairs"]

@@ -14,11 +14,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from .curves import to_numpy
-from .errors import ConfigError, GraphError
-from .geometry import Decoder, LatentMetric, Points
-from .graph_bridges import MIN_WEIGHT, connect
-from .graph_search import GraphSearch
+from latent_geodesics.errors import ConfigError, GraphError
+from latent_geodesics.geometry.curves import to_numpy
+from latent_geodesics.geometry.metric import Decoder, LatentMetric, Points
+from latent_geodesics.graph.bridges import MIN_WEIGHT, connect
+from latent_geodesics.graph.search import GraphSearch
 
 # Graph paths are not energy-relaxed by default: under the data-aware metric a relaxed
 # path is a little shorter but strays further from the data (arm: 0.073 against 0.054

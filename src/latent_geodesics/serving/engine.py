@@ -13,14 +13,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .errors import ConfigError, GraphError, LimitError, RequestError, check_number, is_number
-from .fidelity import RecordedData
-from .geometry import log_magnification_factor
-from .graph_build import GRAPH
-from .loading import DEFAULT_METRIC, METRICS, model_graph
-from .model import load_model
-from .nn_geodesic import MODES, nn_geodesic, polyline_geodesic
-from .parsing import (
+from latent_geodesics.errors import (
+    ConfigError,
+    GraphError,
+    LimitError,
+    RequestError,
+    check_number,
+    is_number,
+)
+from latent_geodesics.geometry.metric import log_magnification_factor
+from latent_geodesics.geometry.refinement import MODES, nn_geodesic, polyline_geodesic
+from latent_geodesics.graph.build import GRAPH
+from latent_geodesics.model.iwae import load_model
+from latent_geodesics.model.loading import DEFAULT_METRIC, METRICS, model_graph
+from latent_geodesics.serving.fidelity import RecordedData
+from latent_geodesics.serving.parsing import (
     check_configurations,
     check_offsets,
     configurations,
@@ -32,8 +39,8 @@ from .parsing import (
     run_model,
     scaling_factors,
 )
-from .planning import plan
-from .trajectory import JointLimits
+from latent_geodesics.serving.planning import plan
+from latent_geodesics.serving.trajectory import JointLimits
 
 INITS = ("graph", "straight")
 KEPT_URDF = "robot_description is empty; keeping the joint limits of the last URDF"

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from .geometry import as_points
+from latent_geodesics.geometry.metric import as_points
 
 FLOOR = 1e-3            # zeta relative to the smallest height: far-field sigma ~ 32 x
 BANDWIDTH = 1.0         # in units of the data spacing h

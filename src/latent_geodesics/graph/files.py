@@ -15,11 +15,11 @@ import json
 import numpy as np
 import torch
 
-from .curves import to_numpy
-from .errors import GraphError, is_number
-from .files import atomic_write
-from .geometry import decoder_device_dtype
-from .graph_bridges import BRIDGE_CAP, MIN_WEIGHT
+from latent_geodesics.errors import GraphError, is_number
+from latent_geodesics.files import atomic_write
+from latent_geodesics.geometry.curves import to_numpy
+from latent_geodesics.geometry.metric import decoder_device_dtype
+from latent_geodesics.graph.bridges import BRIDGE_CAP, MIN_WEIGHT
 
 FILE_VERSION = 3
 ARRAYS = ("nodes", "edges", "weights", "is_bridge", "node_x")

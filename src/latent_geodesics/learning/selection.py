@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from .curves import subdivide
-from .errors import ConfigError
-from .geometry import jacobian
-from .uncertainty import fit_rbf_precision
+from latent_geodesics.errors import ConfigError
+from latent_geodesics.geometry.curves import subdivide
+from latent_geodesics.geometry.metric import jacobian
+from latent_geodesics.model.uncertainty import fit_rbf_precision
 
 SELECTORS = ("combined", "random", "uncertainty", "mf")
 WEIGHTS = {"sensitivity": 0.5, "uncertainty": 0.5}
@@ -234,8 +234,8 @@ def select_queries(model, graph, n, selector="combined", radius=None, seed=0):
 
 def path_profile(model, graph, z_start, z_goal, n=200):
     """A graph geodesic decoded at n equal latent steps: (positions, log MF)."""
-    from .curves import resample
-    from .geometry import log_magnification_factor
+    from latent_geodesics.geometry.curves import resample
+    from latent_geodesics.geometry.metric import log_magnification_factor
     path = graph.shortest_path(z_start, z_goal)
     dense = torch.as_tensor(resample(path.points, n))
     with torch.no_grad():

@@ -5,14 +5,14 @@ the server and how to publish a round; it only converts messages."""
 import os
 import threading
 
-from .active_learning import SELECTORS, evaluate, select_queries
-from .data import load_data
-from .errors import ConfigError
-from .evaluation import data_evaluation_set
-from .learner import ActiveLearner, LoopConfig
-from .loading import load_model_with_graph
-from .store import DemoStore
-from .teachers import Refused, in_joint_order
+from latent_geodesics.data import load_data
+from latent_geodesics.errors import ConfigError
+from latent_geodesics.learning.evaluation import data_evaluation_set
+from latent_geodesics.learning.loop import ActiveLearner, LoopConfig
+from latent_geodesics.learning.selection import SELECTORS, evaluate, select_queries
+from latent_geodesics.learning.store import DemoStore
+from latent_geodesics.learning.teachers import Refused, in_joint_order
+from latent_geodesics.model.loading import load_model_with_graph
 
 SYSTEMS = ("none", "arm", "pendulum")
 # The node's own parameters beside LoopConfig's, with their defaults.
