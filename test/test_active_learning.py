@@ -379,7 +379,7 @@ def test_a_store_of_another_model_is_refused_before_the_server_reloads(j_model_d
     """A store whose round 1 asked another model, or whose finished rounds trained in
     another work_dir, made the server reload another directory's model at the start."""
     from latent_geodesics.errors import StoreError
-    from latent_geodesics.learning.service import LearningService
+    from latent_geodesics.learning.service import LearnerNodeSettings, LearningService, LoopConfig
     from latent_geodesics.learning.store import DemoStore
     work, other = str(tmp_path / "work"), str(tmp_path / "other")
     asked_model = str(tmp_path / "m_other") if lineage == "another model" else j_model_dir
@@ -388,10 +388,9 @@ def test_a_store_of_another_model_is_refused_before_the_server_reloads(j_model_d
     store.seed(np.random.default_rng(0).normal(size=(200, 4)), JOINTS)
     finished_round(store, asked_model, os.path.join(trained_in, "models", "round_1"))
     store.close()
-    params = {"model_dir": j_model_dir, "work_dir": work, "store": str(tmp_path / "s.db"),
-              "device": "cpu"}
+    node = LearnerNodeSettings(model_dir=j_model_dir, work_dir=work, store=str(tmp_path / "s.db"))
     reloaded = []
-    start = lambda: LearningService(lambda name, default: params.get(name, default),  # noqa
+    start = lambda: LearningService(LoopConfig(device="cpu"), node,  # noqa: E731
                                     None, reloaded.append, None, lambda m: None, None)
     if lineage == "this model":
         start().store.close()                        # its own store is taken as it is

@@ -262,12 +262,12 @@ def test_hostile_encode_requests_are_refused(engine):
 
 @pytest.mark.parametrize("change,fragment", [
     (dict(max_joint_velocity=-1), "max_joint_velocity must be a positive number"),
-    (dict(k=0), "k must be a number >= 1"),
+    (dict(k=0), "k must be an integer >= 1"),
     (dict(default_mode="newton"), "default_mode must be one of"),
     (dict(joint_limits=[1, 2]), "joint_limits must be a dictionary"),
     (dict(max_joint_step=float("nan")), "max_joint_step"),
     (dict(max_duration=0.0), "max_duration must be a positive number"),
-    (dict(max_endpoints=0), "max_endpoints must be a number >= 1"),
+    (dict(max_endpoints=0), "max_endpoints must be an integer >= 1"),
 ])
 def test_bad_settings_are_refused_at_start(engine, change, fragment):
     with pytest.raises(ConfigError, match=fragment):

@@ -17,12 +17,13 @@ def roscore(tmp_path_factory):
 @pytest.mark.parametrize("node,args,fragment", [
     ("geodesic_server", ["_model_dir:=/nonexistent/model"],
      "cannot start: model directory '/nonexistent/model' does not exist"),
-    ("geodesic_server", ["__name:=server_without_model"], "cannot start: '~model_dir'"),
+    ("geodesic_server", ["__name:=server_without_model"],
+     "cannot start: parameter ~model_dir is required"),
+    ("geodesic_server", ["_k:=0", "_model_dir:=/nonexistent/model", "__name:=server_k0"],
+     "cannot start: parameter k must be an integer >= 1 and <= 1000, not 0"),
     ("demonstrator", ["_system:=boat"], "cannot start: ~system must be one of"),
-    ("active_learner", ["_system:=boat", "__name:=learner_boat"],
-     "cannot start: system must be none (any robot), arm or pendulum, not 'boat'"),
     ("active_learner", ["_rounds:=0", "__name:=learner_no_rounds"],
-     "cannot start: parameter rounds must be an integer in 1..1000000, not 0"),
+     "cannot start: parameter rounds must be an integer >= 1 and <= 1000000, not 0"),
     ("active_learner", ["_selector:=best", "__name:=learner_bad_selector"],
      "cannot start: parameter selector must be one of combined, random, uncertainty, mf"),
 ])

@@ -16,63 +16,50 @@ from pathlib import Path
 
 import numpy as np
 
-from latent_geodesics.errors import ConfigError, StoreError, is_number
+from latent_geodesics.errors import StoreError
 from latent_geodesics.files import open_log
 from latent_geodesics.learning.selection import SELECTORS, select_queries
 from latent_geodesics.learning.teachers import Refused, checked_demonstration
 from latent_geodesics.model.iwae import ModelError, load_model, read_model_yaml
 from latent_geodesics.model.loading import load_model_with_graph
+from latent_geodesics.settings import setting, validate
 
 RETRAIN = ("fine-tune", "scratch")
 
 
+def device_refusal(value):
+    ok = isinstance(value, str) and (value in ("auto", "cpu") or value.startswith("cuda"))
+    return None if ok else "must be auto, cpu or cuda[:N]"
+
+
 @dataclass
 class LoopConfig:
-    """The active-learning loop's settings and their defaults: the one source the
+    """The active-learning loop's settings (settings.py): the one declaration the
     node, its YAML and the launch file follow."""
-    rounds: int = 3
-    queries_per_round: int = 5
-    selector: str = "combined"
-    epochs: int = 15            # training epochs per round (fine-tuning: 5x faster than 30
-                                # epochs of the old schedule, same held-out RMSE; bench 9)
-    seed: int = 0
-    device: str = "auto"
+    rounds: int = setting(3, "rounds of the automatic loop", low=1, high=10 ** 6)
+    queries_per_round: int = setting(5, "queries asked each round", low=1, high=1000)
+    selector: str = setting("combined", "how queries are chosen", choices=SELECTORS)
+    # Fine-tuning: 5x faster than 30 epochs of the old schedule, same held-out RMSE (bench 9).
+    epochs: int = setting(15, "training epochs per round", low=1, high=10 ** 5)
+    seed: int = setting(0, "random seed of selection and training", low=0, high=2 ** 32 - 1)
+    device: str = setting("auto", "where rounds train: auto, cpu or cuda[:N]",
+                          check=device_refusal)
     # fine-tune: the previous round's model learns the new data; its latent space
     # stays. scratch: a new model of the same shape on all data; slower, but the
     # latent space reorganises, so a filled gap gets room and its crossing evens out.
-    retrain: str = "fine-tune"
-    # A demonstration longer than this is subsampled evenly (with a log line): one
-    # answer of 10^6 points would otherwise make every retraining that long.
-    max_demonstration_points: int = 10000
-    teacher_timeout: float = 120.0   # s a teacher may take to answer one query
-    reload_timeout: float = 600.0    # s the server may take to load a new model
+    retrain: str = setting("fine-tune", "fine-tune (latent space kept) or scratch (a new "
+                           "model each round)", choices=RETRAIN)
+    # One answer of 10^6 points would otherwise make every retraining that long.
+    max_demonstration_points: int = setting(10000, "longer demonstrations are subsampled "
+                                            "evenly (logged)", low=2, high=10 ** 7)
+    teacher_timeout: float = setting(120.0, "s a teacher may take to answer one query",
+                                     positive=True, high=86400.0)
+    reload_timeout: float = setting(600.0, "s the server may take to load a round's model",
+                                    positive=True, high=86400.0)
 
     def validate(self):
-        """ConfigError naming the first setting outside its range."""
-        ranges = {"rounds": (1, 10 ** 6), "queries_per_round": (1, 1000),
-                  "epochs": (1, 10 ** 5), "seed": (0, 2 ** 32 - 1),
-                  "max_demonstration_points": (2, 10 ** 7)}
-        for name, (low, high) in ranges.items():
-            value = getattr(self, name)
-            if not (is_number(value) and isinstance(value, int) and low <= value <= high):
-                raise ConfigError("parameter %s must be an integer in %d..%d, not %r"
-                                 % (name, low, high, value))
-        for name in ("teacher_timeout", "reload_timeout"):
-            value = getattr(self, name)
-            if not (is_number(value) and value > 0):
-                raise ConfigError("parameter %s must be a positive number of seconds, not %r"
-                                 % (name, value))
-        if self.selector not in SELECTORS:
-            raise ConfigError("parameter selector must be one of %s, not %r"
-                             % (", ".join(SELECTORS), self.selector))
-        if self.retrain not in RETRAIN:
-            raise ConfigError("parameter retrain must be one of %s, not %r"
-                             % (", ".join(RETRAIN), self.retrain))
-        if not (isinstance(self.device, str) and (self.device in ("auto", "cpu")
-                                                  or self.device.startswith("cuda"))):
-            raise ConfigError("parameter device must be auto, cpu or cuda[:N], not %r"
-                             % (self.device,))
-        return self
+        """ConfigError naming the first setting outside its declaration."""
+        return validate(self)
 
 
 class ActiveLearner:

@@ -4,21 +4,29 @@ and the rounds' metrics. The node passes in how to ask the teacher, how to reloa
 the server and how to publish a round; it only converts messages."""
 import os
 import threading
+from dataclasses import dataclass
 
 from latent_geodesics.data import load_data
-from latent_geodesics.errors import ConfigError
 from latent_geodesics.learning.evaluation import data_evaluation_set
 from latent_geodesics.learning.loop import ActiveLearner, LoopConfig
 from latent_geodesics.learning.selection import SELECTORS, evaluate, select_queries
 from latent_geodesics.learning.store import DemoStore
 from latent_geodesics.learning.teachers import Refused, in_joint_order
 from latent_geodesics.model.loading import load_model_with_graph
+from latent_geodesics.settings import setting
 
-SYSTEMS = ("none", "arm", "pendulum")
-# The node's own parameters beside LoopConfig's, with their defaults.
-NODE_PARAMETERS = {"auto": False, "system": "none", "work_dir": "active_learning",
-                   "store": "", "initial_data": "", "model_dir": "",
-                   "server": "/geodesic_server", "demonstrator": "/demonstrator"}
+
+@dataclass(frozen=True)
+class LearnerNodeSettings:
+    """The active learner node's own parameters beside LoopConfig's (settings.py)."""
+    auto: bool = setting(False, "run the automatic loop (else only ~select_queries)")
+    work_dir: str = setting("active_learning", "where the rounds' models are written")
+    store: str = setting("", "the demonstration store (default: work_dir/demonstrations.db)")
+    initial_data: str = setting("", "the data the initial model was trained on (seeds the "
+                                "store)")
+    model_dir: str = setting("", "the initial model, the one the server serves")
+    server: str = setting("/geodesic_server", "its ~reload is called with each new model")
+    demonstrator: str = setting("/demonstrator", "its ~demonstrate is asked for each query")
 
 
 def round_fields(rnd, metrics, config, store, model_dir):
@@ -49,26 +57,20 @@ def check_select_request(selector, n, selectors):
 
 
 class LearningService:
-    def __init__(self, param, ask_teacher, reload, publish_round, log, error):
-        """param(name, default): a node parameter; ask_teacher(joint_names,
+    def __init__(self, config, node, ask_teacher, reload, publish_round, log, error):
+        """config: LoopConfig; node: LearnerNodeSettings; ask_teacher(joint_names,
         positions) -> (joint_names, rows) or Refused; reload(model_dir) raises on
         refusal; publish_round(fields) publishes RoundMetrics' fields."""
-        if param("system", "none") not in SYSTEMS:
-            raise ConfigError("system must be none (any robot), arm or pendulum, not %r"
-                              % param("system", "none"))
-        defaults = LoopConfig()
-        self.config = LoopConfig(**{name: param(name, getattr(defaults, name))
-                                    for name in defaults.__dataclass_fields__}).validate()
-        self.work_dir = os.path.abspath(param("work_dir", "active_learning"))
+        self.config = config.validate()
+        self.work_dir = os.path.abspath(node.work_dir)
         os.makedirs(self.work_dir, exist_ok=True)
-        self.store = DemoStore(param("store", "") or os.path.join(self.work_dir,
-                                                                   "demonstrations.db"),
+        self.store = DemoStore(node.store or os.path.join(self.work_dir, "demonstrations.db"),
                                log=log)
-        if param("initial_data", ""):
-            self.store.seed(*load_data(param("initial_data", "")))
+        if node.initial_data:
+            self.store.seed(*load_data(node.initial_data))
         self.ask_teacher, self.reload_server = ask_teacher, reload
         self.publish, self.log, self.error = publish_round, log, error
-        self.learner = ActiveLearner(self.store, self.work_dir, param("model_dir", ""),
+        self.learner = ActiveLearner(self.store, self.work_dir, node.model_dir,
                                      self.demonstrate, self.config, reload=reload,
                                      evaluate=self.evaluate, on_round=self.publish_round,
                                      on_ack=self.ack, log=log)
@@ -139,4 +141,4 @@ class LearningService:
         return True, "%d queries" % len(q.latent), query_fields(q, model.joint_names)
 
 
-__all__ = ["LearningService", "NODE_PARAMETERS", "Refused", "round_fields"]
+__all__ = ["LearnerNodeSettings", "LearningService", "LoopConfig", "Refused", "round_fields"]

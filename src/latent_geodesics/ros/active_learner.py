@@ -13,27 +13,29 @@ import threading
 
 import rospy
 
-from latent_geodesics.learning.service import NODE_PARAMETERS, LearningService
+from latent_geodesics.learning.service import LearnerNodeSettings, LearningService, LoopConfig
 from latent_geodesics.learning.teachers import Refused
 from latent_geodesics.msg import RoundMetrics
 from latent_geodesics.ros import run_node
+from latent_geodesics.settings import read
 from latent_geodesics.srv import Demonstrate, Reload, SelectQueries, SelectQueriesResponse
 
 
 class ActiveLearnerNode:
     def __init__(self):
-        param = lambda name, default: rospy.get_param("~" + name, default)  # noqa: E731
-        self.server = param("server", NODE_PARAMETERS["server"])
-        self.demonstrator = param("demonstrator", NODE_PARAMETERS["demonstrator"])
+        def private(name, default):
+            return rospy.get_param("~" + name, default)
+        node = read(LearnerNodeSettings, private)
+        self.server, self.demonstrator = node.server, node.demonstrator
         self.metrics_pub = rospy.Publisher("~metrics", RoundMetrics, queue_size=10, latch=True)
-        self.service = LearningService(param, self.demonstrate, self.reload,
+        self.service = LearningService(read(LoopConfig, private), node, self.demonstrate,
+                                       self.reload,
                                        lambda fields: self.metrics_pub.publish(
                                            RoundMetrics(**fields)),
                                        log=rospy.loginfo, error=rospy.logerr)
         self.config = self.service.config
         self.select_srv = rospy.Service("~select_queries", SelectQueries, self.handle_select)
-        auto = param("auto", NODE_PARAMETERS["auto"])
-        target = self.service.run_loop if auto else self.service.serve_newest
+        target = self.service.run_loop if node.auto else self.service.serve_newest
         self.thread = threading.Thread(target=target, daemon=True)
         self.thread.start()
 

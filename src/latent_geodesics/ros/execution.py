@@ -29,12 +29,13 @@ from latent_geodesics.msg import (
 from latent_geodesics.ros.action_server import SimpleActionServer
 from latent_geodesics.serving.engine import RequestError
 from latent_geodesics.serving.execution import (
-    ExecutionMonitoring,
+    ExecutionSettings,
     cancelled_message,
     status_name,
     timed_out_message,
 )
-from latent_geodesics.serving.robot_state import ALLOWED_START_TOLERANCE, StateError
+from latent_geodesics.serving.robot_state import StateError
+from latent_geodesics.settings import read
 
 FEEDBACK_HZ = 10.0
 
@@ -43,19 +44,9 @@ class Executor:
     def __init__(self, server):
         """server: the GeodesicServer whose engine plans and whose joint_states count."""
         self.server = server
-        self.controller_action = rospy.get_param(
-            "~controller_action", "/position_joint_trajectory_controller/follow_joint_trajectory")
-        self.controller_wait = float(rospy.get_param("~controller_wait", 5.0))
-        self.start_tolerance = float(rospy.get_param("~allowed_start_tolerance",
-                                                     ALLOWED_START_TOLERANCE))
-        self.path_tolerance = float(rospy.get_param("~path_tolerance", 0.0))
-        self.goal_tolerance = float(rospy.get_param("~goal_tolerance", 0.0))
-        self.goal_time_tolerance = float(rospy.get_param("~goal_time_tolerance", 0.5))
-        defaults = ExecutionMonitoring()
-        self.monitoring = ExecutionMonitoring(**{
-            name: type(value)(rospy.get_param("~" + name, value))
-            for name, value in dataclasses.asdict(defaults).items()}).validate()
-        self.controller = actionlib.SimpleActionClient(self.controller_action,
+        self.settings = read(ExecutionSettings,
+                             lambda name, default: rospy.get_param("~" + name, default))
+        self.controller = actionlib.SimpleActionClient(self.settings.controller_action,
                                                        FollowJointTrajectoryAction)
         self.action = SimpleActionServer("~execute", ExecuteGeodesicAction,
                                          self.execute, auto_start=False)
@@ -86,17 +77,17 @@ class Executor:
         return result, self.server.trajectory_msg(result)
 
     def check_robot_at(self, result):
-        self.server.service.check_robot_at(result, self.start_tolerance)
+        self.server.service.check_robot_at(result, self.settings.allowed_start_tolerance)
 
     def controller_goal(self, trajectory):
         names = trajectory.joint_names
         goal = FollowJointTrajectoryGoal(trajectory=trajectory)
-        goal.goal_time_tolerance = rospy.Duration.from_sec(self.goal_time_tolerance)
-        if self.path_tolerance > 0:   # 0: the controller's own defaults
-            goal.path_tolerance = [JointTolerance(name=n, position=self.path_tolerance)
+        goal.goal_time_tolerance = rospy.Duration.from_sec(self.settings.goal_time_tolerance)
+        if self.settings.path_tolerance > 0:   # 0: the controller's own defaults
+            goal.path_tolerance = [JointTolerance(name=n, position=self.settings.path_tolerance)
                                    for n in names]
-        if self.goal_tolerance > 0:
-            goal.goal_tolerance = [JointTolerance(name=n, position=self.goal_tolerance)
+        if self.settings.goal_tolerance > 0:
+            goal.goal_tolerance = [JointTolerance(name=n, position=self.settings.goal_tolerance)
                                    for n in names]
         return goal
 
@@ -107,15 +98,15 @@ class Executor:
                 success=False, message="cancelled before execution",
                 error_code=ExecuteGeodesicResult.NOT_SENT))
             return False
-        if not self.controller.wait_for_server(rospy.Duration(self.controller_wait)):
+        if not self.controller.wait_for_server(rospy.Duration(self.settings.controller_wait)):
             raise RequestError("not executed: no FollowJointTrajectory controller answers on "
                                "%s within %.1f s (set ~controller_action)"
-                               % (self.controller_action, self.controller_wait))
+                               % (self.settings.controller_action, self.settings.controller_wait))
         # The robot may have moved while the controller was awaited: MoveIt's start
         # check once more, at the last moment before anything is sent.
         self.check_robot_at(result)
         duration = trajectory.points[-1].time_from_start.to_sec()
-        deadline = self.monitoring.deadline(duration)
+        deadline = self.settings.deadline(duration)
         self.controller.send_goal(self.controller_goal(trajectory))
         started = rospy.get_time()
         rate = rospy.Rate(FEEDBACK_HZ)
@@ -128,7 +119,7 @@ class Executor:
                 rospy.logerr("~execute: the controller did not finish within %.2f s; "
                              "cancelling its goal", deadline)
                 return self.finish(trajectory, result, timed_out_message(
-                    duration, self.monitoring, self.cancel()))
+                    duration, self.settings, self.cancel()))
             self.action.publish_feedback(ExecuteGeodesicFeedback(
                 state="executing", time_from_start=elapsed, duration=duration))
             rate.sleep()
@@ -137,7 +128,7 @@ class Executor:
     def cancel(self):
         """Cancel the controller's goal; its status once confirmed, or after cancel_wait."""
         self.controller.cancel_goal()
-        self.controller.wait_for_result(rospy.Duration(self.monitoring.cancel_wait))
+        self.controller.wait_for_result(rospy.Duration(self.settings.cancel_wait))
         return self.controller.get_state()
 
     def finish(self, trajectory, result, ended=None, preempted=False):

@@ -34,12 +34,13 @@ from latent_geodesics.ros.execution import Executor
 from latent_geodesics.serving.engine import Engine, Settings
 from latent_geodesics.serving.robot_state import JointStateBuffer, StateError
 from latent_geodesics.serving.service import (
-    FEEDBACK_EVERY,
     GeodesicService,
+    NodeSettings,
     path_xyz,
     serving_threads,
     trajectory_points,
 )
+from latent_geodesics.settings import read
 from latent_geodesics.srv import (
     Decode,
     DecodeResponse,
@@ -56,11 +57,8 @@ from latent_geodesics.srv import (
 )
 
 
-def settings_from_params():
-    defaults = Settings()
-    values = {name: rospy.get_param("~" + name, getattr(defaults, name))
-              for name in defaults.__dataclass_fields__}
-    return Settings(**values)
+def private(name, default):
+    return rospy.get_param("~" + name, default)
 
 
 def planning_limits():
@@ -73,17 +71,19 @@ class GeodesicServer:
     request, calls the service and converts its Reply; nothing else."""
 
     def __init__(self):
-        self.frame_id = rospy.get_param("~frame_id", "latent")
-        engine = Engine(rospy.get_param("~model_dir"), settings_from_params(),
+        params = read(NodeSettings, private)
+        if not params.model_dir:
+            raise ValueError("parameter ~model_dir is required: the trained model's directory")
+        self.frame_id = params.frame_id
+        engine = Engine(params.model_dir, read(Settings, private),
                         log=rospy.loginfo, warn=rospy.logwarn,
                         robot_description=rospy.get_param("robot_description", None),
                         planning_limits=planning_limits())
         serving_threads(engine.settings)
-        self.joint_state = JointStateBuffer(rospy.get_param("~joint_states_max_age", 1.0),
+        self.joint_state = JointStateBuffer(params.joint_states_max_age,
                                             keep=engine.served.joint_names)
-        self.service = GeodesicService(
-            engine, self.joint_state, rospy.get_time, rospy.logerr,
-            rospy.get_param("~feedback_every", FEEDBACK_EVERY))
+        self.service = GeodesicService(engine, self.joint_state, rospy.get_time, rospy.logerr,
+                                       params.feedback_every)
         self.engine = engine
         self.joint_state_sub = rospy.Subscriber("joint_states", JointState,
                                                 self.on_joint_state, queue_size=10)

@@ -9,10 +9,10 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
 from latent_geodesics.learning.loop import LoopConfig
-from latent_geodesics.learning.service import NODE_PARAMETERS, LearningService
+from latent_geodesics.learning.service import LearnerNodeSettings, LearningService
 from latent_geodesics.learning.teachers import Refused
 from latent_geodesics.msg import RoundMetrics
-from latent_geodesics.ros2.parameters import declare_dataclass
+from latent_geodesics.ros2.parameters import declare_settings
 from latent_geodesics.srv import Demonstrate, Reload, SelectQueries
 
 LATCHED = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -23,26 +23,22 @@ class ActiveLearnerNode(Node):
     def __init__(self):
         super().__init__("active_learner",
                          automatically_declare_parameters_from_overrides=True)
-        config = declare_dataclass(self, LoopConfig())
-        params = {name: self.get_parameter(name).value if self.has_parameter(name)
-                  else self.declare_parameter(name, default).value
-                  for name, default in NODE_PARAMETERS.items()}
-        values = dict(params, **config.__dict__)
+        config = declare_settings(self, LoopConfig())
+        node = declare_settings(self, LearnerNodeSettings())
         self.group = ReentrantCallbackGroup()
-        self.teacher = self.create_client(Demonstrate, params["demonstrator"] + "/demonstrate",
+        self.teacher = self.create_client(Demonstrate, node.demonstrator + "/demonstrate",
                                           callback_group=self.group)
-        self.server = self.create_client(Reload, params["server"] + "/reload",
+        self.server = self.create_client(Reload, node.server + "/reload",
                                          callback_group=self.group)
         self.metrics_pub = self.create_publisher(RoundMetrics, "~/metrics", LATCHED)
         log = self.get_logger()
-        self.service = LearningService(lambda name, default: values.get(name, default),
-                                       self.demonstrate, self.reload,
+        self.service = LearningService(config, node, self.demonstrate, self.reload,
                                        lambda fields: self.metrics_pub.publish(
                                            RoundMetrics(**fields)),
                                        log=log.info, error=log.error)
         self.create_service(SelectQueries, "~/select_queries", self.handle_select,
                             callback_group=self.group)
-        target = self.service.run_loop if params["auto"] else self.service.serve_newest
+        target = self.service.run_loop if node.auto else self.service.serve_newest
         self.thread = threading.Thread(target=target, daemon=True)
         self.thread.start()
 

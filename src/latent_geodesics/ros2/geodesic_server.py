@@ -29,23 +29,17 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from latent_geodesics.action import NNGeodesic
 from latent_geodesics.geometry.plots import figure_rgb, latent_figure
 from latent_geodesics.msg import GeodesicStats
-from latent_geodesics.ros2.parameters import declare_dataclass, nested, on_change
-from latent_geodesics.serving.engine import (
-    POSITIVE_SETTINGS,
-    REQUEST_TIME_SETTINGS,
-    SETTING_FLOORS,
-    Engine,
-    Settings,
-)
+from latent_geodesics.ros2.parameters import declare_settings, nested, on_change
+from latent_geodesics.serving.engine import REQUEST_TIME_SETTINGS, Engine, Settings
 from latent_geodesics.serving.robot_state import JointStateBuffer, StateError
 from latent_geodesics.serving.service import (
-    FEEDBACK_EVERY,
     GeodesicService,
-    check_feedback_every,
+    NodeSettings,
     path_xyz,
     serving_threads,
     trajectory_points,
 )
+from latent_geodesics.settings import runtime_names, validate
 from latent_geodesics.srv import (
     Decode,
     Encode,
@@ -58,25 +52,13 @@ from latent_geodesics.srv import (
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-@dataclasses.dataclass
-class NodeParams:
-    """The node's own parameters (the engine's are Settings)."""
-    model_dir: str = ""
-    frame_id: str = "latent"
-    feedback_every: int = FEEDBACK_EVERY
-    joint_states_max_age: float = 1.0
-    robot_description_wait: float = 2.0   # s to wait at start for a latched robot_description
-
-
 class GeodesicServer(Node):
     def __init__(self):
         super().__init__("geodesic_server",
                          automatically_declare_parameters_from_overrides=True)
-        floors = dict(SETTING_FLOORS, **{name: 0.0 for name in POSITIVE_SETTINGS})
-        settings = declare_dataclass(self, Settings(), REQUEST_TIME_SETTINGS, floors)
+        settings = declare_settings(self, Settings())
         settings = dataclasses.replace(settings, joint_limits=nested(self, "joint_limits"))
-        self.params = declare_dataclass(self, NodeParams(), ("feedback_every",),
-                                        {"feedback_every": 1, "joint_states_max_age": 0})
+        self.params = declare_settings(self, NodeSettings())
         if not self.params.model_dir:
             raise ValueError("parameter model_dir is required: the trained model's directory")
         self.services_group = ReentrantCallbackGroup()
@@ -90,7 +72,7 @@ class GeodesicServer(Node):
                                             keep=self.engine.served.joint_names)
         self.service = GeodesicService(self.engine, self.joint_state, self.now,
                                        log.error, self.params.feedback_every)
-        writable = set(REQUEST_TIME_SETTINGS) | {"feedback_every"}
+        writable = set(REQUEST_TIME_SETTINGS) | set(runtime_names(NodeSettings))
         self.add_on_set_parameters_callback(on_change(writable, self.apply_changes))
         self.create_subscription(JointState, "joint_states", self.on_joint_state,
                                  qos_profile_sensor_data)
@@ -145,8 +127,8 @@ class GeodesicServer(Node):
         node = {k: v for k, v in changes.items() if k in dataclasses.asdict(self.params)}
         engine = {k: v for k, v in changes.items() if k in REQUEST_TIME_SETTINGS}
         settings = dataclasses.replace(self.engine.settings, **engine).validate()
-        params = dataclasses.replace(self.params, **node)
-        self.service.feedback_every = check_feedback_every(params.feedback_every)
+        params = validate(dataclasses.replace(self.params, **node))
+        self.service.feedback_every = params.feedback_every
         self.engine.settings, self.params = settings, params
 
     def create_services(self):

@@ -1,6 +1,6 @@
-"""Parameters of the ROS 2 nodes: declared from the core's settings dataclasses
-(Settings, LoopConfig: the one source of defaults), with descriptors, and the ROS 1
-YAML files turned into ROS 2 parameter files."""
+"""Parameters of the ROS 2 nodes: declared from the core's settings declarations
+(settings.py: default, range, meaning, whether it may change while running) with
+descriptors, and the ROS 1 YAML files turned into ROS 2 parameter files."""
 import dataclasses
 import os
 import tempfile
@@ -14,51 +14,54 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 
+from latent_geodesics.settings import specs, validate
+
 TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
          list: ParameterType.PARAMETER_STRING_ARRAY}
 RESTART = "read at start: restart the node (or call ~/reload) to change it"
 
 
-def field_type(field):
-    return field.type if isinstance(field.type, type) else type(field.default)
-
-
-def descriptor(name, kind, floor=None, read_only=True):
-    """A parameter's descriptor: its type, the lower bound the core checks (a range
-    ROS 2 tools show and enforce) and whether it can change while running."""
-    desc = ParameterDescriptor(name=name, type=TYPES[kind], read_only=read_only,
-                               description=RESTART if read_only else "takes effect at once")
-    if floor is not None and kind is int:
-        desc.integer_range = [IntegerRange(from_value=int(floor), to_value=2 ** 62, step=0)]
-    elif floor is not None and kind is float:
-        desc.floating_point_range = [FloatingPointRange(from_value=float(floor),
-                                                        to_value=1e300, step=0.0)]
+def descriptor(spec):
+    """A setting's ROS 2 descriptor: its type, meaning, range (ROS 2 tools show and
+    enforce it; the core's validate() checks the rest) and whether it may change while
+    the node runs."""
+    desc = ParameterDescriptor(
+        name=spec.name, type=TYPES[spec.kind], read_only=not spec.runtime,
+        description=spec.doc + ("" if spec.runtime else "; " + RESTART))
+    if spec.choices:
+        desc.additional_constraints = "one of: " + ", ".join(spec.choices)
+    low = 0 if spec.positive else spec.low
+    if spec.kind is int and (low is not None or spec.high is not None):
+        desc.integer_range = [IntegerRange(from_value=int(-2 ** 62 if low is None else low),
+                                           to_value=int(2 ** 62 if spec.high is None
+                                                        else spec.high), step=0)]
+    elif spec.kind is float and (low is not None or spec.high is not None):
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=float(-1e300 if low is None else low),
+            to_value=float(1e300 if spec.high is None else spec.high), step=0.0)]
     return desc
 
 
-def declare_dataclass(node, instance, writable=(), floors=None):
-    """Declare every scalar and list field of a settings dataclass as a parameter
-    (defaults from the dataclass, values from the overrides: --params-file, -p) and
-    return the dataclass with those values. Dictionary fields are nested parameters
-    (`joint_limits.panda_joint1.max_velocity`), read with `nested`."""
+def declare_settings(node, settings):
+    """Declare every scalar and list setting of a settings dataclass (settings.py) as a
+    parameter (defaults from the declaration, values from the overrides: --params-file,
+    -p) and return the dataclass with those values, validated. Dictionary settings are
+    nested parameters (`joint_limits.panda_joint1.max_velocity`), read with `nested`."""
     values = {}
-    floors = floors or {}
-    for field in dataclasses.fields(instance):
-        kind = field_type(field)
-        if kind is dict:
+    for spec in specs(settings):
+        if spec.kind is dict:
             continue
-        value = getattr(instance, field.name)
-        if node.has_parameter(field.name):   # auto-declared from an override: retyped
-            value = coerce(node.get_parameter(field.name).value, kind, value)
-            node.undeclare_parameter(field.name)
-        desc = descriptor(field.name, kind, floors.get(field.name),
-                          read_only=field.name not in writable)
-        if kind is list and not value:   # an empty array has no type in ROS 2
+        value = getattr(settings, spec.name)
+        if node.has_parameter(spec.name):   # auto-declared from an override: retyped
+            value = coerce(node.get_parameter(spec.name).value, spec.kind, value)
+            node.undeclare_parameter(spec.name)
+        desc = descriptor(spec)
+        if spec.kind is list and not value:   # an empty array has no type in ROS 2
             desc.dynamic_typing = True
-        values[field.name] = node.declare_parameter(field.name, value, desc,
-                                                  ignore_override=True).value
-    return dataclasses.replace(instance, **values)
+        values[spec.name] = node.declare_parameter(spec.name, value, desc,
+                                                   ignore_override=True).value
+    return validate(dataclasses.replace(settings, **values))
 
 
 def coerce(value, kind, default):

@@ -6,6 +6,7 @@ act on; the node turns that into success=False. The served model is held as one
 immutable `Served` record that `reload` swaps in one assignment, so a request
 in flight finishes on the pair it started with.
 """
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,11 +15,9 @@ import numpy as np
 import torch
 
 from latent_geodesics.errors import (
-    ConfigError,
     GraphError,
     LimitError,
     RequestError,
-    check_number,
     is_number,
 )
 from latent_geodesics.geometry.metric import log_magnification_factor
@@ -41,6 +40,8 @@ from latent_geodesics.serving.parsing import (
 )
 from latent_geodesics.serving.planning import plan
 from latent_geodesics.serving.trajectory import JointLimits
+from latent_geodesics.settings import runtime_names, setting
+from latent_geodesics.settings import validate as validate_settings
 
 INITS = ("graph", "straight")
 KEPT_URDF = "robot_description is empty; keeping the joint limits of the last URDF"
@@ -58,69 +59,85 @@ class Served:
     urdf: str = None                           # the URDF whose limits are in force, if any
 
 
-POSITIVE_SETTINGS = ("outside_factor", "max_joint_velocity", "position_tolerance",
-                     "max_joint_step", "max_duration")
-SETTING_FLOORS = {"k": 1, "n_samples": 2, "nn_tolerance": 0, "relax_iterations": 0,
-                  "polyline_iterations": 1, "nn_iterations": 1, "nn_max_iterations": 1,
-                  "max_points": 1, "max_lengths": 1, "max_endpoints": 1,
-                  "max_joint_acceleration": 0, "max_endpoint_offset": -1, "max_data_distance": 0,
-                  "torch_threads": 0}
-# What the engine reads on every request (the rest when a model is loaded): a node
-# may change these while serving.
-REQUEST_TIME_SETTINGS = ("default_mode", "default_init", "polyline_iterations",
-                         "nn_iterations", "nn_tolerance", "nn_max_iterations", "max_points",
-                         "max_lengths", "max_endpoints", "max_joint_step",
-                         "max_data_distance", "position_tolerance", "max_duration")
+def device_refusal(value):
+    ok = isinstance(value, str) and (value in ("auto", "cpu") or re.fullmatch(r"cuda(:\d+)?",
+                                                                           value))
+    return None if ok else "must be auto, cpu or cuda[:N]"
+
+
+def joint_limits_refusal(value):
+    return None if isinstance(value, dict) else "must be a dictionary of joints"
+
+
+def joint_names_refusal(value):
+    ok = isinstance(value, (list, tuple)) and all(isinstance(n, str) for n in value)
+    return None if ok else "must be a list of strings"
 
 
 @dataclass
 class Settings:
-    """Every server setting and its default: the one source the YAML, the launch
-    files and the README follow."""
-    device: str = "auto"
-    k: int = GRAPH.k
-    n_samples: int = GRAPH.n_samples
-    graph_cache: bool = True
-    outside_factor: float = GRAPH.outside_factor
-    relax_iterations: int = GRAPH.relax_iterations   # graph paths: energy relaxation (0: none)
-    metric: str = DEFAULT_METRIC           # leaving the data costs more; "mean": J^T J alone
-    max_joint_velocity: float = 1.0        # rad/s, joints without a URDF/override limit
-    max_joint_acceleration: float = 2.0    # rad/s^2, 0 = not limited
-    joint_limits: dict = field(default_factory=dict)   # MoveIt joint_limits.yaml entries
-    position_tolerance: float = 0.01       # rad beyond a position limit before refusing
-    max_joint_step: float = 0.05           # rad between consecutive trajectory points
-    max_duration: float = 600.0            # s, longest motion served (longer: refused)
-    max_endpoint_offset: float = -1.0      # rad; -1 = auto (from the held-out error), 0 = none
-    max_data_distance: float = 0.0         # rad from the nearest recorded pose; 0 = no limit
-    default_mode: str = "polyline"
-    default_init: str = "graph"
-    polyline_iterations: int = 25
-    nn_iterations: int = 300
-    nn_tolerance: float = 1e-4             # relative improvement to go on; 0 = whole budget
-    nn_max_iterations: int = 100000
-    max_points: int = 100000               # points per encode/decode/MF request
-    max_lengths: int = 1000000             # starts x goals per ~geodesic_lengths request
-    max_endpoints: int = 1000              # starts + goals per ~geodesic_lengths request
-    torch_threads: int = 1                 # CPU threads per request while serving; 0 = torch's
-    joint_names: list = field(default_factory=list)
+    """Every server setting: default, range and meaning, declared once (settings.py).
+    The YAML, the ROS 1 reading, the ROS 2 descriptors and validate() follow it;
+    runtime ones are read on every request, so a node may change them while serving."""
+    device: str = setting("auto", "where the model runs: auto (CUDA when present), cpu, "
+                          "cuda[:N]", check=device_refusal)
+    k: int = setting(GRAPH.k, "neighbours per graph node", low=1, high=1000)
+    n_samples: int = setting(GRAPH.n_samples, "points measuring the typical graph edge",
+                             low=2, high=1000)
+    graph_cache: bool = setting(True, "keep the graph beside the model and reuse it")
+    outside_factor: float = setting(GRAPH.outside_factor, "refuse points farther than this x "
+                                    "the graph's neighbour reach", positive=True, high=1e6)
+    relax_iterations: int = setting(GRAPH.relax_iterations, "energy relaxation of graph "
+                                    "paths (0: none)", low=0, high=10000)
+    metric: str = setting(DEFAULT_METRIC, "data-aware: leaving the data costs more; "
+                          "mean: J^T J alone", choices=METRICS)
+    max_joint_velocity: float = setting(1.0, "rad/s, joints without a URDF or override "
+                                        "limit", positive=True, high=1e3)
+    max_joint_acceleration: float = setting(2.0, "rad/s^2, joints without an override "
+                                            "limit; 0 = not limited", low=0.0, high=1e5)
+    joint_limits: dict = setting({}, "MoveIt joint_limits.yaml entries",
+                                 check=joint_limits_refusal)
+    position_tolerance: float = setting(0.01, "rad beyond a position limit before refusing",
+                                        positive=True, high=10.0, runtime=True)
+    max_joint_step: float = setting(0.05, "rad between consecutive trajectory points",
+                                    positive=True, high=10.0, runtime=True)
+    max_duration: float = setting(600.0, "s, the longest motion served (longer: refused)",
+                                  positive=True, high=1e6, runtime=True)
+    max_endpoint_offset: float = setting(-1.0, "rad; -1 = auto (from the held-out error), "
+                                         "0 = none", low=-1.0, high=100.0)
+    max_data_distance: float = setting(0.0, "rad from the nearest recorded pose; 0 = no "
+                                       "limit", low=0.0, high=1e3, runtime=True)
+    default_mode: str = setting("polyline", "the refinement an empty mode asks for",
+                                choices=MODES, runtime=True)
+    default_init: str = setting("graph", "the curve an empty init starts from",
+                                choices=INITS, runtime=True)
+    polyline_iterations: int = setting(25, "Levenberg-Marquardt steps of the polyline "
+                                       "refinement", low=1, high=100000, runtime=True)
+    nn_iterations: int = setting(300, "Adam steps of an NN refinement", low=1, high=10 ** 6,
+                                 runtime=True)
+    nn_tolerance: float = setting(1e-4, "relative improvement to go on; 0 = whole budget",
+                                  low=0.0, high=1.0, runtime=True)
+    nn_max_iterations: int = setting(100000, "the most iterations a request may ask for",
+                                     low=1, high=10 ** 7, runtime=True)
+    max_points: int = setting(100000, "points per encode, decode or MF request", low=1,
+                              high=10 ** 7, runtime=True)
+    max_lengths: int = setting(1000000, "starts x goals per ~geodesic_lengths request",
+                               low=1, high=10 ** 8, runtime=True)
+    max_endpoints: int = setting(1000, "starts + goals per ~geodesic_lengths request",
+                                 low=1, high=10 ** 6, runtime=True)
+    torch_threads: int = setting(1, "CPU threads per request while serving; 0 = torch's",
+                                 low=0, high=1024)
+    joint_names: list = setting([], "the model's joint names, if its own are not the "
+                                "robot's", check=joint_names_refusal)
 
     def validate(self):
-        """ConfigError naming the first setting outside its range."""
-        for name in POSITIVE_SETTINGS:
-            check_number(name, getattr(self, name), above=0)
-        for name, low in SETTING_FLOORS.items():
-            check_number(name, getattr(self, name), low=low)
-        choices = {"default_mode": MODES, "default_init": INITS, "metric": METRICS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError("parameter %s must be one of %s, not %r"
-                                   % (name, ", ".join(allowed), getattr(self, name)))
-        if not isinstance(self.joint_limits, dict):
-            raise ConfigError("parameter joint_limits must be a dictionary of joints")
-        if not isinstance(self.joint_names, (list, tuple)) or \
-                not all(isinstance(n, str) for n in self.joint_names):
-            raise ConfigError("parameter joint_names must be a list of strings")
-        return self
+        """ConfigError naming the first setting outside its declaration."""
+        return validate_settings(self)
+
+
+# What the engine reads on every request (the rest when a model is loaded): a node
+# may change these while serving.
+REQUEST_TIME_SETTINGS = runtime_names(Settings)
 
 
 ENDPOINT_P99_FACTOR = 1.5    # auto max_endpoint_offset: this x the held-out poses' 99th

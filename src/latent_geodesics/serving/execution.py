@@ -7,7 +7,8 @@ controller says later; a late success is not a success.
 """
 from dataclasses import dataclass
 
-from latent_geodesics.errors import ConfigError, is_number
+from latent_geodesics.serving.robot_state import ALLOWED_START_TOLERANCE
+from latent_geodesics.settings import setting, validate
 
 # actionlib_msgs/GoalStatus's constants, named here: looking a value up among the
 # message class's attributes finds unrelated ones equal to it (_has_header == 0).
@@ -24,22 +25,35 @@ def status_name(code):
 
 
 @dataclass(frozen=True)
-class ExecutionMonitoring:
-    """MoveIt's trajectory_execution parameters, under MoveIt's names."""
-    execution_duration_monitoring: bool = True
-    allowed_execution_duration_scaling: float = 1.2
-    allowed_goal_duration_margin: float = 0.5   # s
-    cancel_wait: float = 2.0   # s to wait for the controller to confirm a cancel
+class ExecutionSettings:
+    """~execute's parameters: the controller, MoveIt's start check and tolerances, and
+    MoveIt's trajectory execution monitoring (under MoveIt's names)."""
+    controller_action: str = setting(
+        "/position_joint_trajectory_controller/follow_joint_trajectory",
+        "the robot's control_msgs/FollowJointTrajectory action")
+    controller_wait: float = setting(5.0, "s to wait for the controller's action server",
+                                     low=0.0, high=600.0)
+    allowed_start_tolerance: float = setting(
+        ALLOWED_START_TOLERANCE, "rad the robot may be off the first point (MoveIt's); "
+        "0 = no check", low=0.0, high=3.2)
+    path_tolerance: float = setting(0.0, "rad per joint while moving; 0 = the "
+                                    "controller's own", low=0.0, high=3.2)
+    goal_tolerance: float = setting(0.0, "rad per joint at the end; 0 = the controller's "
+                                    "own", low=0.0, high=3.2)
+    goal_time_tolerance: float = setting(0.5, "s after the trajectory's end for reaching "
+                                         "goal_tolerance", low=0.0, high=600.0)
+    execution_duration_monitoring: bool = setting(
+        True, "cancel a goal not finished within scaling x duration + margin")
+    allowed_execution_duration_scaling: float = setting(
+        1.2, "x the motion's duration before a goal is timed out", low=1.0, high=100.0)
+    allowed_goal_duration_margin: float = setting(
+        0.5, "s added to the scaled duration before a goal is timed out", low=0.0,
+        high=3600.0)
+    cancel_wait: float = setting(2.0, "s to wait for the controller to confirm a cancel",
+                                 low=0.0, high=60.0)
 
     def validate(self):
-        for name, floor, ceiling in (("allowed_execution_duration_scaling", 1.0, 100.0),
-                                     ("allowed_goal_duration_margin", 0.0, 3600.0),
-                                     ("cancel_wait", 0.0, 60.0)):
-            value = getattr(self, name)
-            if not (is_number(value) and floor <= value <= ceiling):
-                raise ConfigError("%s must be a number in [%g, %g], not %r"
-                                  % (name, floor, ceiling, value))
-        return self
+        return validate(self)
 
     def deadline(self, duration):
         """Seconds after sending by which the controller must have finished; None: never."""

@@ -19,15 +19,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from latent_geodesics.errors import ConfigError
 from latent_geodesics.model.iwae import ModelError
 from latent_geodesics.serving.engine import RequestError
 from latent_geodesics.serving.robot_state import StateError, check_start
+from latent_geodesics.settings import check_value, setting
 
 LATENCY_WINDOW = 200   # the latest requests the latency percentiles cover
 # Feedback every refinement iteration: the default polyline refinement converges in
 # about ten, so a sparser default would often send none.
 FEEDBACK_EVERY = 1
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The geodesic server node's own parameters (the engine's are Settings, ~execute's
+    ExecutionSettings), the same on ROS 1 and ROS 2."""
+    model_dir: str = setting("", "the trained model's directory (required)")
+    frame_id: str = setting("latent", "frame of ~latent_path and ~mf_map")
+    feedback_every: int = setting(FEEDBACK_EVERY, "refinement iterations between feedback "
+                                  "messages", low=1, high=10 ** 6, runtime=True)
+    joint_states_max_age: float = setting(1.0, "s; an empty start uses joint_states no older "
+                                          "than this (0 = any age)", low=0.0, high=3600.0)
+    robot_description_wait: float = setting(2.0, "s to wait at start for a latched "
+                                            "robot_description (ROS 2)", low=0.0, high=600.0)
 
 
 @dataclass
@@ -184,10 +198,7 @@ class GeodesicService:
 
 
 def check_feedback_every(value):
-    if not (isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1):
-        raise ConfigError("feedback_every must be an integer >= 1 (iterations between "
-                          "feedback messages), not %r" % (value,))
-    return int(value)
+    return check_value(NodeSettings, "feedback_every", value)
 
 
 def refined_message(stats):
