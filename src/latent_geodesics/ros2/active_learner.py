@@ -11,7 +11,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from latent_geodesics.learner import LoopConfig
 from latent_geodesics.learning_service import NODE_PARAMETERS, LearningService
 from latent_geodesics.msg import RoundMetrics
-from latent_geodesics.ros2.parameters import declare_dataclass
+from latent_geodesics.ros2.parameters import declare_dataclass, service_qos
 from latent_geodesics.srv import Demonstrate, Reload, SelectQueries
 from latent_geodesics.teachers import Refused
 
@@ -24,15 +24,16 @@ class ActiveLearnerNode(Node):
         super().__init__("active_learner",
                          automatically_declare_parameters_from_overrides=True)
         config = declare_dataclass(self, LoopConfig())
+        qos = service_qos(self)   # its service, and its calls to the teacher and server
         params = {name: self.get_parameter(name).value if self.has_parameter(name)
                   else self.declare_parameter(name, default).value
                   for name, default in NODE_PARAMETERS.items()}
         values = dict(params, **config.__dict__)
         self.group = ReentrantCallbackGroup()
         self.teacher = self.create_client(Demonstrate, params["demonstrator"] + "/demonstrate",
-                                          callback_group=self.group)
+                                          qos_profile=qos, callback_group=self.group)
         self.server = self.create_client(Reload, params["server"] + "/reload",
-                                         callback_group=self.group)
+                                         qos_profile=qos, callback_group=self.group)
         self.metrics_pub = self.create_publisher(RoundMetrics, "~/metrics", LATCHED)
         log = self.get_logger()
         self.service = LearningService(lambda name, default: values.get(name, default),
@@ -41,7 +42,7 @@ class ActiveLearnerNode(Node):
                                            RoundMetrics(**fields)),
                                        log=log.info, error=log.error)
         self.create_service(SelectQueries, "~/select_queries", self.handle_select,
-                            callback_group=self.group)
+                            qos_profile=qos, callback_group=self.group)
         target = self.service.run_loop if params["auto"] else self.service.serve_newest
         self.thread = threading.Thread(target=target, daemon=True)
         self.thread.start()

@@ -1,21 +1,33 @@
 """demonstrator for ROS 2: the simulated teacher. Service ~/demonstrate
-(srv/Demonstrate). Parameter system: arm (the simulated Panda) or pendulum."""
+(srv/Demonstrate). Parameters: system, arm (the simulated Panda) or pendulum;
+sample_period (s between a demonstration's points); service_queue_depth."""
+import dataclasses
+
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectoryPoint
 
+from latent_geodesics.ros2.parameters import declare_dataclass, service_qos
 from latent_geodesics.srv import Demonstrate
 from latent_geodesics.teachers import TEACHERS, Refused, teacher_query
 
 
+@dataclasses.dataclass
+class TeacherParams:
+    system: str = "arm"
+    sample_period: float = 0.1   # s
+
+
 class Demonstrator(Node):
     def __init__(self):
-        super().__init__("demonstrator")
-        system = self.declare_parameter("system", "arm").value
-        if system not in TEACHERS:
-            raise ValueError("system must be one of %s, not %r" % (sorted(TEACHERS), system))
-        self.teacher = TEACHERS[system]()
-        self.period = float(self.declare_parameter("sample_period", 0.1).value)
-        self.create_service(Demonstrate, "~/demonstrate", self.handle)
+        super().__init__("demonstrator", automatically_declare_parameters_from_overrides=True)
+        params = declare_dataclass(self, TeacherParams())
+        if params.system not in TEACHERS:
+            raise ValueError("parameter system must be one of %s, not %r"
+                             % (sorted(TEACHERS), params.system))
+        self.teacher = TEACHERS[params.system]()
+        self.period = params.sample_period
+        self.create_service(Demonstrate, "~/demonstrate", self.handle,
+                            qos_profile=service_qos(self))
 
     def handle(self, req, res):
         try:

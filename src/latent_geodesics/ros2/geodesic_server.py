@@ -28,14 +28,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from latent_geodesics.action import NNGeodesic
-from latent_geodesics.engine import (
-    POSITIVE_SETTINGS,
-    REQUEST_TIME_SETTINGS,
-    SETTING_FLOORS,
-    Engine,
-    RequestError,
-    Settings,
-)
+from latent_geodesics.engine import REQUEST_TIME_SETTINGS, Engine, RequestError, Settings
 from latent_geodesics.frontend import (
     RequestHealth,
     endpoint,
@@ -51,7 +44,7 @@ from latent_geodesics.model import ModelError
 from latent_geodesics.msg import Endpoint, GeodesicStats
 from latent_geodesics.plots import figure_rgb, latent_figure
 from latent_geodesics.robot_state import JointStateBuffer, StateError
-from latent_geodesics.ros2.parameters import declare_dataclass, nested, on_change
+from latent_geodesics.ros2.parameters import declare_dataclass, nested, on_change, service_qos
 from latent_geodesics.srv import (
     Decode,
     Encode,
@@ -96,11 +89,10 @@ class GeodesicServer(Node):
     def __init__(self):
         super().__init__("geodesic_server",
                          automatically_declare_parameters_from_overrides=True)
-        floors = dict(SETTING_FLOORS, **{name: 0.0 for name in POSITIVE_SETTINGS})
-        settings = declare_dataclass(self, Settings(), REQUEST_TIME_SETTINGS, floors)
+        settings = declare_dataclass(self, Settings(), REQUEST_TIME_SETTINGS)
         settings = dataclasses.replace(settings, joint_limits=nested(self, "joint_limits"))
-        self.params = declare_dataclass(self, NodeParams(), ("feedback_every",),
-                                        {"feedback_every": 1, "joint_states_max_age": 0})
+        self.params = declare_dataclass(self, NodeParams(), ("feedback_every",))
+        self.service_qos = service_qos(self)
         if not self.params.model_dir:
             raise ValueError("parameter model_dir is required: the trained model's directory")
         self.health = RequestHealth()
@@ -181,7 +173,8 @@ class GeodesicServer(Node):
                                     (MagnificationFactor, "magnification_factor",
                                      self.handle_mf),
                                     (Reload, "reload", self.handle_reload)):
-            self.create_service(kind, "~/" + name, handler, callback_group=group)
+            self.create_service(kind, "~/" + name, handler, qos_profile=self.service_qos,
+                                callback_group=group)
 
     def now(self):
         return self.get_clock().now().nanoseconds / 1e9
@@ -291,10 +284,14 @@ class Refinement:
 
     def __init__(self, server):
         self.server = server
+        qos = server.service_qos   # the action's goal, cancel and result services
         self.action = ActionServer(server, NNGeodesic, "~/nn_geodesic",
                                    execute_callback=self.execute,
                                    goal_callback=lambda goal: GoalResponse.ACCEPT,
                                    cancel_callback=lambda handle: CancelResponse.ACCEPT,
+                                   goal_service_qos_profile=qos,
+                                   cancel_service_qos_profile=qos,
+                                   result_service_qos_profile=qos,
                                    callback_group=ReentrantCallbackGroup())
 
     def execute(self, goal_handle):
