@@ -3,6 +3,7 @@ same LearningService. Service ~/select_queries; topic ~/metrics (RoundMetrics,
 transient local as ROS 1 latches); asks the teacher's <demonstrator>/demonstrate
 and reloads <server>/reload, each with its timeout from LoopConfig."""
 import threading
+import time
 
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -60,13 +61,7 @@ class ActiveLearnerNode(Node):
 
     def demonstrate(self, joint_names, positions):
         name = self.teacher.srv_name
-        waited = 0.0
-        while not self.teacher.wait_for_service(timeout_sec=TEACHER_WAIT_LOG if waited else 0.5):
-            self.get_logger().warning(
-                "waiting for the teacher: no node offers %s (srv/Demonstrate) yet%s; start "
-                "your teacher node or set the demonstrator parameter to its namespace"
-                % (name, " (%.1f s so far)" % waited if waited else ""))
-            waited += TEACHER_WAIT_LOG if waited else 0.5
+        wait_for_teacher(self.teacher, self.get_logger().warning)
         res = self.call(self.teacher, Demonstrate.Request(joint_names=joint_names,
                                                           positions=positions),
                         self.service.config.teacher_timeout, "the teacher %s" % name)
@@ -93,3 +88,15 @@ class ActiveLearnerNode(Node):
         for name, value in fields.items():
             setattr(res, name, value)
         return res
+
+
+def wait_for_teacher(client, warn, first=0.5, every=TEACHER_WAIT_LOG):
+    """Until a node offers the teacher's service (the `client`'s): a warning after
+    `first` s, then every `every` s, each with the time waited so far."""
+    started = time.monotonic()
+    timeout = first
+    while not client.wait_for_service(timeout_sec=timeout):
+        warn("waiting for the teacher: no node offers %s (srv/Demonstrate) yet (%.1f s so "
+             "far); start your teacher node or set the demonstrator parameter to its "
+             "namespace" % (client.srv_name, time.monotonic() - started))
+        timeout = every

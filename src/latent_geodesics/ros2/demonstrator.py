@@ -26,10 +26,11 @@ class Demonstrator(Node):
                              % (sorted(TEACHERS), params.system))
         self.teacher = TEACHERS[params.system]()
         self.period = params.sample_period
-        self.create_service(Demonstrate, "~/demonstrate", self.handle,
+        # Not `handle`: that is rclpy's Node.handle, which create_service enters.
+        self.create_service(Demonstrate, "~/demonstrate", self.on_demonstrate,
                             qos_profile=service_qos(self))
 
-    def handle(self, req, res):
+    def on_demonstrate(self, req, res):
         try:
             demo = self.teacher.demonstrate(teacher_query(self.teacher.joint_names,
                                                           req.joint_names, req.positions))
