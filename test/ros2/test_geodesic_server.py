@@ -1,7 +1,7 @@
 """The ROS 2 geodesic_server, started as the README shows, called as a user calls it:
 every service (bad inputs refused, the node still serving), the action with
 feedback and cancel, an empty start from joint_states, parameters from the ROS 1
-YAML with descriptors, a reload under concurrent calls, and a clean SIGINT."""
+YAML with descriptors and ranges, a reload under concurrent calls, and a clean SIGINT."""
 import signal
 import threading
 import time
@@ -16,7 +16,10 @@ from sensor_msgs.msg import JointState
 
 from latent_geodesics.action import NNGeodesic
 from latent_geodesics.msg import Endpoint
+from latent_geodesics.ros2.parameters import ServiceQueue
 from latent_geodesics.serving.engine import REQUEST_TIME_SETTINGS, Settings
+from latent_geodesics.serving.service import NodeSettings
+from latent_geodesics.settings import specs
 from latent_geodesics.srv import (
     Decode,
     Encode,
@@ -219,6 +222,32 @@ def test_parameters_are_the_settings_with_descriptors(server, client):
     assert not refused.successful
     refused = set_parameter(client, "max_joint_step", -1.0, ParameterType.PARAMETER_DOUBLE)
     assert not refused.successful
+
+
+def numeric_settings(*classes):
+    return [spec.name for cls in classes for spec in specs(cls) if spec.kind in (int, float)]
+
+
+def test_every_numeric_parameter_has_a_range_and_a_set_beyond_it_is_refused(server, client):
+    names = numeric_settings(Settings, NodeSettings, ServiceQueue)
+    described = client.call(DescribeParameters, S + "describe_parameters",
+                            names=names).descriptors
+    assert len(described) == len(names)   # an undeclared name: no descriptors at all
+    for name, desc in zip(names, described):
+        ranges = list(desc.integer_range) + list(desc.floating_point_range)
+        assert len(ranges) == 1 and ranges[0].to_value <= 1e8, (name, ranges)
+        if desc.read_only:
+            continue
+        beyond = ranges[0].to_value + 1 if desc.integer_range else ranges[0].to_value * 10
+        refused = set_parameter(client, name, beyond, desc.type)
+        assert not refused.successful and name in refused.reason, (name, refused.reason)
+    refused = set_parameter(client, "position_tolerance", 1e300,
+                            ParameterType.PARAMETER_DOUBLE)
+    assert not refused.successful and "position_tolerance" in refused.reason
+    values = client.call(GetParameters, S + "get_parameters",
+                         names=["position_tolerance", "service_queue_depth"]).values
+    assert values[0].double_value == Settings().position_tolerance
+    assert values[1].integer_value == 100   # the default: a request per caller
 
 
 def test_reload_under_concurrent_calls(server, client, arm_data, fixture_dir):

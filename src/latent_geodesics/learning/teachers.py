@@ -1,6 +1,9 @@
 """Simulated teachers: answer a query configuration with a demonstration near it."""
+from dataclasses import dataclass
+
 import numpy as np
 
+from latent_geodesics.settings import setting
 from latent_geodesics.sim.arm import JOINT_NAMES as ARM_JOINTS
 from latent_geodesics.sim.arm import ArmSimulator
 from latent_geodesics.sim.pendulum import JOINT_NAMES as PENDULUM_STATES
@@ -76,6 +79,15 @@ class PendulumTeacher:
 
 
 TEACHERS = {"arm": ArmTeacher, "pendulum": PendulumTeacher}
+
+
+@dataclass(frozen=True)
+class DemonstratorSettings:
+    """The simulated teacher node's parameters (ROS 1 and ROS 2)."""
+    system: str = setting("arm", "the simulated system that demonstrates",
+                          choices=sorted(TEACHERS))
+    sample_period: float = setting(0.1, "s between a demonstration's points", low=0.001,
+                                   high=60.0)
 
 
 def teacher_query(teacher_joints, joint_names, positions):

@@ -5,18 +5,23 @@ Parameter ~system: arm (the simulated Panda) or pendulum.
 import rospy
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from latent_geodesics.learning.teachers import TEACHERS, Refused, teacher_query
+from latent_geodesics.learning.teachers import (
+    TEACHERS,
+    DemonstratorSettings,
+    Refused,
+    teacher_query,
+)
 from latent_geodesics.ros import run_node
+from latent_geodesics.settings import read
 from latent_geodesics.srv import Demonstrate, DemonstrateResponse
 
 
 class Demonstrator:
     def __init__(self):
-        system = rospy.get_param("~system", "arm")
-        if system not in TEACHERS:
-            raise ValueError("~system must be one of %s, not %r" % (sorted(TEACHERS), system))
-        self.teacher = TEACHERS[system]()
-        self.period = float(rospy.get_param("~sample_period", 0.1))
+        params = read(DemonstratorSettings, lambda name, default: rospy.get_param(
+            "~" + name, default))
+        self.teacher = TEACHERS[params.system]()
+        self.period = params.sample_period
         self.service = rospy.Service("~demonstrate", Demonstrate, self.handle)
 
     def handle(self, req):

@@ -10,6 +10,7 @@ import sys
 import threading
 
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
 THREADS = 8      # services, the action and the subscriptions each get threads of their own
@@ -30,7 +31,7 @@ def run_node(node_class, args=None):
     rclpy.init(args=args)
     try:
         node = node_class()
-    except (ValueError, KeyError, OSError) as e:
+    except (ValueError, KeyError, OSError, ParameterException) as e:   # e.g. out of range
         rclpy.logging.get_logger(node_class.__name__).fatal("cannot start: %s" % e)
         rclpy.try_shutdown()
         raise SystemExit(1) from None

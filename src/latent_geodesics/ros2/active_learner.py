@@ -3,6 +3,7 @@ same LearningService. Service ~/select_queries; topic ~/metrics (RoundMetrics,
 transient local as ROS 1 latches); asks the teacher's <demonstrator>/demonstrate
 and reloads <server>/reload, each with its timeout from LoopConfig."""
 import threading
+import time
 
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -12,7 +13,7 @@ from latent_geodesics.learning.loop import LoopConfig
 from latent_geodesics.learning.service import LearnerNodeSettings, LearningService
 from latent_geodesics.learning.teachers import Refused
 from latent_geodesics.msg import RoundMetrics
-from latent_geodesics.ros2.parameters import declare_settings
+from latent_geodesics.ros2.parameters import declare_settings, service_qos
 from latent_geodesics.srv import Demonstrate, Reload, SelectQueries
 
 LATCHED = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -25,11 +26,12 @@ class ActiveLearnerNode(Node):
                          automatically_declare_parameters_from_overrides=True)
         config = declare_settings(self, LoopConfig())
         node = declare_settings(self, LearnerNodeSettings())
+        qos = service_qos(self)   # its service, and its calls to the teacher and server
         self.group = ReentrantCallbackGroup()
         self.teacher = self.create_client(Demonstrate, node.demonstrator + "/demonstrate",
-                                          callback_group=self.group)
+                                          qos_profile=qos, callback_group=self.group)
         self.server = self.create_client(Reload, node.server + "/reload",
-                                         callback_group=self.group)
+                                         qos_profile=qos, callback_group=self.group)
         self.metrics_pub = self.create_publisher(RoundMetrics, "~/metrics", LATCHED)
         log = self.get_logger()
         self.service = LearningService(config, node, self.demonstrate, self.reload,
@@ -37,7 +39,7 @@ class ActiveLearnerNode(Node):
                                            RoundMetrics(**fields)),
                                        log=log.info, error=log.error)
         self.create_service(SelectQueries, "~/select_queries", self.handle_select,
-                            callback_group=self.group)
+                            qos_profile=qos, callback_group=self.group)
         target = self.service.run_loop if node.auto else self.service.serve_newest
         self.thread = threading.Thread(target=target, daemon=True)
         self.thread.start()
@@ -54,17 +56,11 @@ class ActiveLearnerNode(Node):
         return future.result()
 
     def demonstrate(self, joint_names, positions):
-        name = self.teacher.srv_name
-        waited = 0.0
-        while not self.teacher.wait_for_service(timeout_sec=TEACHER_WAIT_LOG if waited else 0.5):
-            self.get_logger().warning(
-                "waiting for the teacher: no node offers %s (srv/Demonstrate) yet%s; start "
-                "your teacher node or set the demonstrator parameter to its namespace"
-                % (name, " (%.1f s so far)" % waited if waited else ""))
-            waited += TEACHER_WAIT_LOG if waited else 0.5
+        wait_for_teacher(self.teacher, self.get_logger().warning)
         res = self.call(self.teacher, Demonstrate.Request(joint_names=joint_names,
                                                           positions=positions),
-                        self.service.config.teacher_timeout, "the teacher %s" % name)
+                        self.service.config.teacher_timeout,
+                        "the teacher %s" % self.teacher.srv_name)
         if not res.success:
             raise Refused(res.message)
         return res.demonstration.joint_names, [p.positions for p in res.demonstration.points]
@@ -88,3 +84,15 @@ class ActiveLearnerNode(Node):
         for name, value in fields.items():
             setattr(res, name, value)
         return res
+
+
+def wait_for_teacher(client, warn, first=0.5, every=TEACHER_WAIT_LOG):
+    """Until a node offers the teacher's service (the `client`'s): a warning after
+    `first` s, then every `every` s, each with the time waited so far."""
+    started = time.monotonic()
+    timeout = first
+    while not client.wait_for_service(timeout_sec=timeout):
+        warn("waiting for the teacher: no node offers %s (srv/Demonstrate) yet (%.1f s so "
+             "far); start your teacher node or set the demonstrator parameter to its "
+             "namespace" % (client.srv_name, time.monotonic() - started))
+        timeout = every

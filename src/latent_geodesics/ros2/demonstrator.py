@@ -1,23 +1,30 @@
 """demonstrator for ROS 2: the simulated teacher. Service ~/demonstrate
-(srv/Demonstrate). Parameter system: arm (the simulated Panda) or pendulum."""
+(srv/Demonstrate). Parameters: system, arm (the simulated Panda) or pendulum;
+sample_period (s between a demonstration's points); service_queue_depth."""
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectoryPoint
 
-from latent_geodesics.learning.teachers import TEACHERS, Refused, teacher_query
+from latent_geodesics.learning.teachers import (
+    TEACHERS,
+    DemonstratorSettings,
+    Refused,
+    teacher_query,
+)
+from latent_geodesics.ros2.parameters import declare_settings, service_qos
 from latent_geodesics.srv import Demonstrate
 
 
 class Demonstrator(Node):
     def __init__(self):
-        super().__init__("demonstrator")
-        system = self.declare_parameter("system", "arm").value
-        if system not in TEACHERS:
-            raise ValueError("system must be one of %s, not %r" % (sorted(TEACHERS), system))
-        self.teacher = TEACHERS[system]()
-        self.period = float(self.declare_parameter("sample_period", 0.1).value)
-        self.create_service(Demonstrate, "~/demonstrate", self.handle)
+        super().__init__("demonstrator", automatically_declare_parameters_from_overrides=True)
+        params = declare_settings(self, DemonstratorSettings())
+        self.teacher = TEACHERS[params.system]()
+        self.period = params.sample_period
+        # Not `handle`: that is rclpy's Node.handle, which create_service enters.
+        self.create_service(Demonstrate, "~/demonstrate", self.on_demonstrate,
+                            qos_profile=service_qos(self))
 
-    def handle(self, req, res):
+    def on_demonstrate(self, req, res):
         try:
             demo = self.teacher.demonstrate(teacher_query(self.teacher.joint_names,
                                                           req.joint_names, req.positions))

@@ -29,7 +29,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from latent_geodesics.action import NNGeodesic
 from latent_geodesics.geometry.plots import figure_rgb, latent_figure
 from latent_geodesics.msg import GeodesicStats
-from latent_geodesics.ros2.parameters import declare_settings, nested, on_change
+from latent_geodesics.ros2.parameters import declare_settings, nested, on_change, service_qos
 from latent_geodesics.serving.engine import REQUEST_TIME_SETTINGS, Engine, Settings
 from latent_geodesics.serving.robot_state import JointStateBuffer, StateError
 from latent_geodesics.serving.service import (
@@ -59,6 +59,7 @@ class GeodesicServer(Node):
         settings = declare_settings(self, Settings())
         settings = dataclasses.replace(settings, joint_limits=nested(self, "joint_limits"))
         self.params = declare_settings(self, NodeSettings())
+        self.service_qos = service_qos(self)
         if not self.params.model_dir:
             raise ValueError("parameter model_dir is required: the trained model's directory")
         self.services_group = ReentrantCallbackGroup()
@@ -141,6 +142,7 @@ class GeodesicServer(Node):
                                   service.magnification_factor),
                                  (Reload, "reload", self.reload)):
             self.create_service(kind, "~/" + name, self.adapt(call),
+                                qos_profile=self.service_qos,
                                 callback_group=self.services_group)
 
     def adapt(self, call):
@@ -203,10 +205,14 @@ class Refinement:
 
     def __init__(self, server):
         self.server = server
+        qos = server.service_qos   # the action's goal, cancel and result services
         self.action = ActionServer(server, NNGeodesic, "~/nn_geodesic",
                                    execute_callback=self.execute,
                                    goal_callback=lambda goal: GoalResponse.ACCEPT,
                                    cancel_callback=lambda handle: CancelResponse.ACCEPT,
+                                   goal_service_qos_profile=qos,
+                                   cancel_service_qos_profile=qos,
+                                   result_service_qos_profile=qos,
                                    callback_group=ReentrantCallbackGroup())
 
     def execute(self, goal_handle):

@@ -1,6 +1,7 @@
 """Parameters of the ROS 2 nodes: declared from the core's settings declarations
 (settings.py: default, range, meaning, whether it may change while running) with
 descriptors, and the ROS 1 YAML files turned into ROS 2 parameter files."""
+import copy
 import dataclasses
 import os
 import tempfile
@@ -13,8 +14,9 @@ from rcl_interfaces.msg import (
     ParameterType,
     SetParametersResult,
 )
+from rclpy.qos import qos_profile_services_default
 
-from latent_geodesics.settings import specs, validate
+from latent_geodesics.settings import setting, specs, validate
 
 TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
@@ -62,6 +64,24 @@ def declare_settings(node, settings):
         values[spec.name] = node.declare_parameter(spec.name, value, desc,
                                                    ignore_override=True).value
     return validate(dataclasses.replace(settings, **values))
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceQueue:
+    """Requests (and answers) a service holds for its callers: DDS drops any beyond
+    (ROS 2's default of 10 lost calls to 24 client processes, whose callers then
+    wait forever). At least the number of callers that may call at once."""
+    service_queue_depth: int = setting(100, "requests a service (or action) holds for its "
+                                       "callers; more are dropped by DDS", low=1, high=10 ** 4)
+
+
+def service_qos(node):
+    """ROS 2's service QoS with the depth of the node's service_queue_depth parameter
+    (declared here): for every service, action and client the node has."""
+    depth = declare_settings(node, ServiceQueue()).service_queue_depth
+    qos = copy.copy(qos_profile_services_default)
+    qos.depth = depth
+    return qos
 
 
 def coerce(value, kind, default):

@@ -2,20 +2,30 @@
 server's ~/trajectory) as `joint_states` (remap it away from the robot's own) in a
 loop with a pause at the end, for robot_state_publisher and rviz2. Parameters:
 rate (Hz), pause (s)."""
+import dataclasses
 import threading
 
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
+from latent_geodesics.ros2.parameters import declare_settings
 from latent_geodesics.serving.trajectory import position_at
+from latent_geodesics.settings import setting
+
+
+@dataclasses.dataclass(frozen=True)
+class PlayerSettings:
+    rate: float = setting(30.0, "Hz of the joint_states played", low=0.1, high=1000.0)
+    pause: float = setting(1.0, "s at the end of each play", low=0.0, high=3600.0)
 
 
 class TrajectoryPlayer(Node):
     def __init__(self):
-        super().__init__("trajectory_player")
-        self.pause = float(self.declare_parameter("pause", 1.0).value)
-        rate = float(self.declare_parameter("rate", 30.0).value)
+        super().__init__("trajectory_player",
+                         automatically_declare_parameters_from_overrides=True)
+        params = declare_settings(self, PlayerSettings())   # ranges: no rate of 0
+        self.pause, rate = params.pause, params.rate
         self.lock = threading.Lock()
         self.latest, self.started = None, None
         self.state_pub = self.create_publisher(JointState, "joint_states", 10)
