@@ -10,6 +10,7 @@ evaluate on pose pairs taken from the data itself, publish ~metrics
 model, so a relaunch after a crash serves what was learned.
 """
 import threading
+import time
 
 import rospy
 
@@ -53,16 +54,16 @@ class ActiveLearnerNode:
         """Wait for the teacher's service for as long as it takes, saying so at once
         and every `every` seconds: a teacher node may be started after the learner."""
         name = self.demonstrator + "/demonstrate"
-        waited = 0.0
+        started, timeout = time.monotonic(), 0.5
         while not rospy.is_shutdown():
             try:
-                rospy.wait_for_service(name, timeout=every if waited else 0.5)
-                if waited:
+                rospy.wait_for_service(name, timeout=timeout)
+                if timeout == every:
                     rospy.loginfo("teacher %s is up", name)
                 return
-            except rospy.ROSException:
-                rospy.logwarn(waiting_for_teacher(name, waited))
-                waited += every if waited else 0.5
+            except rospy.ROSException:   # the time really waited, not the periods counted
+                rospy.logwarn(waiting_for_teacher(name, time.monotonic() - started))
+                timeout = every
         raise rospy.ROSInterruptException("shut down while waiting for the teacher")
 
     def reload(self, model_dir):
@@ -83,9 +84,9 @@ class ActiveLearnerNode:
 
 
 def waiting_for_teacher(name, waited):
-    return ("waiting for the teacher: no node offers %s (srv/Demonstrate) yet%s; start "
-            "your teacher node or set demonstrator:=<its namespace>"
-            % (name, " (%.0f s so far)" % waited if waited else ""))
+    return ("waiting for the teacher: no node offers %s (srv/Demonstrate) yet (%.1f s so "
+            "far); start your teacher node or set demonstrator:=<its namespace>"
+            % (name, waited))
 
 
 def call_within(seconds, what, proxy, **request):
