@@ -1,6 +1,7 @@
 """~reload reads robot_description again: a URDF set after the server started
-applies from the reload on, and the response says where the limits come from; an
-emptied or deleted one keeps the last URDF's limits; and repeated reloads keep the
+applies from the reload on, and the response says where the limits come from; one
+that declares entities is refused without echoing anything; an emptied or deleted
+one keeps the last URDF's limits; and repeated reloads keep the
 server within a memory ceiling.
 
 Needs ROS (a roscore on its own port): run by test/run_rostests.sh with pytest."""
@@ -18,6 +19,15 @@ from latent_geodesics.ros.processes import ros_processes
 from latent_geodesics.srv import Reload
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SECRET = os.path.abspath(__file__)   # a file the node can read, standing for /etc/passwd
+with open(SECRET) as _f:
+    SECRET_LINE = _f.readline().strip()
+ENTITY_ATTACK = """<?xml version="1.0"?>
+<!DOCTYPE robot [
+  <!ENTITY %% local SYSTEM "file:///usr/share/xml/schema/xml-core/tr9401.dtd">
+  <!ENTITY secret SYSTEM "file://%s">
+]>
+<robot name="x"><joint name="&secret;" type="fixed"/></robot>""" % SECRET
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +57,14 @@ def test_reload_applies_a_urdf_set_after_the_start_and_keeps_it(roscore, tmp_pat
         # (they were dropped, with "success", at the next reload) and says why.
         kept = "joint limits from urdf (robot_description is empty; keeping the joint " \
             "limits of the last URDF)"
+        # A URDF that pulls a file in through an entity is refused without echoing it,
+        # and the old model and limits keep serving.
+        rospy.set_param("/robot_description", ENTITY_ATTACK)
+        attacked = reload(model_dir="")
+        assert not attacked.success and "DOCTYPE" in attacked.message, attacked.message
+        assert "the old model keeps serving" in attacked.message or \
+            "refused" in attacked.message, attacked.message
+        assert SECRET_LINE not in attacked.message
         rospy.set_param("/robot_description", "")
         emptied = reload(model_dir="")
         assert emptied.success and kept in emptied.message, emptied.message
