@@ -86,6 +86,10 @@ BROKEN = {
     "missing yaml": (lambda d: os.remove(d / "model.yaml"), "model.yaml is missing"),
     "yaml not yaml": (lambda d: Path(d / "model.yaml").write_text("{: ["), "not valid YAML"),
     "yaml lacks keys": (lambda d: Path(d / "model.yaml").write_text("x_dim: 7\n"), "lacks"),
+    # 60 MB of metadata blocked ~reload for minutes: refused by its size, unread.
+    "huge yaml": (lambda d: Path(d / "model.yaml").write_text(
+        Path(d / "model.yaml").read_text() + "padding: '%s'\n" % ("x" * 9_000_000)),
+        "more than a model's metadata can be"),
     "missing weights": (lambda d: os.remove(d / "weights.pt"), "lacks weights.pt"),
     "truncated weights": (lambda d: os.truncate(d / "weights.pt", 100),
                           "truncated or corrupt"),

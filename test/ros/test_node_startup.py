@@ -21,7 +21,8 @@ def roscore(tmp_path_factory):
      "cannot start: parameter ~model_dir is required"),
     ("geodesic_server", ["_k:=0", "_model_dir:=/nonexistent/model", "__name:=server_k0"],
      "cannot start: parameter k must be an integer >= 1 and <= 1000, not 0"),
-    ("demonstrator", ["_system:=boat"], "cannot start: ~system must be one of"),
+    ("demonstrator", ["_system:=boat"], "cannot start: parameter system must be one of arm, "
+                                        "pendulum, not 'boat'"),
     ("active_learner", ["_rounds:=0", "__name:=learner_no_rounds"],
      "cannot start: parameter rounds must be an integer >= 1 and <= 1000000, not 0"),
     ("active_learner", ["_selector:=best", "__name:=learner_bad_selector"],

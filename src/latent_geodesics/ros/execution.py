@@ -53,6 +53,9 @@ class Executor:
         self.action.start()
 
     def execute(self, goal):
+        if self.action.is_preempt_requested():   # cancelled while queued: no planning
+            self.cancelled_before_sending()      # (a storm of cancelled goals stays cheap)
+            return
         started, done = time.perf_counter(), False
         try:
             result, plan = self.plan(goal)
@@ -65,6 +68,11 @@ class Executor:
             rospy.logdebug("%s", traceback.format_exc())
             self.refuse("internal error: %s" % e)
         self.server.service.health.record(time.perf_counter() - started, done)
+
+    def cancelled_before_sending(self):
+        self.action.set_preempted(ExecuteGeodesicResult(
+            success=False, message="cancelled before execution",
+            error_code=ExecuteGeodesicResult.NOT_SENT))
 
     def refuse(self, message):
         self.action.set_aborted(ExecuteGeodesicResult(
@@ -94,9 +102,7 @@ class Executor:
     def run(self, trajectory, result):
         """Send, follow, finish; True if the controller reports success in time."""
         if self.action.is_preempt_requested():
-            self.action.set_preempted(ExecuteGeodesicResult(
-                success=False, message="cancelled before execution",
-                error_code=ExecuteGeodesicResult.NOT_SENT))
+            self.cancelled_before_sending()
             return False
         if not self.controller.wait_for_server(rospy.Duration(self.settings.controller_wait)):
             raise RequestError("not executed: no FollowJointTrajectory controller answers on "

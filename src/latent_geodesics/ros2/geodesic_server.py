@@ -1,5 +1,5 @@
-"""geodesic_server for ROS 2: the ROS 1 node's services, action and topics over the
-same Engine (ros/geodesic_server.py has the full description).
+"""geodesic_server for ROS 2: the ROS 1 node's services, action and topics, a message
+adapter over the same GeodesicService (serving/service.py; messages.py converts).
 
 Services ~/encode, ~/decode, ~/graph_geodesic, ~/geodesic_lengths,
 ~/magnification_factor, ~/reload; action ~/nn_geodesic (feedback, cancel); topics
@@ -13,10 +13,8 @@ multi-threaded executor, so a long refinement never blocks a service.
 import dataclasses
 import time
 
-import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseStamped
+from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Path
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -24,20 +22,23 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
 from latent_geodesics.action import NNGeodesic
-from latent_geodesics.geometry.plots import figure_rgb, latent_figure
-from latent_geodesics.msg import GeodesicStats
+from latent_geodesics.ros2.messages import (
+    diagnostics_msg,
+    mf_image,
+    path_msg,
+    response,
+    trajectory_msg,
+)
 from latent_geodesics.ros2.parameters import declare_settings, nested, on_change, service_qos
 from latent_geodesics.serving.engine import REQUEST_TIME_SETTINGS, Engine, Settings
 from latent_geodesics.serving.robot_state import JointStateBuffer, StateError
 from latent_geodesics.serving.service import (
     GeodesicService,
     NodeSettings,
-    path_xyz,
     serving_threads,
-    trajectory_points,
 )
 from latent_geodesics.settings import runtime_names, validate
 from latent_geodesics.srv import (
@@ -175,13 +176,7 @@ class GeodesicServer(Node):
         return self.get_clock().now().to_msg()
 
     def response(self, msg, reply, stamp_now=False):
-        """A response or result filled from a Reply (a geodesic's trajectory and stats
-        in this generation's message types)."""
-        fill(msg, reply.fields, success=reply.success, message=reply.message)
-        if hasattr(msg, "trajectory") and hasattr(reply.result, "summary"):
-            msg.trajectory = trajectory_msg(reply.result, self.stamp() if stamp_now else None)
-            msg.stats = GeodesicStats(**dataclasses.asdict(reply.result.summary()))
-        return msg
+        return response(msg, reply, self.stamp() if stamp_now else None)
 
     def publish(self, result):
         self.trajectory_pub.publish(trajectory_msg(result))
@@ -230,55 +225,3 @@ class Refinement:
                 server.publish(reply.result)
             goal_handle.succeed()
         return server.response(NNGeodesic.Result(), reply, goal.stamp_now)
-
-
-def trajectory_msg(result, stamp=None):
-    """stamp 0 unless given: a controller starts a zero-stamped trajectory on
-    arrival, while a past stamp makes it skip the points already "due"."""
-    msg = JointTrajectory(joint_names=list(result.joint_names))
-    if stamp is not None:
-        msg.header.stamp = stamp
-    for q, v, a, (sec, nanosec) in trajectory_points(result):
-        point = JointTrajectoryPoint(positions=q, velocities=v, accelerations=a)
-        point.time_from_start.sec, point.time_from_start.nanosec = sec, nanosec
-        msg.points.append(point)
-    return msg
-
-
-def path_msg(latent, frame_id, stamp):
-    path = Path()
-    path.header.stamp, path.header.frame_id = stamp, frame_id
-    for x, y, z in path_xyz(latent):
-        pose = PoseStamped(header=path.header)
-        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = x, y, z
-        pose.pose.orientation.w = 1.0
-        path.poses.append(pose)
-    return path
-
-
-def mf_image(served, frame_id, stamp):
-    """The served metric's log magnification factor over the latent data, as an image."""
-    rgb = figure_rgb(latent_figure(served.graph.decoder, served.model.latents,
-                                   title="log MF (served metric) and data", resolution=96))
-    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8",
-                step=3 * rgb.shape[1], data=np.ascontiguousarray(rgb).tobytes())
-    msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    return msg
-
-
-def diagnostics_msg(node_name, report, stamp):
-    ok, message, values = report
-    status = DiagnosticStatus(level=DiagnosticStatus.OK if ok else DiagnosticStatus.WARN,
-                              name="%s: geodesic server" % node_name, message=message,
-                              hardware_id="latent_geodesics/" + node_name,
-                              values=[KeyValue(key=k, value=v) for k, v in values])
-    array = DiagnosticArray(status=[status])
-    array.header.stamp = stamp
-    return array
-
-
-def fill(msg, fields, **more):
-    """Set a response's or result's fields from a dictionary."""
-    for name, value in dict(fields, **more).items():
-        setattr(msg, name, value)
-    return msg
