@@ -70,6 +70,14 @@ class TestExecuteFaults(unittest.TestCase):
     def goals_received(self):
         return rospy.get_param("/faulty/controller/goals_received", 0)
 
+    def wait_until_the_controller_has_the_goal(self, started):
+        """Until the controller counts the goal; fails with ~execute's answer if it
+        ended first (refused, say), or after two minutes."""
+        while self.goals_received() == 0:
+            if self.execute.wait_for_result(rospy.Duration(0.05)):
+                self.fail("~execute ended before sending: %s" % self.execute.get_result())
+            self.assertLess(time.monotonic() - started, 120, "no goal reached the controller")
+
     def timed_out(self, behaviour, **params):
         """Execute against a controller; the result and the seconds it took."""
         self.start_controller(behaviour, **params)
@@ -117,9 +125,7 @@ class TestExecuteFaults(unittest.TestCase):
         self.wait_ready()
         started = time.monotonic()
         self.send(max_velocity_scaling_factor=0.2, max_acceleration_scaling_factor=0.2)
-        while self.goals_received() == 0:
-            self.assertLess(time.monotonic() - started, 60)
-            rospy.sleep(0.05)
+        self.wait_until_the_controller_has_the_goal(started)
         rospy.sleep(0.5)
         self.stop_controller()
         res = self.result()
@@ -129,10 +135,7 @@ class TestExecuteFaults(unittest.TestCase):
         self.start_controller("deaf")
         self.wait_ready()
         self.send(max_velocity_scaling_factor=0.2, max_acceleration_scaling_factor=0.2)
-        deadline = time.monotonic() + 60
-        while self.goals_received() == 0:
-            self.assertLess(time.monotonic(), deadline)
-            rospy.sleep(0.05)
+        self.wait_until_the_controller_has_the_goal(time.monotonic())
         self.execute.cancel_goal()
         res = self.result()
         self.assertEqual(self.execute.get_state(), GoalStatus.PREEMPTED)

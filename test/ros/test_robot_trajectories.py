@@ -96,7 +96,7 @@ class TestRobotTrajectories(unittest.TestCase):
         self.assertGreater(slow.stats.duration, 1.4 * full.stats.duration)
         self.nn.send_goal(NNGeodesicGoal(start=start, goal=goal, max_velocity_scaling_factor=2.0))
         self.nn.wait_for_result(rospy.Duration(60))
-        self.assertIn("max_velocity_scaling_factor must be in (0, 1]",
+        self.assertIn("max_velocity_scaling_factor must be in [0.001, 1]",
                       self.nn.get_result().message)
 
     def test_start_from_joint_states(self):
