@@ -64,13 +64,13 @@ def test_progress_callback_and_cancel():
                        callback=lambda i, length: seen.append((i, length)),
                        should_stop=lambda: len(seen) >= 7, tol=0)
     assert [i for i, _ in seen] == list(range(1, 8))
-    assert path.stats["cancelled"] and path.stats["iterations"] == 7
+    assert path.stats.cancelled and path.stats.iterations == 7
     assert seen[-1][1] <= seen[0][1]
 
 
 def test_stopping_rule_ends_early():
     path = nn_geodesic(linear, [0.0, 0.0], [1.0, 1.0], max_iterations=5000)
-    assert path.stats["iterations"] < 200
+    assert path.stats.iterations < 200
 
 
 @pytest.mark.parametrize("kwargs,fragment", [
