@@ -107,7 +107,7 @@ def evaluate(name, data, names, pairs, log=print):
     summary = {k: float(np.median([r[k] for r in done])) for k in MOTIONS}
     summary.update(name=name, latent_dim=model.z_dim, pairs=len(done),
                    refused=len(rows) - len(done),
-                   held_out_rmse=report["held_out"]["rmse"],
+                   held_out_rmse=report.held_out.rmse,
                    length_ratio=float(np.median(ratios)),
                    graph_p50_ms=1e3 * float(np.median(graph_s)),
                    refine_p50_ms=1e3 * float(np.median(refine_s)))

@@ -212,6 +212,23 @@ def test_auto_endpoint_offset_refuses_poses_the_model_cannot_reproduce(engine, p
         engine.graph_geodesic(configuration(names, off), configuration(names, poses[1]))
 
 
+def test_auto_endpoint_offset_of_older_and_malformed_reports():
+    """An older model's report has the RMSE alone (5 x it); a figure that is not a
+    number, or no report at all, switches the auto limit off."""
+    from types import SimpleNamespace
+
+    from latent_geodesics.serving.engine import endpoint_limit_of
+    held = lambda doc: SimpleNamespace(meta={"report": {"held_out": doc}})  # noqa: E731
+    assert endpoint_limit_of(held({"rmse": 0.02}), -1)[0] == pytest.approx(0.1)
+    assert endpoint_limit_of(held({"rmse": 0.001}), -1)[0] == 0.05   # the floor
+    assert endpoint_limit_of(held({"rmse": 0.02, "pose_error_p99": 0.2}), -1)[0] == \
+        pytest.approx(0.3)
+    for model in (held({"rmse": "0.02"}), held({"rmse": float("nan")}),
+                  SimpleNamespace(meta={})):
+        assert endpoint_limit_of(model, -1) == (0.0, "off (auto, but the model has no "
+                                                     "held-out error)")
+
+
 def test_nn_goal_with_every_field_default(engine, poses):
     names = engine.served.joint_names
     res = engine.nn_geodesic(configuration(names, poses[0]), configuration(names, poses[2]),

@@ -27,6 +27,7 @@ from latent_geodesics.graph.build import GRAPH
 from latent_geodesics.graph.latent_graph import LatentGraph
 from latent_geodesics.model.iwae import IWAE, load_model
 from latent_geodesics.model.loading import DEFAULT_METRIC, METRICS, model_graph
+from latent_geodesics.model.report import Reconstruction, TrainingReport
 from latent_geodesics.serving.fidelity import RecordedData
 from latent_geodesics.serving.parsing import (
     check_configurations,
@@ -135,11 +136,11 @@ def endpoint_limit_of(model, setting):
     99 % of the held-out poses passes, one it cannot reproduce is refused."""
     if setting >= 0:
         return setting, ("%.3f rad" % setting) if setting > 0 else "off"
-    held = model.meta.get("report", {}).get("held_out", {})
-    for key, factor, what in (("pose_error_p99", ENDPOINT_P99_FACTOR,
-                               "the held-out poses' 99th-percentile worst-joint error"),
-                              ("rmse", ENDPOINT_RMSE_FACTOR, "the held-out RMSE")):
-        value = held.get(key)
+    report = TrainingReport.of(model)
+    held = report.held_out if report is not None else Reconstruction()
+    for value, factor, what in ((held.pose_error_p99, ENDPOINT_P99_FACTOR,
+                                 "the held-out poses' 99th-percentile worst-joint error"),
+                                (held.rmse, ENDPOINT_RMSE_FACTOR, "the held-out RMSE")):
         if is_number(value):
             limit = max(ENDPOINT_MIN_OFFSET, factor * float(value))
             return limit, "%.3f rad (auto: %g x %s %.4f, at least %g)" % (
