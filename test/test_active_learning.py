@@ -228,9 +228,31 @@ def test_loop_settings_outside_their_range_are_refused_by_name(change):
     from latent_geodesics.errors import ConfigError
     from latent_geodesics.learning.loop import LoopConfig
     name = next(iter(change))
-    with pytest.raises(ConfigError, match=name):
+    with pytest.raises(ConfigError, match="parameter %s must be " % name):
         LoopConfig(**change).validate()
-    assert LoopConfig().validate() == LoopConfig()
+
+
+def test_loop_settings_at_the_ends_of_their_ranges_pass_and_one_beyond_is_refused():
+    """validate() checks each range where it ends: both ends pass, one step beyond
+    either is refused naming the setting, its range and the value."""
+    from latent_geodesics.errors import ConfigError
+    from latent_geodesics.learning.loop import LoopConfig
+    ends = {"rounds": (1, 10 ** 6), "queries_per_round": (1, 1000), "epochs": (1, 10 ** 5),
+            "seed": (0, 2 ** 32 - 1), "max_demonstration_points": (2, 10 ** 7)}
+    for name, (low, high) in ends.items():
+        for value in (low, high):
+            assert getattr(LoopConfig(**{name: value}).validate(), name) == value
+        for value in (low - 1, high + 1):
+            with pytest.raises(ConfigError, match=r"parameter %s must be an integer in "
+                                                  r"%d\.\.%d, not %d$" % (name, low, high, value)):
+                LoopConfig(**{name: value}).validate()
+    for device in ("cpu", "cuda", "cuda:1"):
+        assert LoopConfig(device=device).validate().device == device
+    tiny = LoopConfig(teacher_timeout=1e-3, reload_timeout=1e-3).validate()
+    assert (tiny.teacher_timeout, tiny.reload_timeout) == (1e-3, 1e-3)
+    with pytest.raises(ConfigError, match="parameter teacher_timeout must be a positive "
+                                          "number of seconds, not -1"):
+        LoopConfig(teacher_timeout=-1).validate()
 
 
 def test_yaml_and_launch_defaults_are_the_loop_defaults():

@@ -1,4 +1,5 @@
-"""LatentGraph: exactness of A*, bounds on the sphere, edge cases, persistence."""
+"""LatentGraph: the served search (Dijkstra) against the A* and scipy references,
+bounds on the sphere, edge cases, persistence."""
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
+from latent_geodesics.geometry.curves import subdivide
 from latent_geodesics.geometry.metric import curve_length
+from latent_geodesics.geometry.refinement import polyline_geodesic
 from latent_geodesics.graph.build import GRAPH
 from latent_geodesics.graph.files import digest
 from latent_geodesics.graph.latent_graph import GraphError, LatentGraph, unique_pairs
@@ -259,11 +262,23 @@ def test_shortened_path_never_longer_than_raw_or_straight(decoder):
 
 
 def test_relaxation_goes_around_the_bump():
-    g = LatentGraph(hole, sphere_nodes(1500, seed=4), k=8)
-    a, b = np.array([-0.8, 0.0]), np.array([0.8, 0.0])
+    """Relaxation is off by default (GRAPH.relax_iterations = 0), so it is turned on
+    here: the relaxed path is served, within 1 % of a finely relaxed reference (64
+    knots; measured 0.4 %), where the shortcut alone is 3.8 % longer, and it keeps
+    off the bump (the straight line is 3.2 x as long)."""
+    nodes, a, b = sphere_nodes(1500, seed=4), np.array([-0.8, 0.0]), np.array([0.8, 0.0])
+    assert GRAPH.relax_iterations == 0
+    plain = LatentGraph(hole, nodes, k=8).shortest_path(a, b)
+    g = LatentGraph(hole, nodes, k=8, relax_iterations=10)
     path = g.shortest_path(a, b)
-    assert path.length < 0.9 * g.measure(np.stack([a, b]))
-    assert path.stats.candidate in ("relaxed", "shortcut", "graph")
+    reference = polyline_geodesic(hole, a, b, init=path, knots=64, max_iterations=200,
+                                  tol=1e-9, step=g.step)
+    assert path.stats.candidate == "relaxed" and plain.stats.candidate != "relaxed"
+    assert path.length <= 1.01 * reference.length
+    assert plain.length > 1.02 * reference.length   # what relaxation is there to remove
+    assert path.length < 0.5 * g.measure(np.stack([a, b]))
+    dense, _ = subdivide(path.points, g.step / 4)
+    assert np.linalg.norm(dense, axis=1).min() > 0.4   # the bump's 1/e radius is 0.32
 
 
 @pytest.mark.parametrize("method", ["dijkstra", "astar"])
