@@ -7,6 +7,7 @@ largest log MF along them, and the held-out reconstruction RMSE.
 """
 import os
 import tempfile
+from dataclasses import asdict
 
 import numpy as np
 
@@ -35,12 +36,13 @@ def run(selector, seed, work, pairs, held_out, rounds, queries, epochs, latent_d
     def metrics(directory):
         return evaluate(*load_model_with_graph(directory, "cpu"), pairs, held_out)
 
-    history = [{"round": 0, "demonstrations": 0, **metrics(model_dir)}]
+    history = [{"round": 0, "demonstrations": 0, **asdict(metrics(model_dir))}]
     config = LoopConfig(rounds=rounds, queries_per_round=queries, selector=selector,
                         epochs=epochs, seed=seed, device="cpu")
 
     def record(rnd, m):
-        history.append({"round": rnd, "demonstrations": len(store.demonstration_ids()), **m})
+        history.append({"round": rnd, "demonstrations": len(store.demonstration_ids()),
+                        **asdict(m)})
 
     ActiveLearner(store, work, model_dir, ArmTeacher().demonstrate, config, evaluate=metrics,
                   on_round=record, log=lambda m: None).run()

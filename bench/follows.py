@@ -101,13 +101,13 @@ def evaluate(name, data, names, pairs, log=print):
                    "chord": chord(qs, qg), "mean": mean.graph_geodesic(start, goal).positions}
         rows.append({"pair": [a, b], **{k: largest_deviation(m, truth)
                                         for k, m in motions.items()},
-                     "data_distance": g.stats["data_distance"],
-                     "chord_data_distance": g.stats["chord_data_distance"]})
+                     "data_distance": g.stats.data_distance,
+                     "chord_data_distance": g.stats.chord_data_distance})
     done = [r for r in rows if "refused" not in r]
     summary = {k: float(np.median([r[k] for r in done])) for k in MOTIONS}
     summary.update(name=name, latent_dim=model.z_dim, pairs=len(done),
                    refused=len(rows) - len(done),
-                   held_out_rmse=report["held_out"]["rmse"],
+                   held_out_rmse=report.held_out.rmse,
                    length_ratio=float(np.median(ratios)),
                    graph_p50_ms=1e3 * float(np.median(graph_s)),
                    refine_p50_ms=1e3 * float(np.median(refine_s)))

@@ -16,6 +16,7 @@ share of queries in the gap and the smoothness of gap-crossing graph geodesics
 """
 import contextlib
 import time
+from dataclasses import asdict
 
 import numpy as np
 
@@ -155,7 +156,7 @@ def run(world, model, selector, seed, rounds, queries, epochs):
     for rnd in range(rounds + 1):
         graph = LatentGraph(model, model.latents)
         row = {"round": rnd, "demonstrations": len(data) - len(world.data),
-               **evaluate(model, graph, world.pairs, world.held_out)}
+               **asdict(evaluate(model, graph, world.pairs, world.held_out))}
         if rnd == rounds:
             history.append(row)
             break

@@ -74,16 +74,16 @@ def evaluate(name, model, data):
         rows.append({
             "pair": [int(i), int(j)], "straight": straight,
             "raw_graph": graph.measure(raw.points), "graph": g.length,
-            "refined": r.length, "bridges": int(g.stats["bridges"]),
+            "refined": r.length, "bridges": int(g.stats.bridges),
             "raw_max_step": float(np.abs(np.diff(raw_q, axis=0)).max()),
-            "max_step": g.stats["max_joint_step"], "points": len(g.positions),
+            "max_step": g.stats.max_joint_step, "points": len(g.positions),
             "graph_ms": 1e3 * graph_s, "refine_ms": 1e3 * refine_s,
             "offset_before": float(max(np.abs(recon[0] - data[i]).max(),
                                        np.abs(recon[1] - data[j]).max())),
             "offset_after": float(max(np.abs(r.positions[0] - data[i]).max(),
                                       np.abs(r.positions[-1] - data[j]).max())),
             "duration_previous": previous_timing(r.positions),
-            "duration_toppra": r.stats["duration"],
+            "duration_toppra": r.stats.duration,
             "peak_ratios": peak_ratios(_timing(r), served.limits)})
     ratio = lambda key: np.array([row[key] / row["straight"] for row in rows])  # noqa: E731
     knn_only = LatentGraph(model, model.latents, k=10, n_samples=10, relax_iterations=0)

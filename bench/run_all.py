@@ -94,8 +94,8 @@ def astar(device, n=10000, queries=300):
         full_times.append(timed(graph.shortest_path, nodes[i], nodes[j])[1])
         assert abs(path.length - ref.length) <= 1e-9 * ref.length
         times.append(t), dij_times.append(td)
-        expanded.append(path.stats["nodes_expanded"])
-        dij_expanded.append(ref.stats["nodes_expanded"])
+        expanded.append(path.stats.nodes_expanded)
+        dij_expanded.append(ref.stats.nodes_expanded)
     return {"N": n, "queries": queries, "p50_ms": 1e3 * np.median(times),
             "p99_ms": 1e3 * np.percentile(times, 99),
             "astar_p50_ms": 1e3 * np.median(dij_times),

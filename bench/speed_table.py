@@ -35,7 +35,7 @@ def training_rows(device):
         (model, report), t = seconds(train_iwae, arm.data, arm.joint_names, seed=0,
                                      device=device, progress=False, **config)
         rows.append({"what": "train " + name, "seconds": t,
-                     "note": "held-out RMSE %.3f rad" % report["held_out"]["rmse"]})
+                     "note": "held-out RMSE %.3f rad" % report.held_out.rmse})
     return rows, model
 
 

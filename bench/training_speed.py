@@ -20,9 +20,9 @@ def _train(data, names, device, seed, init=None, **config):
     start = time.perf_counter()
     model, report = train_iwae(data, names, seed=seed, device=device, init=init,
                                progress=False, **config)
-    held = report["held_out"]
-    return model, {"seconds": time.perf_counter() - start, "rmse": held["rmse"],
-                   "bound": held["iwae_bound"], "epochs_run": report["epochs_run"]}
+    held = report.held_out
+    return model, {"seconds": time.perf_counter() - start, "rmse": held.rmse,
+                   "bound": held.iwae_bound, "epochs_run": report.epochs_run}
 
 
 def _summary(rows):

@@ -73,9 +73,11 @@ def test_scores_terms():
     pts = np.array([[FOLD, 0.0], [-0.8, 0.0]])
     terms = scores(model, graph, pts)
     # sqrt(det G): 1 x sqrt(1 + (60 sech^2)^2) at the fold, about 1 far from it.
-    assert terms["log_mf"][0] == pytest.approx(np.log(np.sqrt(1 + 60.0 ** 2)), rel=1e-6)
-    assert terms["log_mf"][1] == pytest.approx(0.0, abs=1e-6)
-    assert terms["stretch"][0] > 50 > terms["stretch"][1]
+    assert terms.log_mf[0] == pytest.approx(np.log(np.sqrt(1 + 60.0 ** 2)), rel=1e-6)
+    assert terms.log_mf[1] == pytest.approx(0.0, abs=1e-6)
+    assert terms.stretch[0] > 50 > terms.stretch[1]
+    assert np.allclose(terms.combined, 0.5 * terms.sensitivity + 0.5 * terms.uncertainty)
+    assert terms.decoded.shape == (2, 3) and terms.novelty.shape == (2,)
 
 
 def test_batch_is_diverse():
@@ -118,8 +120,8 @@ def test_evaluate_on_the_arm_model(arm_model, arm):
     graph = LatentGraph(arm_model, arm_model.latents, k=10)
     pairs = np.stack([arm.demos[0][[0, -1]], arm.demos[5][[0, -1]]])
     m = evaluate(arm_model, graph, pairs, arm.data[:300])
-    assert m["smoothness"] >= 1.0 and np.isfinite(m["max_log_mf"])
-    assert 0 < m["held_out_rmse"] < 0.3
+    assert m.smoothness >= 1.0 and np.isfinite(m.max_log_mf)
+    assert 0 < m.held_out_rmse < 0.3
 
 
 def test_arm_teacher_answers_and_refuses(arm):
@@ -171,7 +173,7 @@ def test_pendulum_loop_without_ros(tmp_path, retrain):
                             evaluate=metrics, on_round=lambda r, m: seen.append((r, m)),
                             log=lambda m: None)
     learner.run()
-    assert [r for r, _ in seen] == [1] and np.isfinite(seen[0][1]["smoothness"])
+    assert [r for r, _ in seen] == [1] and np.isfinite(seen[0][1].smoothness)
     assert len(store.demonstration_ids()) == 3
     assert store.data()[0].shape[0] == len(data) + 3 * 50
     new = load_model(learner.model_dir(), "cpu")
@@ -226,9 +228,31 @@ def test_loop_settings_outside_their_range_are_refused_by_name(change):
     from latent_geodesics.errors import ConfigError
     from latent_geodesics.learning.loop import LoopConfig
     name = next(iter(change))
-    with pytest.raises(ConfigError, match=name):
+    with pytest.raises(ConfigError, match="parameter %s must be " % name):
         LoopConfig(**change).validate()
-    assert LoopConfig().validate() == LoopConfig()
+
+
+def test_loop_settings_at_the_ends_of_their_ranges_pass_and_one_beyond_is_refused():
+    """validate() checks each range where it ends: both ends pass, one step beyond
+    either is refused naming the setting, its range and the value."""
+    from latent_geodesics.errors import ConfigError
+    from latent_geodesics.learning.loop import LoopConfig
+    ends = {"rounds": (1, 10 ** 6), "queries_per_round": (1, 1000), "epochs": (1, 10 ** 5),
+            "seed": (0, 2 ** 32 - 1), "max_demonstration_points": (2, 10 ** 7)}
+    for name, (low, high) in ends.items():
+        for value in (low, high):
+            assert getattr(LoopConfig(**{name: value}).validate(), name) == value
+        for value in (low - 1, high + 1):
+            with pytest.raises(ConfigError, match=r"parameter %s must be an integer in "
+                                                  r"%d\.\.%d, not %d$" % (name, low, high, value)):
+                LoopConfig(**{name: value}).validate()
+    for device in ("cpu", "cuda", "cuda:1"):
+        assert LoopConfig(device=device).validate().device == device
+    tiny = LoopConfig(teacher_timeout=1e-3, reload_timeout=1e-3).validate()
+    assert (tiny.teacher_timeout, tiny.reload_timeout) == (1e-3, 1e-3)
+    with pytest.raises(ConfigError, match="parameter teacher_timeout must be a positive "
+                                          "number of seconds, not -1"):
+        LoopConfig(teacher_timeout=-1).validate()
 
 
 def test_yaml_and_launch_defaults_are_the_loop_defaults():
@@ -401,3 +425,28 @@ def test_a_store_of_another_model_is_refused_before_the_server_reloads(j_model_d
     with pytest.raises(StoreError, match=fragment):
         start()
     assert reloaded == []
+
+
+def test_round_metrics_name_the_message_fields_and_fill_them():
+    """RoundMetrics and msg/RoundMetrics.msg name the same fields, in order; a round
+    is counted from the store, and a round stored before max_step existed reads 0."""
+    import dataclasses
+    import re
+    from types import SimpleNamespace
+
+    from latent_geodesics.learning.selection import ModelQuality
+    from latent_geodesics.learning.service import RoundMetrics, round_fields
+    msg = os.path.join(os.path.dirname(__file__), "..", "msg", "RoundMetrics.msg")
+    with open(msg) as f:
+        fields = [m.group(1) for line in f
+                  if (m := re.match(r"\s*[\w/]+(?:\[\])?\s+(\w+)\s*(?:#.*)?$", line))]
+    assert [f.name for f in dataclasses.fields(RoundMetrics)] == fields
+    store = SimpleNamespace(query_counts=lambda rnd: {"answered": 3, "refused": 1},
+                            demonstration_ids=lambda: [4, 5, 6, 7])
+    stored = {"smoothness": 1.5, "max_jump": 2.0, "max_log_mf": 0.3, "held_out_rmse": 0.1}
+    metrics = round_fields(2, ModelQuality.from_dict(stored), SimpleNamespace(selector="mf"),
+                           store, "/models/round_2")
+    assert metrics == RoundMetrics(round=2, selector="mf", demonstrations=3, refused=1,
+                                   total_demonstrations=4, smoothness=1.5, max_jump=2.0,
+                                   max_step=0.0, max_log_mf=0.3, held_out_rmse=0.1,
+                                   model_dir="/models/round_2")

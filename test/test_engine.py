@@ -50,11 +50,11 @@ def test_graph_and_nn_geodesics(engine):
     assert res.positions.shape == (len(res.latent), 7) and (np.diff(res.times) > 0).all()
     refined = engine.nn_geodesic(endpoint(z[0]), endpoint(z[-1]))   # every field default
     assert refined.length <= res.length * (1 + 1e-9)
-    assert refined.stats["method"] == "graph+polyline"
+    assert refined.stats.method == "graph+polyline"
     nn = engine.nn_geodesic(endpoint(z[0]), endpoint(z[-1]), mode="finite-difference",
                             max_iterations=50)
     assert nn.length <= res.length * (1 + 1e-9)
-    assert nn.stats["method"] == "graph+nn"
+    assert nn.stats.method == "graph+nn"
 
 
 @pytest.mark.parametrize("start,fragment", [
@@ -136,9 +136,9 @@ def test_trajectories_start_and_end_exactly_at_requested_configurations(engine, 
             # The residual the model leaves is reported, not hidden.
             recon = run_model(engine.served, "decode", res.latent[[0, -1]])
             # (float32 decodings differ by ~1e-7 between batch sizes)
-            assert res.stats["start_offset"] == pytest.approx(np.abs(recon[0] - qa).max(),
+            assert res.stats.start_offset == pytest.approx(np.abs(recon[0] - qa).max(),
                                                               abs=1e-5)
-            assert res.stats["goal_offset"] == pytest.approx(np.abs(recon[1] - qb).max(),
+            assert res.stats.goal_offset == pytest.approx(np.abs(recon[1] - qb).max(),
                                                              abs=1e-5)
 
 
@@ -167,7 +167,7 @@ def test_trajectories_are_dense_and_within_limits(engine, poses):
     res = engine.graph_geodesic(configuration(names, poses[0]), configuration(names, poses[3]))
     steps = np.abs(np.diff(res.positions, axis=0))
     assert steps.max() <= cfg.max_joint_step + 1e-12
-    assert res.stats["max_joint_step"] == pytest.approx(steps.max())
+    assert res.stats.max_joint_step == pytest.approx(steps.max())
     dt = np.diff(res.time_ns) / 1e9
     assert (dt > 0).all() and res.time_ns.dtype == np.int64
     assert (steps / dt[:, None]).max() <= cfg.max_joint_velocity
@@ -212,11 +212,28 @@ def test_auto_endpoint_offset_refuses_poses_the_model_cannot_reproduce(engine, p
         engine.graph_geodesic(configuration(names, off), configuration(names, poses[1]))
 
 
+def test_auto_endpoint_offset_of_older_and_malformed_reports():
+    """An older model's report has the RMSE alone (5 x it); a figure that is not a
+    number, or no report at all, switches the auto limit off."""
+    from types import SimpleNamespace
+
+    from latent_geodesics.serving.engine import endpoint_limit_of
+    held = lambda doc: SimpleNamespace(meta={"report": {"held_out": doc}})  # noqa: E731
+    assert endpoint_limit_of(held({"rmse": 0.02}), -1)[0] == pytest.approx(0.1)
+    assert endpoint_limit_of(held({"rmse": 0.001}), -1)[0] == 0.05   # the floor
+    assert endpoint_limit_of(held({"rmse": 0.02, "pose_error_p99": 0.2}), -1)[0] == \
+        pytest.approx(0.3)
+    for model in (held({"rmse": "0.02"}), held({"rmse": float("nan")}),
+                  SimpleNamespace(meta={})):
+        assert endpoint_limit_of(model, -1) == (0.0, "off (auto, but the model has no "
+                                                     "held-out error)")
+
+
 def test_nn_goal_with_every_field_default(engine, poses):
     names = engine.served.joint_names
     res = engine.nn_geodesic(configuration(names, poses[0]), configuration(names, poses[2]),
                              mode="", init="", max_iterations=0)
-    assert res.stats["method"] == "graph+polyline"
+    assert res.stats.method == "graph+polyline"
     assert res.length <= res.straight_line_length + 1e-12
 
 
@@ -319,11 +336,11 @@ def test_scaling_factors_slow_the_timing_like_moveit(engine, poses):
     full = engine.graph_geodesic(start, goal)
     half = engine.graph_geodesic(start, goal, scaling=(0.5, 0.25))
     assert np.array_equal(half.positions, full.positions)         # the same path
-    assert half.stats["duration"] >= 1.9 * full.stats["duration"]
+    assert half.stats.duration >= 1.9 * full.stats.duration
     limit = engine.served.limits.velocity
     assert (np.abs(half.velocities) <= 0.5 * limit * (1 + 1e-6)).all()
-    assert engine.nn_geodesic(start, goal, scaling=(0.5, 0.0)).stats["duration"] > \
-        engine.nn_geodesic(start, goal).stats["duration"]
+    assert engine.nn_geodesic(start, goal, scaling=(0.5, 0.0)).stats.duration > \
+        engine.nn_geodesic(start, goal).stats.duration
     for bad in ((1.5, 0.0), (0.0, -0.2), (np.nan, 0.0)):
         with pytest.raises(RequestError, match="scaling_factor must be in"):
             engine.graph_geodesic(start, goal, scaling=bad)
@@ -342,7 +359,7 @@ def test_scaling_factors_slow_the_timing_like_moveit(engine, poses):
 def test_motions_longer_than_max_duration_are_refused(engine, poses):
     names = engine.served.joint_names
     start, goal = configuration(names, poses[0]), configuration(names, poses[3])
-    duration = engine.graph_geodesic(start, goal).stats["duration"]
+    duration = engine.graph_geodesic(start, goal).stats.duration
     short = Engine(engine.served.model.directory,
                    Settings(device="cpu", max_duration=0.5 * duration), log=lambda m: 0)
     with pytest.raises(RequestError, match="the path cannot be timed: the motion would take "

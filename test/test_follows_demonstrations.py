@@ -60,11 +60,11 @@ def test_stats_report_the_distance_to_the_data_against_the_chord(engines, curved
     a, b, _, _ = curved_pairs(curved, n_pairs=1)[0]
     result = engine.graph_geodesic(*ends(engine, curved, a, b))
     st = result.stats
-    assert st["data_distance"] == pytest.approx(recorded.distance(result.positions).largest)
-    assert st["data_spacing"] == pytest.approx(recorded.spacing)
-    assert st["data_distance_spacings"] == pytest.approx(st["data_distance"] / recorded.spacing)
-    assert st["data_distance_mean"] <= st["data_distance"]
-    assert st["data_distance"] < 0.5 * st["chord_data_distance"]
+    assert st.data_distance == pytest.approx(recorded.distance(result.positions).largest)
+    assert st.data_spacing == pytest.approx(recorded.spacing)
+    assert st.data_distance_spacings == pytest.approx(st.data_distance / recorded.spacing)
+    assert st.data_distance_mean <= st.data_distance
+    assert st.data_distance < 0.5 * st.chord_data_distance
 
 
 def test_max_data_distance_refuses_a_motion_that_leaves_the_data(curved_model_dir, curved):

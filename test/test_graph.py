@@ -1,4 +1,5 @@
-"""LatentGraph: exactness of A*, bounds on the sphere, edge cases, persistence."""
+"""LatentGraph: the served search (Dijkstra) against the A* and scipy references,
+bounds on the sphere, edge cases, persistence."""
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +13,9 @@ from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
+from latent_geodesics.geometry.curves import subdivide
 from latent_geodesics.geometry.metric import curve_length
+from latent_geodesics.geometry.refinement import polyline_geodesic
 from latent_geodesics.graph.build import GRAPH
 from latent_geodesics.graph.files import digest
 from latent_geodesics.graph.latent_graph import GraphError, LatentGraph, unique_pairs
@@ -82,7 +85,7 @@ def test_astar_equals_the_served_search(sphere_graph, a, b):
     astar = sphere_graph.shortest_path(a, b, method="astar", shorten=False)
     dij = sphere_graph.shortest_path(a, b, shorten=False)
     assert astar.length == pytest.approx(dij.length, rel=1e-12)
-    assert astar.stats["nodes_expanded"] < len(sphere_graph)   # the heuristic prunes
+    assert astar.stats.nodes_expanded < len(sphere_graph)   # the heuristic prunes
 
 
 def test_astar_matches_scipy_dijkstra_between_nodes(sphere_graph):
@@ -171,10 +174,10 @@ def test_separated_clusters_are_bridged_and_bridges_counted():
         assert w == pytest.approx(np.linalg.norm(linear(torch.as_tensor(nodes[j] - nodes[i]))
                                                  .numpy()), rel=1e-9)
     path = g.shortest_path(clusters[0][0], clusters[3][0], shorten=False)
-    assert path.stats["bridges"] >= 1
+    assert path.stats.bridges >= 1
     assert np.isfinite(g.distances(clusters[0][:1], clusters[3][:1])).all()
     inside = g.shortest_path(clusters[0][0], clusters[0][1], shorten=False)
-    assert inside.stats["bridges"] == 0
+    assert inside.stats.bridges == 0
 
 
 def test_bridge_found_beyond_the_near_neighbours():
@@ -254,16 +257,28 @@ def test_shortened_path_never_longer_than_raw_or_straight(decoder):
         straight = g.measure(np.stack([a, b]))
         assert path.length == pytest.approx(g.measure(path.points), rel=1e-9)
         assert path.length <= min(straight, g.measure(raw.points)) + 1e-12
-        assert path.stats["straight_length"] == pytest.approx(straight, rel=1e-12)
+        assert path.stats.straight_length == pytest.approx(straight, rel=1e-12)
         assert np.array_equal(path.points[0], a) and np.array_equal(path.points[-1], b)
 
 
 def test_relaxation_goes_around_the_bump():
-    g = LatentGraph(hole, sphere_nodes(1500, seed=4), k=8)
-    a, b = np.array([-0.8, 0.0]), np.array([0.8, 0.0])
+    """Relaxation is off by default (GRAPH.relax_iterations = 0), so it is turned on
+    here: the relaxed path is served, within 1 % of a finely relaxed reference (64
+    knots; measured 0.4 %), where the shortcut alone is 3.8 % longer, and it keeps
+    off the bump (the straight line is 3.2 x as long)."""
+    nodes, a, b = sphere_nodes(1500, seed=4), np.array([-0.8, 0.0]), np.array([0.8, 0.0])
+    assert GRAPH.relax_iterations == 0
+    plain = LatentGraph(hole, nodes, k=8).shortest_path(a, b)
+    g = LatentGraph(hole, nodes, k=8, relax_iterations=10)
     path = g.shortest_path(a, b)
-    assert path.length < 0.9 * g.measure(np.stack([a, b]))
-    assert path.stats["candidate"] in ("relaxed", "shortcut", "graph")
+    reference = polyline_geodesic(hole, a, b, init=path, knots=64, max_iterations=200,
+                                  tol=1e-9, step=g.step)
+    assert path.stats.candidate == "relaxed" and plain.stats.candidate != "relaxed"
+    assert path.length <= 1.01 * reference.length
+    assert plain.length > 1.02 * reference.length   # what relaxation is there to remove
+    assert path.length < 0.5 * g.measure(np.stack([a, b]))
+    dense, _ = subdivide(path.points, g.step / 4)
+    assert np.linalg.norm(dense, axis=1).min() > 0.4   # the bump's 1/e radius is 0.32
 
 
 @pytest.mark.parametrize("method", ["dijkstra", "astar"])
@@ -271,7 +286,7 @@ def test_node_path_hops_are_its_edges(sphere_graph, method):
     g = sphere_graph
     a, b = 0.97 * g.nodes[10] + 0.03 * g.nodes[11], 0.98 * g.nodes[2000]   # off the nodes
     path = g.shortest_path(a, b, method=method, shorten=False)
-    nodes = path.stats["node_path"]
+    nodes = path.stats.node_path
     weight = {tuple(e): w for e, w in zip(g.edges.tolist(), g.weights)}
     inner = [weight[(min(u, v), max(u, v))] for u, v in zip(nodes[:-1], nodes[1:])]
     outer = g._edge_lengths(np.stack([a, g.nodes[nodes[-1]]]), np.stack([g.nodes[nodes[0]], b]))
@@ -283,7 +298,7 @@ def test_search_terminates_on_corrupt_weights():
     g = LatentGraph(linear, sphere_nodes(300, seed=6), k=5)
     g._set_edges(g.edges, -np.abs(g.weights), g.is_bridge)   # negative cycles everywhere
     path = g.shortest_path(g.nodes[0], g.nodes[1], method="astar", shorten=False)
-    assert path.stats["node_path"][0] == 0 and path.stats["node_path"][-1] == 1
+    assert path.stats.node_path[0] == 0 and path.stats.node_path[-1] == 1
 
 
 @pytest.mark.parametrize("tamper,fragment", [
@@ -323,7 +338,7 @@ def test_search_settles_only_around_its_ends(sphere_graph):
     path = g.shortest_path(g.nodes[7], g.nodes[near], shorten=False)
     ref = dijkstra(g.matrix, indices=[7])[0][near]
     assert path.length == pytest.approx(ref, rel=1e-12)
-    assert path.stats["nodes_expanded"] < len(g) / 4
+    assert path.stats.nodes_expanded < len(g) / 4
 
 
 def forge(path, change, redigest):

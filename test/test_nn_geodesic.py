@@ -8,6 +8,7 @@ from latent_geodesics.geometry.metric import LatentMetric
 from latent_geodesics.geometry.refinement import nn_geodesic, refined_geodesic
 from latent_geodesics.graph.latent_graph import LatentGraph
 from latent_geodesics.learning.evaluation import hole_crossing_pairs
+from latent_geodesics.model.loading import metric_decoder
 
 # Refined (graph -> NN) sphere geodesics are within 0.5 % of the great circle
 # (measured < 0.05 %), far tighter than the graph's 12 %.
@@ -64,13 +65,13 @@ def test_progress_callback_and_cancel():
                        callback=lambda i, length: seen.append((i, length)),
                        should_stop=lambda: len(seen) >= 7, tol=0)
     assert [i for i, _ in seen] == list(range(1, 8))
-    assert path.stats["cancelled"] and path.stats["iterations"] == 7
+    assert path.stats.cancelled and path.stats.iterations == 7
     assert seen[-1][1] <= seen[0][1]
 
 
 def test_stopping_rule_ends_early():
     path = nn_geodesic(linear, [0.0, 0.0], [1.0, 1.0], max_iterations=5000)
-    assert path.stats["iterations"] < 200
+    assert path.stats.iterations < 200
 
 
 @pytest.mark.parametrize("kwargs,fragment", [
@@ -90,13 +91,21 @@ def test_bad_points():
 
 
 def test_iwae_geodesics_beat_straight_lines_across_the_data_hole(arm_model):
+    """Under the served metric (the decoder's variance grows in the hole) the refined
+    geodesic goes around the hole: far shorter than the straight line, measured on
+    its own at a finer step. (The straight line is one of the refinement's candidates,
+    so "no longer than it" would hold by construction.) Measured 0.13 to 0.29 of it;
+    under the decoder mean alone, 0.94 to 0.997."""
+    decoder = metric_decoder(arm_model)
     z = arm_model.latents
-    graph = LatentGraph(arm_model, z, k=10, n_samples=10)
+    graph = LatentGraph(decoder, z, k=10, n_samples=10)
     for i, j in hole_crossing_pairs(z):
         line = np.stack([z[i], z[j]])
-        straight = LatentMetric(arm_model).polyline_length(line, np.linalg.norm(z[j] - z[i]) / 200)
+        straight = LatentMetric(decoder).polyline_length(line,
+                                                         np.linalg.norm(z[j] - z[i]) / 1000)
         path = refined_geodesic(graph, z[i], z[j])
-        assert path.length <= straight, (i, j)
+        assert path.stats.candidate != "straight", (i, j)
+        assert path.length < 0.5 * straight, (i, j, path.length / straight)
 
 
 def test_nn_geodesic_leaves_the_global_rng_alone():

@@ -1,4 +1,5 @@
 """Training: accuracy on the simulated arm, determinism, laikago, the CLI."""
+import dataclasses
 import re
 
 import numpy as np
@@ -16,16 +17,16 @@ ARM_RMSE_2D = 0.25
 
 
 def test_arm_model_reaches_held_out_rmse(arm_model):
-    held = arm_model.report["held_out"]
-    assert held["rmse"] < ARM_RMSE_2D
-    assert np.isfinite(held["iwae_bound"])
+    held = arm_model.report.held_out
+    assert held.rmse < ARM_RMSE_2D
+    assert np.isfinite(held.iwae_bound)
 
 
 @pytest.mark.slow
 def test_larger_latent_space_reconstructs_better(arm, arm_model):
     model, report = train_iwae(arm.data, arm.joint_names, latent_dim=4, epochs=60,
                                device="cpu", progress=False)
-    assert report["held_out"]["rmse"] < 0.8 * arm_model.report["held_out"]["rmse"]
+    assert report.held_out.rmse < 0.8 * arm_model.report.held_out.rmse
 
 
 def test_same_seed_same_model(arm):
@@ -44,7 +45,7 @@ def test_training_on_laikago_recording():
     assert model.joint_names == names
     # Better than predicting each joint's mean: the model learnt the gait.
     baseline = np.sqrt(((data - data.mean(0)) ** 2).mean())
-    assert report["held_out"]["rmse"] < 0.6 * baseline
+    assert report.held_out.rmse < 0.6 * baseline
 
 
 def test_cli_writes_a_loadable_model(tmp_path, arm, capsys):
@@ -76,16 +77,18 @@ def test_cli_refuses_bad_data_before_training(tmp_path, capsys):
 def test_a_model_that_learned_nothing_is_reported(arm, arm_model):
     from latent_geodesics.model.iwae import IWAE
     from latent_geodesics.model.training import collapse_warning, diagnose
-    good = arm_model.report["diagnosis"]
-    assert not good["collapsed"] and good["rmse_ratio"] < 0.8
-    assert good["active_latent_dims"] == 2 and collapse_warning(good, 2) is None
+    good = arm_model.report.diagnosis
+    assert not good.collapsed and good.rmse_ratio < 0.8
+    assert good.active_latent_dims == 2 and collapse_warning(good, 2) is None
     data = arm.data
     untrained = IWAE(7, 2, x_mean=data.mean(0), x_std=data.std(0)).eval()
     torch.nn.init.zeros_(untrained.decoder_net[-1].weight)   # decodes the mean everywhere
     torch.nn.init.zeros_(untrained.encoder[-1].weight)       # encodes everything to one point
     bad = diagnose(untrained, data[:500], data[500:700])
-    assert bad["collapsed"] and bad["active_latent_dims"] == 0
+    assert bad.collapsed and bad.active_latent_dims == 0
     assert "learned almost nothing" in collapse_warning(bad, 2)
+    # as model.yaml keeps it (a mapping), the same warning
+    assert collapse_warning(dataclasses.asdict(bad), 2) == collapse_warning(bad, 2)
 
 
 @pytest.mark.slow
@@ -97,9 +100,9 @@ def test_default_training_does_not_collapse_on_the_pendulum():
     _, collapsed = train_iwae(data, names, epochs=40, warmup=0.0, device="cpu",
                               progress=False)
     _, learned = train_iwae(data, names, epochs=40, device="cpu", progress=False)
-    assert collapsed["diagnosis"]["collapsed"]
-    assert not learned["diagnosis"]["collapsed"]
-    assert learned["held_out"]["rmse"] < 0.2 * collapsed["held_out"]["rmse"]
+    assert collapsed.diagnosis.collapsed
+    assert not learned.diagnosis.collapsed
+    assert learned.held_out.rmse < 0.2 * collapsed.held_out.rmse
 
 
 def test_batch_size_and_learning_rate_follow_the_data_and_device(arm):
@@ -175,10 +178,9 @@ def test_evaluation_in_batches_equals_one_batch(arm, arm_model):
     x = arm.data[:1000]
     whole = evaluate(arm_model, x, batch=len(x))
     parts = evaluate(arm_model, x, batch=64)   # 15 full batches and a short one
-    assert parts.keys() == whole.keys()
-    for key in whole:
-        assert parts[key] == pytest.approx(whole[key], rel=1e-5), key
-    assert evaluate(arm_model, x, seed=1)["iwae_bound"] != whole["iwae_bound"]   # noise used
+    for key, value in dataclasses.asdict(whole).items():
+        assert getattr(parts, key) == pytest.approx(value, rel=1e-5), key
+    assert evaluate(arm_model, x, seed=1).iwae_bound != whole.iwae_bound   # noise used
 
 
 def test_training_evaluates_in_bounded_batches(arm, monkeypatch):
@@ -229,3 +231,18 @@ def test_too_few_rows_are_refused_as_the_readme_says(arm):
     model, _ = train_iwae(arm.data[:36], arm.joint_names, epochs=1, device="cpu",
                           progress=False)
     assert model.meta["report"]["n_train"] == 32
+
+
+def test_the_report_survives_model_yaml_and_an_older_report_reads(arm, tmp_path):
+    from latent_geodesics.model.iwae import save_model
+    from latent_geodesics.model.report import TrainingReport
+    model, report = train_iwae(arm.data[:300], arm.joint_names, epochs=1, device="cpu",
+                               progress=False)
+    save_model(model, str(tmp_path / "m"), model.meta)
+    assert TrainingReport.of(load_model(str(tmp_path / "m"), "cpu")) == report
+    # A model written before pose_error_p99, with a figure of the wrong type.
+    older = TrainingReport.from_dict({"held_out": {"iwae_bound": -3.0, "rmse": 0.1},
+                                      "n_train": "many", "diagnosis": [1]})
+    assert older.held_out.rmse == 0.1 and older.held_out.pose_error_p99 is None
+    assert older.n_train is None and older.diagnosis is None and older.train.rmse is None
+    assert TrainingReport.from_dict(None) is None and TrainingReport.from_dict([1]) is None

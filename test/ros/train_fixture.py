@@ -26,7 +26,7 @@ for name, seed in (("fixture_model", 1), ("fixture_model_b", 2)):
     model, report = train_iwae(arm.data, arm.joint_names, epochs=40, seed=seed,
                                device="cpu", progress=False)
     save_model(model, out, model.meta)
-    print("fixture model %s: held-out RMSE %.3f rad" % (out, report["held_out"]["rmse"]))
+    print("fixture model %s: held-out RMSE %.3f rad" % (out, report.held_out.rmse))
 
 arcs = two_arcs()
 np.savez(os.path.join(work, "arcs_data.npz"), data=arcs, joint_names=np.array(ARC_JOINTS))
@@ -34,4 +34,4 @@ out = os.path.join(work, "arcs_model")
 shutil.rmtree(out, ignore_errors=True)
 model, report = train_iwae(arcs, ARC_JOINTS, epochs=40, seed=0, device="cpu", progress=False)
 save_model(model, out, model.meta)
-print("fixture model %s: held-out RMSE %.3f rad" % (out, report["held_out"]["rmse"]))
+print("fixture model %s: held-out RMSE %.3f rad" % (out, report.held_out.rmse))

@@ -15,8 +15,22 @@ import torch
 from latent_geodesics.errors import PointError
 from latent_geodesics.geometry.metric import LatentMetric, split, subdivide
 
-__all__ = ["Geodesic", "best_candidate", "check_point", "relax", "resample", "shortcut",
-           "smooth", "split", "subdivide", "to_numpy"]
+__all__ = ["Geodesic", "PathStats", "best_candidate", "check_point", "relax", "resample",
+           "shortcut", "smooth", "split", "subdivide", "to_numpy"]
+
+
+@dataclass
+class PathStats:
+    """What finding a latent path measured (typed: a misspelt figure fails where it is
+    written, not as a silent default); one a method does not produce keeps its default."""
+    time: float = 0.0            # s spent finding the path
+    nodes_expanded: int = 0      # nodes the graph search settled (0: no graph search)
+    bridges: int = 0             # bridge edges (across gaps in the data) on the path
+    node_path: list = field(default_factory=list)   # graph nodes the search's path visits
+    candidate: str = ""          # which candidate was kept ("": there was no choice)
+    straight_length: float = float("nan")   # the straight line under the same measure
+    iterations: int = 0          # refinement iterations
+    cancelled: bool = False      # a refinement stopped on request: the best curve so far
 
 
 @dataclass
@@ -25,7 +39,7 @@ class Geodesic:
     points: np.ndarray
     length: float
     method: str
-    stats: dict = field(default_factory=dict)
+    stats: PathStats = field(default_factory=PathStats)
 
 
 def to_numpy(points):

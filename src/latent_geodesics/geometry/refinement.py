@@ -25,6 +25,7 @@ from torch.func import jvp
 from latent_geodesics.errors import ConfigError
 from latent_geodesics.geometry.curves import (
     Geodesic,
+    PathStats,
     best_candidate,
     check_point,
     relax,
@@ -139,7 +140,8 @@ def _never_longer(metric, path, candidates, step):
     name, points, length, lengths = best_candidate(
         metric, [(path.method, path.points)] + candidates, step)
     path.points, path.length = to_numpy(points), length
-    path.stats.update(candidate=name, straight_length=lengths.get("straight", float("nan")))
+    path.stats.candidate = name
+    path.stats.straight_length = lengths.get("straight", float("nan"))
     return path
 
 
@@ -165,15 +167,15 @@ def polyline_geodesic(decoder, z_start, z_goal, init=None, step=None, knots=16,
     straight = np.stack([zs, zg])
     start = straight if init is None else initial_points(zs, zg, init)
     if np.array_equal(zs, zg):
-        return Geodesic(straight, 0.0, "polyline", {"time": 0.0, "iterations": 0})
+        return Geodesic(straight, 0.0, "polyline", PathStats())
     report = None if callback is None else (lambda i, e: callback(i, float(np.sqrt(e))))
     points, iterations = relax(metric, start, step, knots=knots, iterations=int(max_iterations),
                                tol=tol, should_stop=should_stop, callback=report)
     cancelled = bool(should_stop is not None and should_stop())
     path = Geodesic(points, 0.0, "polyline" if init is None else "graph+polyline",
-                    {"iterations": iterations, "mode": "polyline", "cancelled": cancelled})
+                    PathStats(iterations=iterations, cancelled=cancelled))
     path = _never_longer(metric, path, [("initial", start), ("straight", straight)], step)
-    path.stats["time"] = time.perf_counter() - t0
+    path.stats.time = time.perf_counter() - t0
     return path
 
 
@@ -234,7 +236,7 @@ def nn_geodesic(decoder: Decoder, z_start: Points, z_goal: Points, init=None,
 
     init: None (straight line), a Geodesic or an (m, Nz) curve to start from.
     callback(iteration, length) is called every iteration; should_stop() -> True
-    cancels and returns the best curve so far (stats["cancelled"] = True). It stops
+    cancels and returns the best curve so far (stats.cancelled = True). It stops
     early when the length improves by less than tol (relative) over `patience`
     iterations; tol <= 0 runs all max_iterations.
     The result is never longer than its initial curve or the straight line,
@@ -254,23 +256,22 @@ def nn_geodesic(decoder: Decoder, z_start: Points, z_goal: Points, init=None,
     knots = None if init is None else init_knots(z0, z1, init)
     if torch.equal(z0, z1):
         return Geodesic(torch.stack([z0, z1]).detach().cpu().double().numpy(), 0.0, "nn",
-                        {"time": time.perf_counter() - t0, "iterations": 0, "mode": mode})
+                        PathStats(time=time.perf_counter() - t0))
     if knots is not None and len(knots) > 2:
         curve.fit(knots)
     energy_of = _energy_of(mode, metric, n_train_points, z0)
-    history, iteration, cancelled = _train(curve, energy_of, int(max_iterations), lr, tol,
+    _, iteration, cancelled = _train(curve, energy_of, int(max_iterations), lr, tol,
                                            patience, callback, should_stop)
     points = constant_speed(metric, curve, n_out)
     zs, zg = to_numpy(z0), to_numpy(z1)
     path = Geodesic(points.detach().cpu().double().numpy(), 0.0,
                     "nn" if init is None else "graph+nn",
-                    {"iterations": iteration, "mode": mode, "cancelled": cancelled,
-                     "history": history})
+                    PathStats(iterations=iteration, cancelled=cancelled))
     candidates = [("straight", np.stack([zs, zg]))]
     if init is not None:   # in float64 as given: the float32 knots would measure differently
         candidates.append(("initial", initial_points(zs, zg, init)))
     path = _never_longer(metric, path, candidates, step or default_step(zs, zg))
-    path.stats["time"] = time.perf_counter() - t0
+    path.stats.time = time.perf_counter() - t0
     return path
 
 
@@ -284,7 +285,6 @@ def refined_geodesic(graph, z_start: Points, z_goal: Points, mode="polyline",
     if mode != "polyline":
         kwargs["mode"] = mode
     fine = refine(graph.metric, z_start, z_goal, init=coarse, step=graph.step, **kwargs)
-    fine.stats.update(graph_length=coarse.length, graph_time=coarse.stats["time"],
-                      nodes_expanded=coarse.stats["nodes_expanded"],
-                      bridges=coarse.stats.get("bridges", 0))
+    fine.stats.nodes_expanded = coarse.stats.nodes_expanded
+    fine.stats.bridges = coarse.stats.bridges
     return fine

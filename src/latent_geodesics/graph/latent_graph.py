@@ -17,6 +17,7 @@ from scipy.sparse.csgraph import dijkstra
 from latent_geodesics.errors import ConfigError, GraphError
 from latent_geodesics.geometry.curves import (
     Geodesic,
+    PathStats,
     best_candidate,
     check_point,
     relax,
@@ -101,13 +102,11 @@ class LatentGraph(KnnGraph):
         zg = check_point(z_goal, self.dim, "goal", GraphError)
         if np.array_equal(zs, zg):
             return Geodesic(np.stack([zs, zg]), 0.0, "graph",
-                            {"time": time.perf_counter() - t0, "nodes_expanded": 0,
-                             "bridges": 0})
+                            PathStats(time=time.perf_counter() - t0))
         points, hops, stats = self._node_path(zs, zg, method)
-        stats["graph_length"] = float(sum(hops))
         if not shorten:
-            stats["time"] = time.perf_counter() - t0
-            return Geodesic(points, stats["graph_length"], "graph", stats)
+            stats.time = time.perf_counter() - t0
+            return Geodesic(points, float(sum(hops)), "graph", stats)
         short = shortcut(self.metric, points, hops, self.step)
         candidates = [("graph", points), ("shortcut", short), ("straight", np.stack([zs, zg]))]
         if self.relax_iterations > 0 and len(short) > 2:
@@ -115,8 +114,8 @@ class LatentGraph(KnnGraph):
                                iterations=self.relax_iterations)
             candidates.append(("relaxed", relaxed))
         name, best, length, lengths = best_candidate(self.metric, candidates, self.step)
-        stats.update(candidate=name, raw_length=lengths["graph"],
-                     straight_length=lengths["straight"], time=time.perf_counter() - t0)
+        stats.candidate, stats.straight_length = name, lengths["straight"]
+        stats.time = time.perf_counter() - t0
         return Geodesic(best, length, "graph", stats)
 
     def measure(self, points: Points) -> float:
@@ -124,7 +123,8 @@ class LatentGraph(KnnGraph):
         return self.metric.polyline_length(points, self.step)
 
     def _node_path(self, zs, zg, method):
-        """A* (or Dijkstra) between two query points: (points, hop lengths, stats)."""
+        """Dijkstra (or the A* reference) between two query points:
+        (points, hop lengths, PathStats)."""
         xs, xg = self._decode(np.stack([zs, zg]))   # both ends decoded once, in one batch
         s_att, g_att = self._attach_all(np.stack([zs, zg]), ["start", "goal"],
                                         torch.stack([xs, xg]))
@@ -154,8 +154,8 @@ class LatentGraph(KnnGraph):
         nodes = [v for v in node_path if v < n]
         bridges = sum((min(a, b), max(a, b)) in self._bridge_keys
                       for a, b in zip(nodes[:-1], nodes[1:]))
-        return points, hops, {"nodes_expanded": expanded, "node_path": nodes,
-                              "bridges": bridges}
+        return points, hops, PathStats(nodes_expanded=expanded, node_path=nodes,
+                                       bridges=bridges)
 
     def distances(self, sources, targets):
         """Graph distances between two sets of latent points: (S, T) array.

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,8 +66,9 @@ class ActiveLearner:
     def __init__(self, store, work_dir, initial_model_dir, demonstrate, config=None,
                  reload=None, evaluate=None, on_ack=None, on_round=None, log=print):
         """demonstrate(q) -> (T, Nx) trajectory or raises Refused; reload(dir) swaps the
-        serving model; evaluate(model_dir) -> metrics dict; on_ack(round, idx, id) is
-        called after a demonstration is committed; on_round(round, metrics) after a round."""
+        serving model; evaluate(model_dir) -> ModelQuality; on_ack(round, idx, id) is
+        called after a demonstration is committed; on_round(round, quality) after a round
+        (quality None without evaluate)."""
         self.store, self.work_dir = store, work_dir
         self.initial_model_dir = os.path.abspath(initial_model_dir)
         self.demonstrate, self.reload, self.evaluate = demonstrate, reload, evaluate
@@ -142,8 +143,9 @@ class ActiveLearner:
         new_dir = self.retrain(rnd, model_dir)
         if self.reload is not None:
             self.reload(new_dir)
-        metrics = self.evaluate(new_dir) if self.evaluate is not None else {}
-        self.store.set_status(rnd, "done", new_dir, metrics)
+        metrics = self.evaluate(new_dir) if self.evaluate is not None else None
+        self.store.set_status(rnd, "done", new_dir,
+                              {} if metrics is None else asdict(metrics))
         self.log("round %d done: %s" % (rnd, metrics))
         if self.on_round is not None:
             self.on_round(rnd, metrics)

@@ -42,6 +42,42 @@ WEIGHTS = {"sensitivity": 0.5, "uncertainty": 0.5}
 DIVERSITY = 0.15   # batch spacing between decoded queries, x the data's joint spread
 
 
+@dataclass(frozen=True)
+class ScoreTerms:
+    """Each candidate's score terms (see the module's formulas), all (M,) arrays."""
+    log_mf: np.ndarray        # log magnification factor of the metric's Jacobian
+    stretch: np.ndarray       # its largest singular value (an edge's own ratio where known)
+    novelty: np.ndarray       # distance of the decoded candidate to the recorded data, in spacings
+    decoder_std: np.ndarray   # the RBF decoder std, in units of the data's
+    sensitivity: np.ndarray   # in [0, 1]
+    uncertainty: np.ndarray   # in [0, 1]
+    decoded: np.ndarray       # (M, Nx) the candidates' configurations
+    scale: np.ndarray         # (Nx,) per joint: novelty 1 is one typical spacing
+
+    @property
+    def combined(self):
+        return WEIGHTS["sensitivity"] * self.sensitivity + \
+            WEIGHTS["uncertainty"] * self.uncertainty
+
+
+@dataclass(frozen=True)
+class ModelQuality:
+    """A model's geodesics between evaluation pose pairs and its reconstruction: the
+    round's figures in msg/RoundMetrics.msg."""
+    smoothness: float      # mean over the pairs of the largest / mean joint step (1 = even)
+    max_jump: float        # the worst pair's ratio
+    max_step: float        # rad, the largest joint step (200 equal latent steps)
+    max_log_mf: float      # the largest log magnification factor along them
+    held_out_rmse: float   # rad
+
+    @classmethod
+    def from_dict(cls, doc):
+        """From the store's record; rounds stored before max_step existed have none (0)."""
+        return cls(smoothness=doc["smoothness"], max_jump=doc["max_jump"],
+                   max_step=doc.get("max_step", 0.0), max_log_mf=doc["max_log_mf"],
+                   held_out_rmse=doc["held_out_rmse"])
+
+
 @dataclass
 class Queries:
     latent: np.ndarray      # (n, Nz)
@@ -104,9 +140,8 @@ def decoder_uncertainty(model, graph, z):
         .double().cpu().numpy()
 
 
-def scores(model, graph, points, edge_ratio=None, chunk=4096):
-    """Per-candidate terms and combined scores (dict of (M,) arrays, and "decoded":
-    the candidates' configurations (M, Nx))."""
+def scores(model, graph, points, edge_ratio=None, chunk=4096) -> ScoreTerms:
+    """Per-candidate score terms and the candidates' decoded configurations."""
     log_mf, stretch = [], []
     for i in range(0, len(points), chunk):
         # The metric's Jacobian (graph.decoder): the geometry the served paths follow.
@@ -121,11 +156,9 @@ def scores(model, graph, points, edge_ratio=None, chunk=4096):
     variance = decoder_uncertainty(model, graph, points)
     sensitivity = (normalise(log_mf) + normalise(np.log(stretch + 1e-12))) / 2
     uncertainty = uncertainty_term(variance, novelty)
-    return {"log_mf": log_mf, "stretch": stretch, "novelty": novelty,
-            "decoder_std": variance, "sensitivity": sensitivity, "uncertainty": uncertainty,
-            "decoded": decoded, "scale": scale,
-            "combined": WEIGHTS["sensitivity"] * sensitivity
-            + WEIGHTS["uncertainty"] * uncertainty}
+    return ScoreTerms(log_mf=log_mf, stretch=stretch, novelty=novelty, decoder_std=variance,
+                      sensitivity=sensitivity, uncertainty=uncertainty, decoded=decoded,
+                      scale=scale)
 
 
 def uncertainty_term(decoder_std, novelty):
@@ -167,13 +200,13 @@ def gap_filling_batch(terms, n, selector="combined"):
     """Greedy batch: the best candidate, then each next one scored as if the
     queries chosen so far had been recorded (novelty measured to them too).
     Returns (indices, the score of each when it was chosen)."""
-    scaled = terms["decoded"] / terms["scale"]
-    novelty = terms["novelty"].copy()
+    scaled = terms.decoded / terms.scale
+    novelty = terms.novelty.copy()
     chosen, values = [], []
     for _ in range(min(n, len(scaled))):
-        uncertainty = uncertainty_term(terms["decoder_std"], novelty)
+        uncertainty = uncertainty_term(terms.decoder_std, novelty)
         value = uncertainty if selector == "uncertainty" else \
-            WEIGHTS["sensitivity"] * terms["sensitivity"] + WEIGHTS["uncertainty"] * uncertainty
+            WEIGHTS["sensitivity"] * terms.sensitivity + WEIGHTS["uncertainty"] * uncertainty
         value[chosen] = -np.inf
         k = int(np.argmax(value))
         chosen.append(k)
@@ -221,9 +254,9 @@ def select_queries(model, graph, n, selector="combined", radius=None, seed=0):
     elif selector == "mf":   # no data term: diversity by spacing alone
         terms = scores(model, graph, points, ratio)
         spread = float(np.linalg.norm(model.x_std.double().cpu().numpy()))
-        chosen = diverse_top(terms["decoded"], terms["sensitivity"], n,
+        chosen = diverse_top(terms.decoded, terms.sensitivity, n,
                              radius or DIVERSITY * spread)
-        values = terms["sensitivity"][chosen]
+        values = terms.sensitivity[chosen]
     else:
         chosen, values = gap_filling_batch(scores(model, graph, points, ratio), n, selector)
     latent = points[chosen]
@@ -251,7 +284,7 @@ def jump_ratio(positions):
     return float(steps.max() / max(steps.mean(), 1e-12))
 
 
-def evaluate(model, graph, pose_pairs, held_out):
+def evaluate(model, graph, pose_pairs, held_out) -> ModelQuality:
     """Per-round metrics: geodesic smoothness (largest over mean step), the largest
     joint step (data units) of any pair's geodesic at 200 equal latent steps, the
     largest MF along them, held-out RMSE.
@@ -270,6 +303,6 @@ def evaluate(model, graph, pose_pairs, held_out):
         jumps.append(jump_ratio(positions))
         steps.append(np.abs(np.diff(positions, axis=0)).max())
         mfs.append(log_mf.max())
-    return {"smoothness": float(np.mean(jumps)), "max_jump": float(np.max(jumps)),
-            "max_step": float(np.max(steps)), "max_log_mf": float(np.max(mfs)),
-            "held_out_rmse": rmse}
+    return ModelQuality(smoothness=float(np.mean(jumps)), max_jump=float(np.max(jumps)),
+                        max_step=float(np.max(steps)), max_log_mf=float(np.max(mfs)),
+                        held_out_rmse=rmse)

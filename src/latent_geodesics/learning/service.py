@@ -4,12 +4,17 @@ and the rounds' metrics. The node passes in how to ask the teacher, how to reloa
 the server and how to publish a round; it only converts messages."""
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from latent_geodesics.data import load_data
 from latent_geodesics.learning.evaluation import data_evaluation_set
 from latent_geodesics.learning.loop import ActiveLearner, LoopConfig
-from latent_geodesics.learning.selection import SELECTORS, evaluate, select_queries
+from latent_geodesics.learning.selection import (
+    SELECTORS,
+    ModelQuality,
+    evaluate,
+    select_queries,
+)
 from latent_geodesics.learning.store import DemoStore
 from latent_geodesics.learning.teachers import Refused, in_joint_order
 from latent_geodesics.model.loading import load_model_with_graph
@@ -29,15 +34,31 @@ class LearnerNodeSettings:
     demonstrator: str = setting("/demonstrator", "its ~demonstrate is asked for each query")
 
 
-def round_fields(rnd, metrics, config, store, model_dir):
-    """RoundMetrics' fields for a finished round (round 0: the initial model)."""
+@dataclass(frozen=True)
+class RoundMetrics:
+    """One finished round, field for field as msg/RoundMetrics.msg carries it (a test
+    checks they agree); round 0: the initial model, before any query."""
+    round: int
+    selector: str
+    demonstrations: int         # acknowledged demonstrations stored in this round
+    refused: int                # queries the teacher refused
+    total_demonstrations: int   # all acknowledged demonstrations so far
+    smoothness: float
+    max_jump: float
+    max_step: float
+    max_log_mf: float
+    held_out_rmse: float
+    model_dir: str              # the model now served
+
+
+def round_fields(rnd, quality, config, store, model_dir) -> RoundMetrics:
+    """A finished round's RoundMetrics, from its model's ModelQuality."""
     counts = store.query_counts(rnd)
-    return dict(round=rnd, selector=config.selector,
-                demonstrations=counts.get("answered", 0), refused=counts.get("refused", 0),
-                total_demonstrations=len(store.demonstration_ids()),
-                smoothness=metrics["smoothness"], max_jump=metrics["max_jump"],
-                max_step=metrics.get("max_step", 0.0), max_log_mf=metrics["max_log_mf"],
-                held_out_rmse=metrics["held_out_rmse"], model_dir=model_dir)
+    return RoundMetrics(round=rnd, selector=config.selector,
+                        demonstrations=counts.get("answered", 0),
+                        refused=counts.get("refused", 0),
+                        total_demonstrations=len(store.demonstration_ids()),
+                        model_dir=model_dir, **asdict(quality))
 
 
 def query_fields(queries, joint_names):
@@ -60,7 +81,7 @@ class LearningService:
     def __init__(self, config, node, ask_teacher, reload, publish_round, log, error):
         """config: LoopConfig; node: LearnerNodeSettings; ask_teacher(joint_names,
         positions) -> (joint_names, rows) or Refused; reload(model_dir) raises on
-        refusal; publish_round(fields) publishes RoundMetrics' fields."""
+        refusal; publish_round(fields) publishes RoundMetrics' fields (a mapping)."""
         self.config = config.validate()
         self.work_dir = os.path.abspath(node.work_dir)
         os.makedirs(self.work_dir, exist_ok=True)
@@ -100,9 +121,10 @@ class LearningService:
         self.log("round %d query %d: demonstration stored (%d so far)"
                  % (rnd, idx, len(self.store.demonstration_ids())))
 
-    def publish_round(self, rnd, metrics):
-        self.publish(round_fields(rnd, metrics, self.config, self.store,
-                                  self.learner.model_dir()))
+    def publish_round(self, rnd, quality):
+        # The front ends build their message from the fields by name.
+        self.publish(asdict(round_fields(rnd, quality, self.config, self.store,
+                                         self.learner.model_dir())))
 
     def serve_newest(self):
         """After a relaunch the server starts on the initial model: hand it the newest,
@@ -117,7 +139,7 @@ class LearningService:
         self.log("serving the newest finished round's model %s" % newest)
         metrics = self.store.round_info(done)["metrics"]
         if metrics:
-            self.publish_round(done, metrics)
+            self.publish_round(done, ModelQuality.from_dict(metrics))
 
     def run_loop(self):
         try:
@@ -141,4 +163,5 @@ class LearningService:
         return True, "%d queries" % len(q.latent), query_fields(q, model.joint_names)
 
 
-__all__ = ["LearnerNodeSettings", "LearningService", "LoopConfig", "Refused", "round_fields"]
+__all__ = ["LearnerNodeSettings", "LearningService", "LoopConfig", "Refused", "RoundMetrics",
+           "round_fields"]

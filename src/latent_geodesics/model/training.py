@@ -22,6 +22,12 @@ from latent_geodesics.model.iwae import (
     resolve_device,
     save_model,
 )
+from latent_geodesics.model.report import (
+    Diagnosis,
+    LatentDimSearch,
+    Reconstruction,
+    TrainingReport,
+)
 
 
 def auto_batch_size(n_train, device):
@@ -81,22 +87,24 @@ def diagnose(model, x_train, x_val):
                                                  device=model.device))
     active = int((z.var(0) > ACTIVE_DIM_VARIANCE).sum())
     collapsed = rmse > COLLAPSE_RATIO * mean_rmse or active == 0
-    return {"mean_predictor_rmse": mean_rmse, "rmse_ratio": rmse / max(mean_rmse, 1e-12),
-            "active_latent_dims": active, "collapsed": bool(collapsed)}
+    return Diagnosis(mean_predictor_rmse=mean_rmse, rmse_ratio=rmse / max(mean_rmse, 1e-12),
+                     active_latent_dims=active, collapsed=bool(collapsed))
 
 
 def collapse_warning(diagnosis, latent_dim):
     """A loud message when the model learned (almost) nothing, else None."""
-    if diagnosis["collapsed"]:
+    if isinstance(diagnosis, dict):   # as model.yaml keeps it (the demo's report reads that)
+        diagnosis = Diagnosis.from_dict(diagnosis)
+    if diagnosis.collapsed:
         return ("WARNING: the model learned almost nothing (posterior collapse): held-out "
                 "RMSE is %.0f %% of simply predicting the mean pose (%.3f rad), %d of %d "
                 "latent dimensions in use. Geodesics on it are meaningless. Try more epochs, "
                 "a smaller --lr, --activation softplus, or check that the data varies."
-                % (100 * diagnosis["rmse_ratio"], diagnosis["mean_predictor_rmse"],
-                   diagnosis["active_latent_dims"], latent_dim))
-    if diagnosis["active_latent_dims"] < latent_dim:
+                % (100 * diagnosis.rmse_ratio, diagnosis.mean_predictor_rmse,
+                   diagnosis.active_latent_dims, latent_dim))
+    if diagnosis.active_latent_dims is not None and diagnosis.active_latent_dims < latent_dim:
         return ("note: %d of %d latent dimensions carry information"
-                % (diagnosis["active_latent_dims"], latent_dim))
+                % (diagnosis.active_latent_dims, latent_dim))
     return None
 
 
@@ -120,14 +128,14 @@ def evaluate(model, x, samples=10, seed=0, batch=None):
     """Held-out IWAE bound (nats per datum, normalised units) and RMSE in data units,
     computed `batch` rows (default EVAL_BATCH) at a time."""
     if len(x) == 0:
-        return {"iwae_bound": float("nan"), "rmse": float("nan")}
+        return Reconstruction(iwae_bound=float("nan"), rmse=float("nan"))
     x = torch.as_tensor(x, dtype=torch.float32, device=model.device)
     bound = held_out_bound(model, model.normalise(x), samples, seed, batch)
     error = in_batches(lambda rows: model.decode(model.encode(rows)) - rows, x, batch).double()
     pose_error = error.abs().max(-1).values   # each pose's worst joint
-    return {"iwae_bound": bound, "rmse": (error ** 2).mean().sqrt().item(),
-            "max_abs_error": pose_error.max().item(),
-            "pose_error_p99": float(np.quantile(pose_error.cpu().numpy(), 0.99))}
+    return Reconstruction(iwae_bound=bound, rmse=(error ** 2).mean().sqrt().item(),
+                          max_abs_error=pose_error.max().item(),
+                          pose_error_p99=float(np.quantile(pose_error.cpu().numpy(), 0.99)))
 
 
 def own_rng(fn):
@@ -145,7 +153,7 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
                hidden=(128, 128), activation="tanh", lr=0.0, val_fraction=0.1, seed=0,
                device="auto", init=None, progress=True, warmup=0.2, patience=None,
                elbo_fraction=0.8, noise_floor=0.05):
-    """Train an IWAE; returns (model with .latents set, report dict).
+    """Train an IWAE; returns (model with .latents set, TrainingReport).
 
     `init` is an existing model to fine-tune (same dimensions), e.g. after new
     demonstrations arrived; its normalisation is kept so the latent space stays.
@@ -187,14 +195,14 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
     with torch.no_grad():
         model.latents = in_batches(model.encode, x_all).cpu().numpy()
     model.data = data
-    report = {"held_out": evaluate(model, data[val_idx], samples, seed=seed),
-              "train": evaluate(model, data[train_idx], samples, seed=seed),
-              "n_train": int(len(train_idx)), "n_held_out": int(len(val_idx)),
-              "diagnosis": diagnose(model, data[train_idx], data[val_idx]),
-              "data_noise": data_noise(data, latent_dim),
-              "train_seconds": round(time.time() - start, 2),
-              "epochs_run": stopped_at, "best_epoch": best_epoch}
-    model.meta = {"data_sha256": data_hash(data), "report": report, "training": dict(
+    report = TrainingReport(held_out=evaluate(model, data[val_idx], samples, seed=seed),
+                            train=evaluate(model, data[train_idx], samples, seed=seed),
+                            n_train=int(len(train_idx)), n_held_out=int(len(val_idx)),
+                            diagnosis=diagnose(model, data[train_idx], data[val_idx]),
+                            data_noise=data_noise(data, latent_dim),
+                            train_seconds=round(time.time() - start, 2),
+                            epochs_run=stopped_at, best_epoch=best_epoch)
+    model.meta = {"data_sha256": data_hash(data), "report": report.as_dict(), "training": dict(
         latent_dim=latent_dim, importance_samples=samples, epochs=epochs,
         batch_size=batch_size, lr=lr, elbo_fraction=elbo_fraction, warmup=warmup,
         val_fraction=val_fraction, seed=seed, device=str(device), fine_tuned=init is not None)}
@@ -294,14 +302,14 @@ def data_noise(data, dim, k=24, sample=2000, seed=0):
 
 def verdict(report, latent_dim):
     """What a user should conclude from training, in a few lines."""
-    held, diagnosis, noise = report["held_out"], report["diagnosis"], report["data_noise"]
-    rmse = held["rmse"]
+    held, diagnosis, noise = report.held_out, report.diagnosis, report.data_noise
+    rmse = held.rmse
     lines = ["%s: held-out reconstruction RMSE %.4f rad (worst joint of 99 %% of poses within "
              "%.3f rad), %.0f %% of predicting the mean pose (%.3f rad); the data's own noise "
              "around a %d-D surface is about %.4f rad, the RMSE is %.1f x that"
-             % ("COLLAPSED" if diagnosis["collapsed"] else "learned", rmse,
-                held.get("pose_error_p99", float("nan")), 100 * diagnosis["rmse_ratio"],
-                diagnosis["mean_predictor_rmse"], latent_dim, noise,
+             % ("COLLAPSED" if diagnosis.collapsed else "learned", rmse,
+                held.pose_error_p99 if held.pose_error_p99 is not None else float("nan"),
+                100 * diagnosis.rmse_ratio, diagnosis.mean_predictor_rmse, latent_dim, noise,
                 rmse / max(noise, 1e-12))]
     warning = collapse_warning(diagnosis, latent_dim)
     if warning:
@@ -318,21 +326,21 @@ def train_auto_latent(data, joint_names=None, dims=AUTO_DIMS, factor=AUTO_FACTOR
                       **options):
     """train_iwae at increasing latent dimensions; keeps the smallest whose held-out
     RMSE is within `factor` of the best tried, and stops early once one reaches the
-    data's own noise. Returns (model, report) with report["latent_dim_search"]."""
+    data's own noise. Returns (model, report) with report.latent_dim_search."""
     tried = []
     for dim in dims:
         model, report = train_iwae(data, joint_names, latent_dim=dim, **options)
-        noise = report["data_noise"]
-        tried.append((dim, report["held_out"]["rmse"], model, report))
+        noise = report.data_noise
+        tried.append((dim, report.held_out.rmse, model, report))
         log("latent dim %d: held-out RMSE %.4f rad (the data's noise around a %d-D surface "
             "%.4f)" % (dim, tried[-1][1], dim, noise))
         if tried[-1][1] <= 1.5 * max(noise, NOISE_FLOOR_RAD):
             break
     best = min(rmse for _, rmse, _, _ in tried)
     dim, rmse, model, report = next(t for t in tried if t[1] <= factor * best)
-    report["latent_dim_search"] = {"tried": {int(d): float(r) for d, r, _, _ in tried},
-                                   "chosen": int(dim), "factor": factor}
-    model.meta["report"] = report
+    report.latent_dim_search = LatentDimSearch({int(d): float(r) for d, r, _, _ in tried},
+                                               int(dim), factor)
+    model.meta["report"] = report.as_dict()
     log("chose latent dim %d: the smallest within %g x the best held-out RMSE (%.4f)"
         % (dim, factor, best))
     return model, report
@@ -477,16 +485,17 @@ def main(argv=None):
     except (DataError, ModelError) as e:
         sys.exit("train_iwae: %s" % e)
     if recording:
-        report["recording"] = recording
+        report.recording = recording
+        model.meta["report"] = report.as_dict()
         print(recording_summary(recording))
     try:
         save_model(model, args.out, model.meta)
     except OSError as e:   # a symlinked or unwritable --out, a full disk
         sys.exit("train_iwae: the model was not written: %s" % e)
-    held = report["held_out"]
+    held = report.held_out
     print("held-out IWAE bound %.3f nats, reconstruction RMSE %.4f rad (max %.4f); "
-          "model (latent dim %d) written to %s" % (held["iwae_bound"], held["rmse"],
-                                                   held["max_abs_error"], model.z_dim, args.out))
+          "model (latent dim %d) written to %s" % (held.iwae_bound, held.rmse,
+                                                   held.max_abs_error, model.z_dim, args.out))
     for line in verdict(report, model.z_dim):
         print(line, file=sys.stderr if "WARNING" in line else sys.stdout)
 

@@ -34,6 +34,7 @@ MAX_CENTRES = 4096      # beyond, an even subsample of the data
 NEAREST = 16            # centres summed per point (a k-nearest kernel sum) ...
 CANDIDATES = 48         # ... found among this many nearest of its nearest centre
 CHUNK = 8192            # query points per dense distance block (bounded memory)
+FAR_FLOOR = 1e-12       # kernels below this x zeta in all: any centres give the floor
 
 
 def _wrapped(z):
@@ -73,27 +74,52 @@ class RBFPrecision(torch.nn.Module):
         self.register_buffer("centres", torch.as_tensor(centres, dtype=torch.float32))
         self.register_buffer("height", torch.as_tensor(height, dtype=torch.float32))
         self.lam, self.spacing, self.tree = float(lam), spacing, tree
-        _, near = tree.query(centres, min(CANDIDATES, len(centres)))
+        count = min(CANDIDATES, len(centres))
+        reach, near = tree.query(centres, count)
         self.register_buffer("candidates", torch.as_tensor(
             np.reshape(near, (len(centres), -1)), dtype=torch.long))
         self.zeta = float(FLOOR * height.min())
+        # Each centre's candidates fill a ball of this radius around it (all centres:
+        # an unbounded one); beyond far_d2 (squared distance to the nearest centre)
+        # every kernel sum is below FAR_FLOOR x zeta whichever centres it takes.
+        self.reach = np.reshape(reach, (len(centres), -1))[:, -1] if count < len(centres) \
+            else np.full(len(centres), np.inf)
+        self.far_d2 = np.log(NEAREST * float(height.max()) / (FAR_FLOOR * self.zeta)) / lam
 
     def precision(self, z):
-        """beta(z) from each point's NEAREST centres (differentiable in z). They are
-        found among the CANDIDATES nearest centres of its one nearest centre (a
-        k-d tree 1-NN lookup on the detached points, a fraction of a k-NN one):
-        near the data that holds the true nearest; far from it every kernel is ~0.
+        """beta(z) from each point's NEAREST centres (differentiable in z), as the dense
+        path computes it. They are taken from the CANDIDATES nearest centres of its
+        one nearest centre c (a k-d tree 1-NN lookup on the detached points, a
+        fraction of a k-NN one) where that provably holds them: they lie within
+        d + D of c (d = |z - c|, D the NEAREST-th candidate's distance, at least the
+        true one), so inside c's candidate ball while d + D < reach. Elsewhere (just
+        off a wide cloud of data) a k-NN lookup of the point's own, unless every
+        kernel is negligible there (far_d2).
         Each kernel is lowered by the farthest one's, so a centre enters or leaves
         the sum at zero weight: beta stays continuous."""
         if _wrapped(z):   # inside vmap/jacfwd: no numbers to look up
             return self._dense_precision(z)
         points = z.detach().cpu().numpy()
-        _, nearest = self.tree.query(points, 1, workers=-1 if len(points) > 4096 else 1)
-        candidates = self.candidates[torch.as_tensor(nearest, device=z.device)]
-        d2 = ((z[:, None, :] - self.centres.to(z.dtype)[candidates]) ** 2).sum(-1)
-        k = min(NEAREST, d2.shape[1])
-        d2, pick = torch.topk(d2, k, dim=-1, largest=False)
-        return self._kernel_sum(d2, self.height.to(z.dtype)[candidates.gather(1, pick)])
+        workers = -1 if len(points) > 4096 else 1
+        distance, nearest = self.tree.query(points, 1, workers=workers)
+        d2, index = self._nearest(z, self.candidates[torch.as_tensor(nearest, device=z.device)])
+        farthest = d2[:, -1].detach().sqrt().cpu().double().numpy()
+        unsure = ((distance + farthest) * (1 + 1e-6) >= self.reach[nearest]) \
+            & (distance ** 2 < self.far_d2)   # 1e-6: the distances' rounding (float32)
+        if unsure.any():
+            rows = torch.as_tensor(np.flatnonzero(unsure), device=z.device)
+            _, own = self.tree.query(points[unsure], d2.shape[1], workers=workers)
+            own_d2, own_index = self._nearest(z[rows], torch.as_tensor(
+                np.reshape(own, (len(rows), -1)), device=z.device))
+            d2, index = d2.index_put((rows,), own_d2), index.index_put((rows,), own_index)
+        return self._kernel_sum(d2, self.height.to(z.dtype)[index])
+
+    def _nearest(self, z, index):
+        """(squared distances, indices) of the NEAREST of the centres `index` (B, C)
+        per point, nearest first."""
+        d2 = ((z[:, None, :] - self.centres.to(z.dtype)[index]) ** 2).sum(-1)
+        d2, pick = torch.topk(d2, min(NEAREST, d2.shape[1]), dim=-1, largest=False)
+        return d2, index.gather(1, pick)
 
     def _dense_precision(self, z):
         """The same from all centres' distances (for torch.func transforms)."""

@@ -23,8 +23,10 @@ from latent_geodesics.errors import (
 from latent_geodesics.geometry.metric import log_magnification_factor
 from latent_geodesics.geometry.refinement import MODES, nn_geodesic, polyline_geodesic
 from latent_geodesics.graph.build import GRAPH
-from latent_geodesics.model.iwae import load_model
+from latent_geodesics.graph.latent_graph import LatentGraph
+from latent_geodesics.model.iwae import IWAE, load_model
 from latent_geodesics.model.loading import DEFAULT_METRIC, METRICS, model_graph
+from latent_geodesics.model.report import Reconstruction, TrainingReport
 from latent_geodesics.serving.fidelity import RecordedData
 from latent_geodesics.serving.parsing import (
     check_configurations,
@@ -49,9 +51,9 @@ KEPT_URDF = "robot_description is empty; keeping the joint limits of the last UR
 
 @dataclass(frozen=True)
 class Served:
-    model: object
+    model: IWAE
     joint_names: tuple
-    graph: object
+    graph: LatentGraph
     limits: JointLimits
     recorded: RecordedData                     # the training poses, for fidelity stats
     endpoint_limit: float                      # rad, max_endpoint_offset in force (0 = none)
@@ -151,11 +153,11 @@ def endpoint_limit_of(model, setting):
     99 % of the held-out poses passes, one it cannot reproduce is refused."""
     if setting >= 0:
         return setting, ("%.3f rad" % setting) if setting > 0 else "off"
-    held = model.meta.get("report", {}).get("held_out", {})
-    for key, factor, what in (("pose_error_p99", ENDPOINT_P99_FACTOR,
-                               "the held-out poses' 99th-percentile worst-joint error"),
-                              ("rmse", ENDPOINT_RMSE_FACTOR, "the held-out RMSE")):
-        value = held.get(key)
+    report = TrainingReport.of(model)
+    held = report.held_out if report is not None else Reconstruction()
+    for value, factor, what in ((held.pose_error_p99, ENDPOINT_P99_FACTOR,
+                                 "the held-out poses' 99th-percentile worst-joint error"),
+                                (held.rmse, ENDPOINT_RMSE_FACTOR, "the held-out RMSE")):
         if is_number(value):
             limit = max(ENDPOINT_MIN_OFFSET, factor * float(value))
             return limit, "%.3f rad (auto: %g x %s %.4f, at least %g)" % (
@@ -351,8 +353,8 @@ class Engine:
                                max_iterations=max_iterations, callback=callback,
                                should_stop=should_stop, n_out=50, tol=cfg.nn_tolerance)
         if coarse is not None:
-            path.stats.update(nodes_expanded=coarse.stats["nodes_expanded"],
-                              bridges=coarse.stats["bridges"] if path.stats.get(
-                                  "candidate") == "initial" else path.stats.get("bridges", 0))
+            path.stats.nodes_expanded = coarse.stats.nodes_expanded
+            if path.stats.candidate == "initial":   # the graph path itself is served
+                path.stats.bridges = coarse.stats.bridges
         return plan(served, self.settings, path, qs, qg, scaling)
 

@@ -5,7 +5,7 @@ from latent_geodesics.errors import LimitError, RequestError
 from latent_geodesics.geometry.curves import smooth, split, subdivide
 from latent_geodesics.serving.fidelity import chord
 from latent_geodesics.serving.parsing import run_model
-from latent_geodesics.serving.results import PathResult
+from latent_geodesics.serving.results import DataFidelity, GeodesicSummary, PathResult
 from latent_geodesics.serving.trajectory import carry_residuals, select_waypoints, time_parametrize
 
 DENSIFY_ROUNDS = 6   # resamplings until no joint moves more than half a max_joint_step
@@ -47,10 +47,11 @@ def fidelity(served, settings, timing):
             "asks for it) or allow more" % (
                 served_motion.largest, served_motion.largest_spacings, limit, 100 * where,
                 where * timing.duration))
-    return {"data_distance": served_motion.largest, "data_distance_mean": served_motion.mean,
-            "data_distance_spacings": served_motion.largest_spacings,
-            "chord_data_distance": line.largest, "chord_data_distance_mean": line.mean,
-            "data_spacing": served.recorded.spacing}
+    return DataFidelity(data_distance=served_motion.largest,
+                        data_distance_mean=served_motion.mean,
+                        data_distance_spacings=served_motion.largest_spacings,
+                        data_spacing=served.recorded.spacing,
+                        chord_data_distance=line.largest, chord_data_distance_mean=line.mean)
 
 def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0)):
     """A latent path planned into what a controller can follow: decoded densely with
@@ -68,14 +69,13 @@ def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0)):
     except LimitError as e:
         raise RequestError("the path cannot be timed: %s" % e) from None
     z = z[picks][timing.kept]
-    straight = path.stats.get("straight_length")   # measured by the path's own search
-    if straight is None or not np.isfinite(straight):
+    straight = path.stats.straight_length   # measured by the path's own search
+    if not np.isfinite(straight):
         straight = served.graph.measure(np.stack([path.points[0], path.points[-1]]))
-    stats = {k: v for k, v in path.stats.items() if np.isscalar(v)}
-    stats.update(method=path.method, start_offset=off_s, goal_offset=off_g,
-                 clipped_points=clipped, duration=timing.duration,
-                 max_joint_step=float(np.abs(np.diff(timing.positions, axis=0)).max()),
-                 **fidelity(served, settings, timing))
+    summary = GeodesicSummary.of(
+        path.method, path.stats, len(z), (off_s, off_g), clipped,
+        np.abs(np.diff(timing.positions, axis=0)).max(), timing.duration,
+        fidelity(served, settings, timing))
     return PathResult(z, timing.positions, timing.time_ns, timing.velocities,
                       timing.accelerations, list(served.joint_names), length,
-                      straight, stats)
+                      straight, summary, path.stats)

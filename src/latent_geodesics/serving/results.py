@@ -1,9 +1,10 @@
 """What the engine answers: a timed path, and its summary typed field for field as
 msg/GeodesicStats.msg carries it (a test checks they agree)."""
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from latent_geodesics.geometry.curves import PathStats
 from latent_geodesics.serving.trajectory import NS
 
 
@@ -18,7 +19,8 @@ class PathResult:
     joint_names: list
     length: float
     straight_line_length: float
-    stats: dict                 # everything measured on the way, by name
+    stats: "GeodesicSummary"    # what the response's stats carry
+    path_stats: PathStats       # what finding the latent path measured (cancelled, ...)
 
     @property
     def times(self):
@@ -26,7 +28,20 @@ class PathResult:
         return self.time_ns / NS
 
     def summary(self):
-        return GeodesicSummary.of(self)
+        """The response's stats (the front ends' GeodesicStats(**asdict(summary())))."""
+        return self.stats
+
+
+@dataclass(frozen=True)
+class DataFidelity:
+    """How far a timed motion, and the joint straight line between its ends, stray
+    from the recorded poses (rad; spacings: in units of data_spacing)."""
+    data_distance: float
+    data_distance_mean: float
+    data_distance_spacings: float
+    data_spacing: float
+    chord_data_distance: float
+    chord_data_distance_mean: float
 
 
 @dataclass(frozen=True)
@@ -51,19 +66,13 @@ class GeodesicSummary:
     chord_data_distance_mean: float
 
     @classmethod
-    def of(cls, result):
-        """Required figures by name (a misspelt key fails here, not as a silent 0);
-        figures only some methods have default to 0 / ""."""
-        st = result.stats
-        return cls(method=st["method"], candidate=st.get("candidate", ""),
-                   compute_time=float(st.get("time", 0.0)),
-                   nodes_expanded=int(st.get("nodes_expanded", 0)),
-                   iterations=int(st.get("iterations", 0)), num_points=len(result.latent),
-                   bridges=int(st.get("bridges", 0)), start_offset=st["start_offset"],
-                   goal_offset=st["goal_offset"], clipped_points=st["clipped_points"],
-                   max_joint_step=st["max_joint_step"], duration=st["duration"],
-                   **{name: st[name] for name in FIDELITY})
-
-
-FIDELITY = ("data_distance", "data_distance_mean", "data_distance_spacings", "data_spacing",
-            "chord_data_distance", "chord_data_distance_mean")
+    def of(cls, method, stats, num_points, offsets, clipped_points, max_joint_step, duration,
+           fidelity):
+        """The summary of a latent path (its method and PathStats) as planned: offsets
+        (start, goal), the planning figures and its DataFidelity."""
+        return cls(method=method, candidate=stats.candidate, compute_time=float(stats.time),
+                   nodes_expanded=int(stats.nodes_expanded), iterations=int(stats.iterations),
+                   num_points=int(num_points), bridges=int(stats.bridges),
+                   start_offset=float(offsets[0]), goal_offset=float(offsets[1]),
+                   clipped_points=int(clipped_points), max_joint_step=float(max_joint_step),
+                   duration=float(duration), **asdict(fidelity))

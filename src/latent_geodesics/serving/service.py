@@ -173,7 +173,7 @@ class GeodesicService:
                                          goal.mode, goal.init, goal.max_iterations,
                                          feedback, should_stop, scaling(goal))
         fields = geodesic_fields(result)
-        if result.stats.get("cancelled"):
+        if result.path_stats.cancelled:
             return Reply(False, "cancelled; best curve so far", fields, result, cancelled=True)
         return Reply(True, refined_message(result.stats), fields, result)
 
@@ -202,8 +202,9 @@ def check_feedback_every(value):
 
 
 def refined_message(stats):
-    message = "NN geodesic after %d iterations" % stats["iterations"]
-    candidate = stats.get("candidate")
+    """The refinement's answer from its GeodesicSummary."""
+    message = "NN geodesic after %d iterations" % stats.iterations
+    candidate = stats.candidate
     if candidate in ("initial", "straight"):   # say what is served, not what was tried
         message += "; the %s curve measured shorter and is served" % candidate
     return message
