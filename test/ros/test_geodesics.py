@@ -270,5 +270,6 @@ class TestGeodesics(unittest.TestCase):
         self.assertIn("old model keeps serving", bad.message)
         self.assertTrue(self.reload(model_dir=self.model_dir).success)
 
+
 if __name__ == "__main__":
     rostest.rosrun("latent_geodesics", "test_geodesics", TestGeodesics)

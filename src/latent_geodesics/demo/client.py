@@ -12,9 +12,7 @@ from latent_geodesics.files import atomic_write
 SERVER = "/geodesic_server"
 
 
-
 TOPICS = [SERVER + "/trajectory", SERVER + "/latent_path"]
-
 
 
 def closed_bag(path, timeout=30):
@@ -89,9 +87,7 @@ def run_queries(model, pairs, data):
     return services, results
 
 
-
 ROBOT_PIXELS = 1500   # bright (white) pixels of the demo arm in rviz's 3-D view, at least
-
 
 
 def robot_pixels(path):
@@ -108,7 +104,6 @@ def robot_pixels(path):
         return 0
     view = rgb[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     return int(((view.min(-1) > 150) & (view.max(-1) - view.min(-1) < 40)).sum())
-
 
 
 def rviz_screenshot(ros, out, pair_endpoints, seconds=12):
@@ -146,13 +141,11 @@ def rviz_screenshot(ros, out, pair_endpoints, seconds=12):
     return result
 
 
-
 def first_pair(model, pairs, data):
     from latent_geodesics.msg import Endpoint
     i, j = pairs[0]
     return (Endpoint(joint_names=model.joint_names, positions=list(map(float, data[i]))),
             Endpoint(joint_names=model.joint_names, positions=list(map(float, data[j]))))
-
 
 
 def round_summary(m, store):
@@ -166,7 +159,6 @@ def round_summary(m, store):
             "refused": m.refused, "total": m.total_demonstrations, "smoothness": m.smoothness,
             "max_step": m.max_step, "max_log_mf": m.max_log_mf,
             "held_out_rmse": m.held_out_rmse, "model_dir": m.model_dir}
-
 
 
 def run_active_learning(ros, out, model_dir, data_path, rounds, queries, epochs):

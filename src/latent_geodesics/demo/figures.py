@@ -16,11 +16,9 @@ def chord_trajectory(q_start, q_goal, limits, n=60):
     return timing.times, timing.positions
 
 
-
 def leaves_data(graph, points):
     """How far a latent path gets from the data, and the server's refusal limit."""
     return float(graph.tree.query(points)[0].max()), graph.outside_factor * graph.reach
-
 
 
 def hole_latents(model, seed=7):
@@ -29,7 +27,6 @@ def hole_latents(model, seed=7):
     inside = arm_goal_poses(120, seed)[0]
     with torch.no_grad():
         return model.encode(torch.as_tensor(inside, dtype=torch.float32)).double().numpy()
-
 
 
 def write_figures(model, graph, results, out, limits):
@@ -81,7 +78,6 @@ def write_figures(model, graph, results, out, limits):
     fig.tight_layout()
     save_png(fig, os.path.join(out, "joint_angles.png"))
     plt.close(fig)
-
 
 
 def write_active_learning_figures(rounds, out):

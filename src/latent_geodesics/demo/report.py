@@ -22,10 +22,8 @@ def _learned(diagnosis, latent_dim):
             ("; " + collapse_warning(diagnosis, latent_dim)) if diagnosis["collapsed"] else "")
 
 
-
 def worst(results, key):
     return max(r[key] for r in results)
-
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,6 @@ class Check:
 
     def row(self):
         return (self.title, self.measured, self.threshold, "pass" if self.ok else "WARN")
-
 
 
 def verdicts(model, graph, services, results, rounds):
@@ -104,7 +101,6 @@ def verdicts(model, graph, services, results, rounds):
     return checks + learning_checks(rounds)
 
 
-
 def learning_checks(rounds):
     if len(rounds) < 2:
         return []
@@ -117,7 +113,6 @@ def learning_checks(rounds):
                   "%.3f (round 0: %.3f)" % (last["smoothness"], first["smoothness"]),
                   "<= round 0", last["smoothness"] <= first["smoothness"],
                   "more rounds: the demonstrations did not yet even out the crossing")]
-
 
 
 def write_report(model, graph, services, results, out, seconds, rounds=(), steps=()):
@@ -139,7 +134,6 @@ def write_report(model, graph, services, results, out, seconds, rounds=(), steps
     write_json(model, services, results, out, seconds, rounds, steps, checks)
 
 
-
 def model_lines(model, services):
     report = model.meta.get("report", {})
     held = report.get("held_out", {})
@@ -155,7 +149,6 @@ def model_lines(model, services):
                  "ok" if services["encode_ok"] and services["decode_ok"] else "FAILED",
                  services["round_trip_latent_error"]), ""]
     return lines
-
 
 
 def geodesic_lines(results):
@@ -198,7 +191,6 @@ def geodesic_lines(results):
     return lines
 
 
-
 def learning_lines(rounds):
     lines = []
     if rounds:
@@ -217,7 +209,6 @@ def learning_lines(rounds):
                   "active_learning_queries.png, active_learning_metrics.png; store: "
                   "active_learning/demonstrations.db."]
     return lines
-
 
 
 def write_json(model, services, results, out, seconds, rounds, steps, checks):

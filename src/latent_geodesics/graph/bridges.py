@@ -37,6 +37,7 @@ def connect(graph):
         graph._set_edges(np.vstack([graph.edges, pairs]), np.r_[graph.weights, kept],
                         np.r_[graph.is_bridge, np.ones(len(pairs), bool)])
 
+
 def _bridge_trials(graph, labels, c, dist, first):
     """Candidate (member of c, node outside c) pairs for component c's bridge: the
     latent-nearest pair; with few components also up to BRIDGE_TRIALS members,
@@ -55,6 +56,7 @@ def _bridge_trials(graph, labels, c, dist, first):
         d, j = outside.query(graph.nodes[members])
         trials = [(members[np.argmin(d)], others[j[np.argmin(d)]])]
     return trials + list(zip(spread, others[outside.query(graph.nodes[spread])[1]]))
+
 
 def _forest(labels, trials, weights):
     """Each component's shortest trial, kept only where it joins two groups not

@@ -24,8 +24,6 @@ MIN_LOGVAR = -12.0
 MAX_LOGVAR = 6.0
 
 
-
-
 def resolve_device(device="auto"):
     """'auto' -> CUDA when present, else CPU; 'cuda' without CUDA is an error."""
     device = str(device or "auto").lower()

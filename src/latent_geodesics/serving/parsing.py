@@ -75,8 +75,10 @@ def configurations(served, joint_names, positions, max_rows=None):
     q = rows(positions, len(names), "positions", max_rows)
     return q[:, [order[n] for n in served.joint_names]]
 
+
 def latent_points(served, values, what="latent", max_rows=None):
     return rows(values, served.model.z_dim, what, max_rows)
+
 
 def near_data(served, z, what):
     """Refuse latent points far outside the data (where the decoder extrapolates)."""
@@ -89,6 +91,7 @@ def near_data(served, z, what):
                            % (what, far[0], distance[far[0]], graph.outside_factor,
                               graph.reach))
     return z
+
 
 @torch.no_grad()
 def run_model(served, method, values):
@@ -121,6 +124,7 @@ def endpoint(served, settings, joint_names, positions, latent, what):
     except GraphError as e:
         raise RequestError(str(e)) from None
 
+
 def check_configurations(served, settings, q, what):
     """Refuse configurations (N, D) beyond the joint limits or far from the data,
     in one vectorised pass; the message names the first offending row and joint.
@@ -143,6 +147,7 @@ def check_configurations(served, settings, q, what):
                                what(r), served.joint_names[i], q[r, i], mean[i],
                                mean[i] - spread[i], mean[i] + spread[i]))
 
+
 def endpoints(served, settings, start, goal):
     zs, qs = endpoint(served, settings, *start, "start")
     zg, qg = endpoint(served, settings, *goal, "goal")
@@ -151,6 +156,7 @@ def endpoints(served, settings, start, goal):
         raise RequestError("start and goal are the same point: nothing to plan")
     check_offsets(served, (zs, qs, "start"), (zg, qg, "goal"))
     return (zs, qs), (zg, qg)
+
 
 def check_offsets(served, *ends):
     """Refuse configurations the model reconstructs worse than max_endpoint_offset."""

@@ -24,6 +24,7 @@ def dense_positions(served, settings, latent, q_start, q_goal):
         z, _ = split(z, np.ceil(steps / target))
     return z, q, off_s, off_g
 
+
 def smoothed(served, path):
     """The path with its corners rounded (a B-spline), unless that decodes longer."""
     rounded = smooth(path.points)
@@ -31,6 +32,7 @@ def smoothed(served, path):
     if length <= path.length:
         return rounded, length
     return path.points, path.length
+
 
 def fidelity(served, settings, timing):
     """How far the timed motion, and the joint straight line between its ends,
@@ -52,6 +54,7 @@ def fidelity(served, settings, timing):
                         data_distance_spacings=served_motion.largest_spacings,
                         data_spacing=served.recorded.spacing,
                         chord_data_distance=line.largest, chord_data_distance_mean=line.mean)
+
 
 def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0)):
     """A latent path planned into what a controller can follow: decoded densely with

@@ -25,8 +25,6 @@ QUINTIC_SAMPLES = 16   # samples per segment when checking the quintic's peaks
 MAX_SECONDS = 2 ** 31 - 1   # a ROS Duration holds int32 seconds
 
 
-
-
 def arc_fraction(positions):
     """Normalised Euclidean arc length along joint-space points: 0 ... 1."""
     seg = np.linalg.norm(np.diff(positions, axis=0), axis=1)
