@@ -1,4 +1,5 @@
-"""geodesic_server: hosts a trained IWAE and answers latent-geometry queries.
+"""geodesic_server: hosts a trained IWAE and answers latent-geometry queries: a
+message adapter over GeodesicService (serving/service.py; messages.py converts).
 
 Services (private): ~encode, ~decode, ~graph_geodesic, ~geodesic_lengths (many
 starts to many goals in one pass), ~magnification_factor, ~reload. Actions:
@@ -9,20 +10,15 @@ joint_states (remappable) for requests with an empty start. Joint limits: the UR
 on robot_description, then MoveIt's robot_description_planning/joint_limits, then
 ~joint_limits. Parameters: config/geodesic_server.yaml.
 """
-import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import rospy
-from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
 from sensor_msgs.msg import Image, JointState
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
-from latent_geodesics.geometry.plots import figure_rgb, latent_figure
 from latent_geodesics.msg import (
-    GeodesicStats,
     NNGeodesicAction,
     NNGeodesicFeedback,
     NNGeodesicResult,
@@ -31,14 +27,13 @@ from latent_geodesics.ros import run_node
 from latent_geodesics.ros.action_server import SimpleActionServer
 from latent_geodesics.ros.diagnostics import ServerDiagnostics
 from latent_geodesics.ros.execution import Executor
+from latent_geodesics.ros.messages import mf_image, path_msg, response, trajectory_msg
 from latent_geodesics.serving.engine import Engine, Settings
 from latent_geodesics.serving.robot_state import JointStateBuffer, StateError
 from latent_geodesics.serving.service import (
     GeodesicService,
     NodeSettings,
-    path_xyz,
     serving_threads,
-    trajectory_points,
 )
 from latent_geodesics.settings import read
 from latent_geodesics.srv import (
@@ -155,48 +150,19 @@ class GeodesicServer:
 
     # --- messages -------------------------------------------------------------
     def response(self, msg, reply, stamp_now=False):
-        """A response or result filled from a Reply (a geodesic's trajectory and stats
-        in this generation's message types)."""
-        msg.success, msg.message = reply.success, reply.message
-        for name, value in reply.fields.items():
-            setattr(msg, name, value)
-        if hasattr(msg, "trajectory") and hasattr(reply.result, "summary"):
-            msg.trajectory = self.trajectory_msg(reply.result, stamp_now)
-            msg.stats = GeodesicStats(**dataclasses.asdict(reply.result.summary()))
-        return msg
+        return response(msg, reply, stamp_now)
 
     @staticmethod
     def trajectory_msg(result, stamp_now=False):
-        """stamp 0 unless asked: a controller starts a zero-stamped trajectory on
-        arrival, while a past stamp makes it skip the points already "due"."""
-        msg = JointTrajectory(joint_names=result.joint_names)
-        msg.header.stamp = rospy.Time.now() if stamp_now else rospy.Time(0)
-        msg.points = [JointTrajectoryPoint(positions=q, velocities=v, accelerations=a,
-                                           time_from_start=rospy.Duration(*sec_ns))
-                      for q, v, a, sec_ns in trajectory_points(result)]
-        return msg
+        return trajectory_msg(result, stamp_now)
 
     def publish(self, result):
-        path = Path()
-        path.header.stamp, path.header.frame_id = rospy.Time.now(), self.frame_id
-        for xyz in path_xyz(result.latent):
-            pose = PoseStamped()
-            pose.header = path.header
-            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = xyz
-            pose.pose.orientation.w = 1.0
-            path.poses.append(pose)
         with self.publish_lock:
-            self.trajectory_pub.publish(self.trajectory_msg(result))
-            self.path_pub.publish(path)
+            self.trajectory_pub.publish(trajectory_msg(result))
+            self.path_pub.publish(path_msg(result.latent, self.frame_id))
 
     def publish_mf_map(self):
-        served = self.engine.served
-        rgb = figure_rgb(latent_figure(served.graph.decoder, served.model.latents,
-                                       title="log MF (served metric) and data", resolution=96))
-        msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8",
-                    step=3 * rgb.shape[1], data=np.ascontiguousarray(rgb).tobytes())
-        msg.header.stamp, msg.header.frame_id = rospy.Time.now(), self.frame_id
-        self.mf_pub.publish(msg)
+        self.mf_pub.publish(mf_image(self.engine.served, self.frame_id))
 
 
 def main():
