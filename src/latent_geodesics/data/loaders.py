@@ -31,7 +31,7 @@ def load_csv(path):
         if first is None:
             raise DataError("%s is empty" % path)
         width = check_width(path, len(first[1]))
-        names = None if _all_numbers(first[1]) else [c.strip() for c in first[1]]
+        names = _header(path, *first)
         if names is None:
             rows = itertools.chain([first], rows)
         blocks = []
@@ -51,6 +51,44 @@ def check_width(path, width):
     return width
 
 
+def _header(path, line, cells):
+    """The joint names of a CSV's first row, or None when it is a row of numbers.
+    numpy.savetxt writes its header behind a comment mark ('# a,b,c'): the mark is
+    no part of the first name. A row mixing numbers and names is refused: it is a
+    data row with a typo more often than a header, and taking it as names would
+    drop the row and name the joints by its numbers."""
+    if _all_numbers(cells):
+        return None
+    _refuse_other_delimiters(path, line, cells)
+    names = [c.strip() for c in cells]
+    names[0] = names[0].lstrip("#").strip()
+    numbers = [i for i, c in enumerate(cells, 1) if _all_numbers([c])]
+    if numbers:
+        column = next(i for i, c in enumerate(cells, 1) if not _all_numbers([c]))
+        raise DataError("%s: line %d, column %d is not a number, yet column %d is: a header "
+                        "names every column, a data row holds numbers only"
+                        % (path, line, column, numbers[0]))
+    return names
+
+
+# Separators a CSV is sometimes written with instead of commas (spreadsheets in
+# locales with a decimal comma write ';'; numpy.savetxt's default is a space).
+OTHER_DELIMITERS = ((";", "';'"), ("\t", "tabs"), ("|", "'|'"), (None, "spaces"))
+
+
+def _refuse_other_delimiters(path, line, cells):
+    """DataError with a hint when a cell holds numbers separated by something else
+    than a comma (its text is never echoed)."""
+    for cell in cells:
+        for separator, name in OTHER_DELIMITERS:
+            parts = [p for p in cell.split(separator) if p.strip()]
+            if len(parts) > 1 and _all_numbers([p.replace(",", ".") for p in parts]):
+                raise DataError("%s: line %d holds numbers separated by %s, not commas: "
+                                "write the file comma-separated, with '.' as the decimal "
+                                "point (numpy.savetxt(..., delimiter=','))"
+                                % (path, line, name))
+
+
 def _all_numbers(cells):
     try:
         [float(c) for c in cells]
@@ -64,6 +102,7 @@ def _parse_block(path, block, width):
     is ragged or holds something that is not a real number (never its text)."""
     for line, cells in block:
         if len(cells) != width:
+            _refuse_other_delimiters(path, line, cells)
             raise DataError("%s: line %d has %d values, expected %d (ragged CSV)"
                             % (path, line, len(cells), width))
     try:
@@ -73,6 +112,7 @@ def _parse_block(path, block, width):
     for line, cells in block:
         for column, cell in enumerate(cells, 1):
             if not _all_numbers([cell]):
+                _refuse_other_delimiters(path, line, cells)
                 raise DataError("%s: line %d, column %d is %s" % (
                     path, line, column, "a complex number: joint positions are real"
                     if _is_complex(cell) else "not a number"))
