@@ -395,3 +395,14 @@ def test_a_decimal_comma_file_gets_the_delimiter_hint(tmp_path):
     path.write_text("a;b\n0,5;1\n1,25;0,75\n")   # a spreadsheet in a decimal-comma locale
     with pytest.raises(DataError, match="line 2 holds numbers separated by ';'.*decimal point"):
         load_data(str(path))
+
+
+@pytest.mark.parametrize("value,fragment", [("nan", "NaN or inf"), ("1e9", "values beyond")])
+def test_bad_values_are_placed_by_row_and_column(tmp_path, value, fragment):
+    path = tmp_path / "d.csv"
+    rows = DATA.copy()
+    rows[[4, 7], 2] = float(value)
+    np.savetxt(path, rows, delimiter=",", header=",".join(NAMES), comments="")
+    with pytest.raises(DataError, match=r"2 rows hold %s.*\(first: data row 5, column 3; rows "
+                       "counted from 1, a header not counted\\)" % fragment):
+        validate(*load_data(str(path)))

@@ -229,14 +229,14 @@ def validate(data, joint_names=None, batch_size=1):
         raise DataError("%d joint names for %d columns" % (len(joint_names), data.shape[1]))
     if len(set(joint_names)) != len(joint_names):
         raise DataError("joint names are not unique: %s" % joint_names)
-    bad = np.flatnonzero(~np.isfinite(data).all(axis=1))
-    if bad.size:
-        raise DataError("%d rows hold NaN or inf (first: row %d)" % (bad.size, bad[0]))
-    huge = np.flatnonzero((np.abs(data) > MAX_ABS_VALUE).any(axis=1))
-    if huge.size:
-        raise DataError("%d rows hold values beyond +-%g (first: row %d), which are not joint "
+    bad = ~np.isfinite(data)
+    if bad.any():
+        raise DataError("%d rows hold NaN or inf (first: %s)" % (bad.any(1).sum(), first(bad)))
+    huge = np.abs(data) > MAX_ABS_VALUE
+    if huge.any():
+        raise DataError("%d rows hold values beyond +-%g (first: %s), which are not joint "
                         "positions in rad or m: convert the data to those units"
-                        % (huge.size, MAX_ABS_VALUE, huge[0]))
+                        % (huge.any(1).sum(), MAX_ABS_VALUE, first(huge)))
     flat = np.flatnonzero(data.std(axis=0) < 1e-9)
     if flat.size:
         raise DataError("columns with zero variance (a joint that never moves; drop it): %s"
@@ -244,6 +244,13 @@ def validate(data, joint_names=None, batch_size=1):
     if data.shape[0] < batch_size:
         raise DataError("%d rows, fewer than the batch size %d" % (data.shape[0], batch_size))
     return data
+
+
+def first(mask):
+    """Where the first True of an (N, D) mask is, counted from 1 as a person counts."""
+    row, column = np.argwhere(mask)[0]
+    return "data row %d, column %d; rows counted from 1, a header not counted" % (
+        row + 1, column + 1)
 
 
 def data_hash(data):
