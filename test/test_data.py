@@ -362,3 +362,47 @@ def test_a_recording_with_a_pause_skips_it():
     assert np.allclose(data[-1], [np.sin(2.0 + day), np.cos(2.0 + day)])
     with pytest.raises(DataError, match="makes 2000.* rows, more than 20000000: lower the rate"):
         from_samples(samples, rate=1e7)
+
+
+def test_numpy_savetxt_header_mark_is_not_part_of_the_first_name(tmp_path):
+    path = tmp_path / "d.csv"
+    np.savetxt(path, DATA, delimiter=",", header=",".join(NAMES))   # '# a,b,c'
+    assert path.read_text().startswith("# a,b,c\n")
+    data, names = load_data(str(path))
+    assert names == NAMES and np.allclose(data, DATA)
+
+
+def test_a_first_row_mixing_numbers_and_names_is_a_typo_with_its_place(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("1.5,2.x5,3\n4,5,6\n")
+    with pytest.raises(DataError, match="line 1, column 2 is not a number, yet column 1 is"):
+        load_data(str(path))
+
+
+@pytest.mark.parametrize("delimiter,name", [(";", "';'"), ("\t", "tabs"), (" ", "spaces")])
+@pytest.mark.parametrize("header", [True, False])
+def test_other_delimiters_get_a_hint(tmp_path, delimiter, name, header):
+    path = tmp_path / "d.csv"
+    np.savetxt(path, DATA, delimiter=delimiter, header=delimiter.join(NAMES) if header else "",
+               comments="")
+    with pytest.raises(DataError, match="line %d holds numbers separated by %s, not commas: "
+                       "write the file comma-separated" % (2 if header else 1, name)):
+        load_data(str(path))
+
+
+def test_a_decimal_comma_file_gets_the_delimiter_hint(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a;b\n0,5;1\n1,25;0,75\n")   # a spreadsheet in a decimal-comma locale
+    with pytest.raises(DataError, match="line 2 holds numbers separated by ';'.*decimal point"):
+        load_data(str(path))
+
+
+@pytest.mark.parametrize("value,fragment", [("nan", "NaN or inf"), ("1e9", "values beyond")])
+def test_bad_values_are_placed_by_row_and_column(tmp_path, value, fragment):
+    path = tmp_path / "d.csv"
+    rows = DATA.copy()
+    rows[[4, 7], 2] = float(value)
+    np.savetxt(path, rows, delimiter=",", header=",".join(NAMES), comments="")
+    with pytest.raises(DataError, match=r"2 rows hold %s.*\(first: data row 5, column 3; rows "
+                       "counted from 1, a header not counted\\)" % fragment):
+        validate(*load_data(str(path)))

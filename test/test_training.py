@@ -8,7 +8,7 @@ import torch
 
 from latent_geodesics.data import laikago_dataset
 from latent_geodesics.model.iwae import load_model
-from latent_geodesics.model.training import main, train_iwae
+from latent_geodesics.model.training import joints_line, main, train_iwae
 
 # Held-out reconstruction RMSE on the simulated arm (radians), 2-D latent space,
 # 60 epochs on 120 demonstrations. Measured about 0.18 rad; the 2-D code cannot
@@ -58,6 +58,27 @@ def test_cli_writes_a_loadable_model(tmp_path, arm, capsys):
     assert "held-out IWAE bound" in capsys.readouterr().out
     model = load_model(str(out), "cpu")
     assert model.joint_names == arm.joint_names and model.latents.shape == (600, 2)
+
+
+def test_cli_prints_the_joint_names_it_trained_on(tmp_path, arm, capsys):
+    csv = tmp_path / "arm.csv"
+    np.savetxt(csv, arm.data[:600], delimiter=",", header=",".join(arm.joint_names))
+    main(["--data", str(csv), "--out", str(tmp_path / "m"), "--epochs", "1",
+          "--latent-dim", "2", "--device", "cpu", "--quiet"])
+    out = capsys.readouterr().out
+    assert "joints (7, in the model's order): %s\n" % ", ".join(arm.joint_names) in out
+    np.savetxt(csv, arm.data[:600, :3], delimiter=",")
+    main(["--data", str(csv), "--out", str(tmp_path / "m2"), "--epochs", "1",
+          "--latent-dim", "2", "--device", "cpu", "--quiet"])
+    out = capsys.readouterr().out
+    assert "joints (3, in the model's order): joint_0, joint_1, joint_2; the data named " \
+           "none: a CSV header row" in out
+
+
+def test_long_joint_lists_are_shortened():
+    names = ["j%d" % i for i in range(30)]
+    assert joints_line(names) == ("joints (30, in the model's order): j0, j1, j2, j3, j4, j5, "
+                                  "j6, j7, j8, j9, ... (19 more), j29")
 
 
 def test_cli_refuses_bad_data_before_training(tmp_path, capsys):

@@ -31,7 +31,7 @@ def load_csv(path):
         if first is None:
             raise DataError("%s is empty" % path)
         width = check_width(path, len(first[1]))
-        names = None if _all_numbers(first[1]) else [c.strip() for c in first[1]]
+        names = _header(path, *first)
         if names is None:
             rows = itertools.chain([first], rows)
         blocks = []
@@ -51,6 +51,44 @@ def check_width(path, width):
     return width
 
 
+def _header(path, line, cells):
+    """The joint names of a CSV's first row, or None when it is a row of numbers.
+    numpy.savetxt writes its header behind a comment mark ('# a,b,c'): the mark is
+    no part of the first name. A row mixing numbers and names is refused: it is a
+    data row with a typo more often than a header, and taking it as names would
+    drop the row and name the joints by its numbers."""
+    if _all_numbers(cells):
+        return None
+    _refuse_other_delimiters(path, line, cells)
+    names = [c.strip() for c in cells]
+    names[0] = names[0].lstrip("#").strip()
+    numbers = [i for i, c in enumerate(cells, 1) if _all_numbers([c])]
+    if numbers:
+        column = next(i for i, c in enumerate(cells, 1) if not _all_numbers([c]))
+        raise DataError("%s: line %d, column %d is not a number, yet column %d is: a header "
+                        "names every column, a data row holds numbers only"
+                        % (path, line, column, numbers[0]))
+    return names
+
+
+# Separators a CSV is sometimes written with instead of commas (spreadsheets in
+# locales with a decimal comma write ';'; numpy.savetxt's default is a space).
+OTHER_DELIMITERS = ((";", "';'"), ("\t", "tabs"), ("|", "'|'"), (None, "spaces"))
+
+
+def _refuse_other_delimiters(path, line, cells):
+    """DataError with a hint when a cell holds numbers separated by something else
+    than a comma (its text is never echoed)."""
+    for cell in cells:
+        for separator, name in OTHER_DELIMITERS:
+            parts = [p for p in cell.split(separator) if p.strip()]
+            if len(parts) > 1 and _all_numbers([p.replace(",", ".") for p in parts]):
+                raise DataError("%s: line %d holds numbers separated by %s, not commas: "
+                                "write the file comma-separated, with '.' as the decimal "
+                                "point (numpy.savetxt(..., delimiter=','))"
+                                % (path, line, name))
+
+
 def _all_numbers(cells):
     try:
         [float(c) for c in cells]
@@ -64,6 +102,7 @@ def _parse_block(path, block, width):
     is ragged or holds something that is not a real number (never its text)."""
     for line, cells in block:
         if len(cells) != width:
+            _refuse_other_delimiters(path, line, cells)
             raise DataError("%s: line %d has %d values, expected %d (ragged CSV)"
                             % (path, line, len(cells), width))
     try:
@@ -73,6 +112,7 @@ def _parse_block(path, block, width):
     for line, cells in block:
         for column, cell in enumerate(cells, 1):
             if not _all_numbers([cell]):
+                _refuse_other_delimiters(path, line, cells)
                 raise DataError("%s: line %d, column %d is %s" % (
                     path, line, column, "a complex number: joint positions are real"
                     if _is_complex(cell) else "not a number"))
@@ -189,14 +229,14 @@ def validate(data, joint_names=None, batch_size=1):
         raise DataError("%d joint names for %d columns" % (len(joint_names), data.shape[1]))
     if len(set(joint_names)) != len(joint_names):
         raise DataError("joint names are not unique: %s" % joint_names)
-    bad = np.flatnonzero(~np.isfinite(data).all(axis=1))
-    if bad.size:
-        raise DataError("%d rows hold NaN or inf (first: row %d)" % (bad.size, bad[0]))
-    huge = np.flatnonzero((np.abs(data) > MAX_ABS_VALUE).any(axis=1))
-    if huge.size:
-        raise DataError("%d rows hold values beyond +-%g (first: row %d), which are not joint "
+    bad = ~np.isfinite(data)
+    if bad.any():
+        raise DataError("%d rows hold NaN or inf (first: %s)" % (bad.any(1).sum(), first(bad)))
+    huge = np.abs(data) > MAX_ABS_VALUE
+    if huge.any():
+        raise DataError("%d rows hold values beyond +-%g (first: %s), which are not joint "
                         "positions in rad or m: convert the data to those units"
-                        % (huge.size, MAX_ABS_VALUE, huge[0]))
+                        % (huge.any(1).sum(), MAX_ABS_VALUE, first(huge)))
     flat = np.flatnonzero(data.std(axis=0) < 1e-9)
     if flat.size:
         raise DataError("columns with zero variance (a joint that never moves; drop it): %s"
@@ -204,6 +244,13 @@ def validate(data, joint_names=None, batch_size=1):
     if data.shape[0] < batch_size:
         raise DataError("%d rows, fewer than the batch size %d" % (data.shape[0], batch_size))
     return data
+
+
+def first(mask):
+    """Where the first True of an (N, D) mask is, counted from 1 as a person counts."""
+    row, column = np.argwhere(mask)[0]
+    return "data row %d, column %d; rows counted from 1, a header not counted" % (
+        row + 1, column + 1)
 
 
 def data_hash(data):

@@ -420,6 +420,17 @@ def recording_summary(info):
                 % (info["gaps_skipped"], info["gap_seconds"]) if info.get("gaps_skipped") else ""))
 
 
+def joints_line(names, shown=12):
+    """The joints a model was trained on: the names requests and joint_states use."""
+    listed = names if len(names) <= shown else \
+        names[:shown - 2] + ["... (%d more)" % (len(names) - shown + 1), names[-1]]
+    line = "joints (%d, in the model's order): %s" % (len(names), ", ".join(listed))
+    if list(names) == default_names(len(names)):
+        line += ("; the data named none: a CSV header row or an NPZ's joint_names array "
+                 "names them as the robot does")
+    return line
+
+
 def latent_dim_arg(text):
     """argparse type: a positive integer or 'auto'."""
     if text == "auto":
@@ -496,6 +507,7 @@ def main(argv=None):
     print("held-out IWAE bound %.3f nats, reconstruction RMSE %.4f rad (max %.4f); "
           "model (latent dim %d) written to %s" % (held.iwae_bound, held.rmse,
                                                    held.max_abs_error, model.z_dim, args.out))
+    print(joints_line(model.joint_names))
     for line in verdict(report, model.z_dim):
         print(line, file=sys.stderr if "WARNING" in line else sys.stdout)
 
