@@ -1,7 +1,5 @@
 """Plain data to ROS 1 messages, for the ROS 1 nodes: no node, no state (as
 moveit_commander's conversions sit beside its facade)."""
-import dataclasses
-
 import numpy as np
 import rospy
 from geometry_msgs.msg import PoseStamped
@@ -11,19 +9,12 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from latent_geodesics.geometry.plots import figure_rgb, latent_figure
 from latent_geodesics.msg import GeodesicStats
-from latent_geodesics.serving.service import path_xyz, trajectory_points
+from latent_geodesics.serving.service import fill, path_xyz, trajectory_points
 
 
 def response(msg, reply, stamp_now=False):
-    """A response or result filled from the service's Reply: its fields, and a
-    geodesic's trajectory and stats."""
-    msg.success, msg.message = reply.success, reply.message
-    for name, value in reply.fields.items():
-        setattr(msg, name, value)
-    if hasattr(msg, "trajectory") and hasattr(reply.result, "summary"):
-        msg.trajectory = trajectory_msg(reply.result, stamp_now)
-        msg.stats = GeodesicStats(**dataclasses.asdict(reply.result.summary()))
-    return msg
+    """A response or result filled from the service's Reply."""
+    return fill(msg, reply, lambda result: trajectory_msg(result, stamp_now), GeodesicStats)
 
 
 def trajectory_msg(result, stamp_now=False):

@@ -1,6 +1,5 @@
 """Plain data to ROS 2 messages and back, for the ROS 2 nodes: no node, no state
 (as moveit_commander's conversions sit beside its facade)."""
-import dataclasses
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -11,17 +10,13 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from latent_geodesics.geometry.plots import figure_rgb, latent_figure
 from latent_geodesics.msg import GeodesicStats
-from latent_geodesics.serving.service import path_xyz, trajectory_points
+from latent_geodesics.serving.service import fill, path_xyz, trajectory_points
 
 
 def response(msg, reply, stamp=None):
-    """A response or result filled from the service's Reply: its fields, and a
-    geodesic's trajectory (stamped `stamp`, else 0) and stats."""
-    fill(msg, reply.fields, success=reply.success, message=reply.message)
-    if hasattr(msg, "trajectory") and hasattr(reply.result, "summary"):
-        msg.trajectory = trajectory_msg(reply.result, stamp)
-        msg.stats = GeodesicStats(**dataclasses.asdict(reply.result.summary()))
-    return msg
+    """A response or result filled from the service's Reply (a trajectory stamped
+    `stamp`, else 0)."""
+    return fill(msg, reply, lambda result: trajectory_msg(result, stamp), GeodesicStats)
 
 
 def trajectory_msg(result, stamp=None):
@@ -67,10 +62,3 @@ def diagnostics_msg(node_name, report, stamp):
     array = DiagnosticArray(status=[status])
     array.header.stamp = stamp
     return array
-
-
-def fill(msg, fields, **more):
-    """Set a response's or result's fields from a dictionary."""
-    for name, value in dict(fields, **more).items():
-        setattr(msg, name, value)
-    return msg

@@ -10,6 +10,7 @@ Requests are read by field name (ROS 1 and ROS 2 messages share them), so nothin
 here imports ROS: the front ends turn a Reply into their response type.
 """
 import collections
+import dataclasses
 import functools
 import threading
 import time
@@ -231,6 +232,19 @@ def is_empty(msg):
 def scaling(req):
     """MoveIt's scaling factors of a request (0 = 1, checked by the engine)."""
     return req.max_velocity_scaling_factor, req.max_acceleration_scaling_factor
+
+
+def fill(msg, reply, trajectory_msg, stats_type):
+    """A response or result (either generation's) filled from a Reply: its fields, and
+    for a geodesic the trajectory (trajectory_msg(result), the front end's message) and
+    the stats (stats_type, from the typed summary)."""
+    msg.success, msg.message = reply.success, reply.message
+    for name, value in reply.fields.items():
+        setattr(msg, name, value)
+    if hasattr(msg, "trajectory") and hasattr(reply.result, "summary"):
+        msg.trajectory = trajectory_msg(reply.result)
+        msg.stats = stats_type(**dataclasses.asdict(reply.result.summary()))
+    return msg
 
 
 def geodesic_fields(result):
