@@ -40,12 +40,19 @@ def cache_path(model, k, n_samples, metric=DEFAULT_METRIC):
         k, n_samples, "" if metric == "mean" else "_data"))
 
 
+# Raised whenever the way edges are measured changes (2: edges cut at the graph's
+# resolution like every measure, and the variance term's exact fast path): a cache of
+# an older measure is rebuilt, not left to a random spot check to catch.
+MEASURE_VERSION = 2
+
+
 def graph_model_id(model, metric):
     """What a cached graph is bound to (graph_files' digest covers it): the checksums
-    of the weights and latents it was built from and the metric it measured with."""
+    of the weights and latents it was built from, the metric it measured with, and
+    the version of the measure."""
     files = model.meta["files"]
-    return hashlib.sha256(json.dumps([files["weights.pt"], files["latents.npy"], metric])
-                          .encode()).hexdigest()
+    return hashlib.sha256(json.dumps([files["weights.pt"], files["latents.npy"], metric,
+                                      MEASURE_VERSION]).encode()).hexdigest()
 
 
 def model_graph(model, k=GRAPH.k, n_samples=GRAPH.n_samples, metric=DEFAULT_METRIC,
