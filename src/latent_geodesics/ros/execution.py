@@ -42,7 +42,7 @@ FEEDBACK_HZ = 10.0
 
 class Executor:
     def __init__(self, server):
-        """server: the GeodesicServer whose engine plans and whose joint_states count."""
+        """server: the GeodesicServer, whose service plans and checks the start."""
         self.server = server
         self.settings = read(ExecutionSettings,
                              lambda name, default: rospy.get_param("~" + name, default))
