@@ -17,6 +17,7 @@ import numpy as np
 import rospy
 import rostest
 from actionlib_msgs.msg import GoalStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 
 from latent_geodesics.msg import Endpoint, ExecuteGeodesicAction, ExecuteGeodesicGoal
@@ -46,6 +47,19 @@ class TestExecuteFaults(unittest.TestCase):
         args += ["_%s:=%s" % item for item in params.items()]
         self.process = subprocess.Popen([sys.executable, CONTROLLER] + args)
         rospy.wait_for_message("/faulty/joint_states", JointState, timeout=30)
+        self.wait_until_the_server_sees_joint_states()
+
+    def wait_until_the_server_sees_joint_states(self):
+        """The server's own subscription connects to a new publisher a moment after
+        ours does: its diagnostics say when it has fresh joint_states."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msg = rospy.wait_for_message("/diagnostics", DiagnosticArray, timeout=10)
+            for status in msg.status:
+                ages = [kv.value for kv in status.values if kv.key == "joint_states age (s)"]
+                if ages and ages[0] != "none" and float(ages[0]) < 0.5:
+                    return
+        self.fail("the server saw no fresh joint_states from the test controller")
 
     def wait_ready(self):
         deadline = time.monotonic() + 30
@@ -99,7 +113,7 @@ class TestExecuteFaults(unittest.TestCase):
         self.assertEqual(self.goals_received(), 1)
 
     def test_late_controller_gets_nothing_once_the_arm_moved(self):
-        self.start_controller("late", hold=1.5, late=4.0, drift=0.25)
+        self.start_controller("late", hold=3.0, late=6.0, drift=0.25)
         self.send()
         res = self.result()
         self.wait_ready()
