@@ -133,10 +133,8 @@ class GeodesicService:
     @answered
     def reload(self, req, robot_description, planning_limits):
         """robot_description and MoveIt's limits as the front end reads them now."""
-        self.engine.robot_description = robot_description
-        self.engine.planning_limits = planning_limits
         try:
-            served = self.engine.reload(req.model_dir or None)
+            served = self.swap(req.model_dir or None, robot_description, planning_limits)
         except ModelError as e:
             raise RequestError("reload refused, the old model keeps serving: %s" % e) from None
         self.joint_state.keep = frozenset(served.joint_names)
@@ -148,16 +146,25 @@ class GeodesicService:
     def apply_robot_description(self, urdf):
         """A robot_description that arrived after the start, applied by a reload of the
         served model; one that cannot be applied is refused and nothing changes."""
-        previous = self.engine.robot_description
-        self.engine.robot_description = urdf
         try:
-            served = self.engine.reload()
+            served = self.swap(None, urdf, self.engine.planning_limits)
         except Exception as e:   # a bad URDF must never end the server
-            self.engine.robot_description = previous
             raise RequestError("robot_description refused, serving on with joint limits from "
                                "%s: %s" % (self.engine.served.limits.source, e)) from None
         return Reply(True, "robot_description received: joint limits from %s"
                      % served.limits.source, result=served)
+
+    def swap(self, model_dir, robot_description, planning_limits):
+        """Reload with this URDF and these MoveIt limits; if the reload fails, the
+        ones in force stay (the old model keeps serving) and the error is raised."""
+        engine = self.engine
+        previous = engine.robot_description, engine.planning_limits
+        engine.robot_description, engine.planning_limits = robot_description, planning_limits
+        try:
+            return engine.reload(model_dir)
+        except Exception:
+            engine.robot_description, engine.planning_limits = previous
+            raise
 
     # --- the refinement action -----------------------------------------------------
     @answered
