@@ -5,7 +5,7 @@ import pytest
 
 from latent_geodesics.errors import LimitError
 from latent_geodesics.serving.trajectory import JointLimits
-from latent_geodesics.serving.urdf import URDFError, parse_urdf, urdf_joint_names
+from latent_geodesics.world.urdf import URDFError, parse_urdf, urdf_joint_names
 
 PANDA = (Path(__file__).resolve().parents[1] / "urdf" / "panda.urdf").read_text()
 NAMES = ["panda_joint%d" % i for i in range(1, 8)]

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.interpolate import BPoly, CubicHermiteSpline, CubicSpline
 
 from latent_geodesics.errors import LimitError, is_number
-from latent_geodesics.serving.urdf import URDFError, parse_urdf
+from latent_geodesics.world.urdf import URDFError, parse_urdf
 
 NS = 1_000_000_000
 GRID_REFINE = 4        # TOPP-RA gridpoints per interval between points

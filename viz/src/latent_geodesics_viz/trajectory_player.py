@@ -19,7 +19,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from latent_geodesics.ros import run_node
 from latent_geodesics.serving.trajectory import position_at
-from latent_geodesics.serving.urdf import URDFError, urdf_joint_names
+from latent_geodesics.world.urdf import URDFError, urdf_joint_names
 
 
 class TrajectoryPlayer:
