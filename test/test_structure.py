@@ -63,7 +63,8 @@ def test_front_ends_hold_no_request_logic():
 # packages of lower layers; packages of one layer are independent of each other,
 # except the front ends on top (the demo drives the ROS 1 nodes; msg, srv and
 # action are the generated interfaces).
-LAYERS = [{"errors", "files"}, {"settings"}, {"geometry", "sim", "world"}, {"graph", "data"}, {"model"},
+LAYERS = [{"errors", "files"}, {"settings"}, {"geometry", "sim", "world"}, {"graph", "data"},
+          {"model"},
           {"serving", "learning"},
           {"ros", "ros2", "demo", "nn_geodesic", "training", "msg", "srv", "action"}]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

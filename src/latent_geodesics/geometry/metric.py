@@ -59,6 +59,19 @@ def decode(decoder, z, batch_size=65536):
     return out.reshape(*z.shape[:-1], out.shape[-1])
 
 
+class AmbientEmbedding(torch.nn.Module):
+    """embedding(z) with term(its first `columns`) appended: (B, D + T)."""
+
+    def __init__(self, embedding, term, columns):
+        super().__init__()
+        self.base, self.term, self.columns = embedding, term, int(columns)
+
+    def forward(self, z):
+        x = self.base(z)
+        h = self.term(x[..., :self.columns])
+        return torch.cat([x, h.to(x.dtype)], dim=-1)
+
+
 MAX_MEASURE_POINTS = 20000   # a polyline's measure is coarsened beyond this many points
 
 
@@ -80,6 +93,14 @@ class LatentMetric:
         if isinstance(decoder_or_metric, LatentMetric):
             return decoder_or_metric
         return cls(decoder_or_metric)
+
+    def with_ambient(self, term, columns):
+        """This metric with an ambient term: the embedding gains the coordinates
+        term(x[:, :columns]) of its first `columns` (the decoded joint positions), so
+        a curve pays for every change of the term along it (G + J_h^T J_h). The
+        robot's world enters here: a barrier that rises near obstacles makes paths
+        toward them long; every length and energy below measures through it."""
+        return LatentMetric(AmbientEmbedding(self.embedding, term, columns), self.batch_size)
 
     def points(self, z):
         """z as a tensor on the embedding's device, in its precision."""

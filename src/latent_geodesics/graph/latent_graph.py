@@ -26,7 +26,9 @@ from latent_geodesics.geometry.curves import (
 )
 from latent_geodesics.geometry.metric import Points
 from latent_geodesics.graph.build import RELAX_ITERATIONS, KnnGraph, unique_pairs
+from latent_geodesics.graph.search import GraphSearch
 from latent_geodesics.graph.files import load_graph, save_graph
+from latent_geodesics.graph.lazy import lazy_node_path
 
 __all__ = ["Geodesic", "GraphError", "LatentGraph", "RELAX_ITERATIONS", "check_point",
            "to_numpy", "unique_pairs"]
@@ -89,13 +91,16 @@ class LatentGraph(KnnGraph):
 
     # --- queries ----------------------------------------------------------------
     def shortest_path(self, z_start: Points, z_goal: Points, method="dijkstra",
-                      shorten=True) -> Geodesic:
+                      shorten=True, world=None, margin=0.0) -> Geodesic:
         """Geodesic from z_start to z_goal.
 
         method: 'dijkstra' (compiled) or 'astar' (the Python reference; same
         path). shorten=False returns the search's node path itself; otherwise
         the shortest of that path, its shortcut, the relaxed shortcut and the
         straight line, all measured at the graph's resolution (self.measure).
+        world: a scene of the robot's world (serving/world.py's PathWorld): the
+        path then keeps margin (m) from its objects (graph/lazy.py) and every
+        candidate is measured with the world's metric and checked.
         """
         t0 = time.perf_counter()
         zs = check_point(z_start, self.dim, "start", GraphError)
@@ -103,18 +108,25 @@ class LatentGraph(KnnGraph):
         if np.array_equal(zs, zg):
             return Geodesic(np.stack([zs, zg]), 0.0, "graph",
                             PathStats(time=time.perf_counter() - t0))
-        points, hops, stats = self._node_path(zs, zg, method)
+        if world is None:
+            points, hops, stats = self._node_path(zs, zg, method)
+        else:
+            points, hops, stats = lazy_node_path(self, zs, zg, method, world, margin)
         if not shorten:
             stats.time = time.perf_counter() - t0
             return Geodesic(points, float(sum(hops)), "graph", stats)
-        short = shortcut(self.metric, points, hops, self.step)
+        metric = self.metric if world is None else world.metric
+        short = shortcut(metric, points, hops, self.step)
         candidates = [("graph", points), ("shortcut", short), ("straight", np.stack([zs, zg]))]
         if self.relax_iterations > 0 and len(short) > 2:
-            relaxed, _ = relax(self.metric, short, self.step, knots=16,
+            relaxed, _ = relax(metric, short, self.step, knots=16,
                                iterations=self.relax_iterations)
             candidates.append(("relaxed", relaxed))
-        name, best, length, lengths = best_candidate(self.metric, candidates, self.step)
-        stats.candidate, stats.straight_length = name, lengths["straight"]
+        if world is not None:   # the graph path's edges are clear; the others are checked
+            candidates = [(name, pts) for name, pts in candidates
+                          if name == "graph" or world.polyline_clear(pts, margin)]
+        name, best, length, lengths = best_candidate(metric, candidates, self.step)
+        stats.candidate, stats.straight_length = name, lengths.get("straight", float("nan"))
         stats.time = time.perf_counter() - t0
         return Geodesic(best, length, "graph", stats)
 
@@ -122,27 +134,41 @@ class LatentGraph(KnnGraph):
         """Decoded length of a latent polyline at the graph's resolution."""
         return self.metric.polyline_length(points, self.step)
 
-    def _node_path(self, zs, zg, method):
+    def search_over(self, keep, weights):
+        """A search over the edges where keep is True, weighted by weights (E,): the
+        graph as one scene of the robot's world leaves it (graph/lazy.py)."""
+        edges, weights = self.edges[keep], np.asarray(weights)[keep]
+        n = len(self.nodes)
+        matrix = coo_matrix((np.r_[weights, weights], (np.r_[edges[:, 0], edges[:, 1]],
+                                                        np.r_[edges[:, 1], edges[:, 0]])),
+                            shape=(n, n)).tocsr()
+        return GraphSearch(self.nodes, matrix, edges, weights, self._node_x_np)
+
+    def _node_path(self, zs, zg, method, search=None, skip=frozenset()):
         """Dijkstra (or the A* reference) between two query points:
-        (points, hop lengths, PathStats)."""
+        (points, hop lengths, PathStats). search: another edge set's search (the
+        world's); skip: query edges (end, node) not to use (end n: start, n + 1: goal)."""
+        search = search or self.search
         xs, xg = self._decode(np.stack([zs, zg]))   # both ends decoded once, in one batch
         s_att, g_att = self._attach_all(np.stack([zs, zg]), ["start", "goal"],
                                         torch.stack([xs, xg]))
         n = len(self.nodes)
         source = s_att if isinstance(s_att, int) else n
         target = g_att if isinstance(g_att, int) else n + 1
-        start_edges = [] if isinstance(s_att, int) else list(s_att)
-        into_goal = {} if isinstance(g_att, int) else dict(g_att)
+        start_edges = [] if isinstance(s_att, int) else \
+            [(v, w) for v, w in s_att if (n, v) not in skip]
+        into_goal = {} if isinstance(g_att, int) else \
+            {v: w for v, w in g_att if (n + 1, v) not in skip}
         direct = self._direct_weight(zs, zg, s_att, xs, xg) if target == n + 1 else None
-        if direct is not None:
+        if direct is not None and (n, n + 1) not in skip:
             start_edges.append((target, direct))
         if method == "dijkstra":
-            found = self.search.dijkstra(source, target, start_edges, into_goal)
+            found = search.dijkstra(source, target, start_edges, into_goal)
         elif method == "astar":
             # A goal node's stored decoding keeps the heuristic exactly consistent.
             x_goal = self._node_x_np[g_att] if isinstance(g_att, int) else \
                 xg.double().cpu().numpy()
-            found = self.search.astar(source, target, start_edges, into_goal, x_goal)
+            found = search.astar(source, target, start_edges, into_goal, x_goal)
         else:
             raise ConfigError("method must be 'dijkstra' or 'astar'")
         if found is None:   # a connected graph always has one; a corrupt one may not
@@ -155,7 +181,7 @@ class LatentGraph(KnnGraph):
         bridges = sum((min(a, b), max(a, b)) in self._bridge_keys
                       for a, b in zip(nodes[:-1], nodes[1:]))
         return points, hops, PathStats(nodes_expanded=expanded, node_path=nodes,
-                                       bridges=bridges)
+                                       bridges=bridges, query_path=list(node_path))
 
     def distances(self, sources, targets):
         """Graph distances between two sets of latent points: (S, T) array.

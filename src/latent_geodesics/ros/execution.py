@@ -21,6 +21,7 @@ from actionlib_msgs.msg import GoalStatus
 from control_msgs.msg import FollowJointTrajectoryAction, FollowJointTrajectoryGoal, JointTolerance
 
 from latent_geodesics.msg import (
+    Endpoint,
     ExecuteGeodesicAction,
     ExecuteGeodesicFeedback,
     ExecuteGeodesicResult,
@@ -30,6 +31,7 @@ from latent_geodesics.ros.action_server import SimpleActionServer
 from latent_geodesics.serving.engine import RequestError
 from latent_geodesics.serving.execution import (
     ExecutionSettings,
+    ObstructionWatch,
     cancelled_message,
     status_name,
     timed_out_message,
@@ -38,6 +40,9 @@ from latent_geodesics.serving.robot_state import StateError
 from latent_geodesics.settings import read
 
 FEEDBACK_HZ = 10.0
+MAX_REPLANS = 3        # replans of one goal after objects arrived on its motion
+REPLAN_SETTLE = 0.3    # s the controller has to bring the arm to rest before replanning
+STOPPED = "stopped"    # run()'s answer when an object arrived on the motion
 
 
 class Executor:
@@ -48,6 +53,7 @@ class Executor:
                              lambda name, default: rospy.get_param("~" + name, default))
         self.controller = actionlib.SimpleActionClient(self.settings.controller_action,
                                                        FollowJointTrajectoryAction)
+        self.watch = ObstructionWatch(server.service, rospy.get_time)
         self.action = SimpleActionServer("~execute", ExecuteGeodesicAction,
                                          self.execute, auto_start=False)
         self.action.start()
@@ -58,9 +64,7 @@ class Executor:
             return
         started, done = time.perf_counter(), False
         try:
-            result, plan = self.plan(goal)
-            self.check_robot_at(result)
-            done = self.run(plan, result)
+            done = self.plan_and_run(goal)
         except (RequestError, StateError) as e:
             self.refuse(str(e))
         except Exception as e:   # never let one goal take the node down
@@ -68,6 +72,20 @@ class Executor:
             rospy.logdebug("%s", traceback.format_exc())
             self.refuse("internal error: %s" % e)
         self.server.service.health.record(time.perf_counter() - started, done)
+
+    def plan_and_run(self, goal):
+        """Plan, check the start, run; with goal.replan, an object arriving on the motion
+        makes it plan again from where the robot stopped (at most MAX_REPLANS times)."""
+        for attempt in range(MAX_REPLANS + 1):
+            self.replanning = goal.replan and attempt < MAX_REPLANS
+            result, plan = self.plan(goal)
+            self.check_robot_at(result)
+            done = self.run(plan, result)
+            if done is not STOPPED or not self.replanning:
+                return done is True
+            goal.start = Endpoint()     # from the robot's current state
+            rospy.sleep(REPLAN_SETTLE)  # the controller brings the arm to rest
+        return False
 
     def cancelled_before_sending(self):
         self.action.set_preempted(ExecuteGeodesicResult(
@@ -111,13 +129,37 @@ class Executor:
         # The robot may have moved while the controller was awaited: MoveIt's start
         # check once more, at the last moment before anything is sent.
         self.check_robot_at(result)
+        self.check_scene(result)
         duration = trajectory.points[-1].time_from_start.to_sec()
         deadline = self.settings.deadline(duration)
         self.controller.send_goal(self.controller_goal(trajectory))
         started = rospy.get_time()
+        self.watch.watch(result, started)
+        try:
+            return self.follow(trajectory, result, started, duration, deadline)
+        finally:
+            self.watch.done()
+
+    def check_scene(self, result):
+        """The scene may have changed since planning: the motion is checked against it
+        as it is when the goal is sent."""
+        found = self.server.service.obstruction(result, 0.0)
+        if found is not None:
+            hit, at = found
+            raise RequestError("not executed: %s is on the path at t = %.2f s (%s would reach "
+                               "it); the scene changed after planning: ask again"
+                               % (hit.object, at, hit.link))
+
+    def follow(self, trajectory, result, started, duration, deadline):
         rate = rospy.Rate(FEEDBACK_HZ)
         while not self.controller.wait_for_result(rospy.Duration(1e-3)):
             elapsed = rospy.get_time() - started
+            if self.watch.stopped is not None:
+                rospy.logwarn("~execute: %s; cancelling the controller's goal",
+                              self.watch.stopped)
+                self.finish(trajectory, result, "%s (controller: %s)" % (
+                    self.watch.stopped, status_name(self.cancel())), stopped=True)
+                return STOPPED
             if self.action.is_preempt_requested() or rospy.is_shutdown():
                 return self.finish(trajectory, result, cancelled_message(self.cancel()),
                                    preempted=True)
@@ -137,15 +179,22 @@ class Executor:
         self.controller.wait_for_result(rospy.Duration(self.settings.cancel_wait))
         return self.controller.get_state()
 
-    def finish(self, trajectory, result, ended=None, preempted=False):
-        """ended: the message of a cancel or a time-out; else the controller's answer."""
+    def finish(self, trajectory, result, ended=None, preempted=False, stopped=False):
+        """ended: the message of a cancel, a stop or a time-out; else the controller's
+        answer. A stop ends the action unless the goal replans (run's caller decides)."""
         state = self.controller.get_state()
         answer = self.controller.get_result()
         code = answer.error_code if answer is not None else ExecuteGeodesicResult.NOT_SENT
         detail = answer.error_string if answer is not None else ""
         out = ExecuteGeodesicResult(error_code=code, error_string=detail, trajectory=trajectory,
                                     stats=GeodesicStats(**dataclasses.asdict(result.summary())))
-        if preempted:
+        if stopped:
+            out.error_code, out.message = ExecuteGeodesicResult.STOPPED, ended
+            if not self.replanning:
+                self.action.set_aborted(out, out.message)
+            else:
+                self.action.publish_feedback(ExecuteGeodesicFeedback(state="replanning"))
+        elif preempted:
             out.message = ended
             self.action.set_preempted(out, out.message)
         elif ended is not None:   # timed out: whatever the controller says, it was late

@@ -2,7 +2,9 @@
 message adapter over GeodesicService (serving/service.py; messages.py converts).
 
 Services (private): ~encode, ~decode, ~graph_geodesic, ~geodesic_lengths (many
-starts to many goals in one pass), ~magnification_factor, ~reload. Actions:
+starts to many goals in one pass), ~magnification_factor, ~reload, ~scene (the
+objects it plans around: MoveIt's collision_object and planning_scene topics,
+move_group's scene, the ~scene file; ros/scene.py). Actions:
 ~nn_geodesic, ~execute (through the robot's FollowJointTrajectory controller,
 ros/execution.py). Topics: ~trajectory, ~latent_path, ~mf_map (latched, 2-D
 latent spaces); health on /diagnostics (ros/diagnostics.py). Subscribes to
@@ -28,6 +30,7 @@ from latent_geodesics.ros.action_server import SimpleActionServer
 from latent_geodesics.ros.diagnostics import ServerDiagnostics
 from latent_geodesics.ros.execution import Executor
 from latent_geodesics.ros.messages import mf_image, path_msg, response, trajectory_msg
+from latent_geodesics.ros.scene import SceneAdapter
 from latent_geodesics.serving.engine import Engine, Settings
 from latent_geodesics.serving.robot_state import JointStateBuffer, StateError
 from latent_geodesics.serving.service import (
@@ -101,6 +104,7 @@ class GeodesicServer:
         self.nn_server = SimpleActionServer("~nn_geodesic", NNGeodesicAction,
                                             self.execute_nn, auto_start=False)
         self.nn_server.start()
+        self.scene = SceneAdapter(self.service)
         self.executor = Executor(self)
         self.diagnostics = ServerDiagnostics(self)
         # The MF map is drawn by one long-lived thread: matplotlib drawing from each

@@ -42,6 +42,7 @@ from latent_geodesics.serving.parsing import (
 )
 from latent_geodesics.serving.planning import plan
 from latent_geodesics.serving.trajectory import JointLimits
+from latent_geodesics.serving.world import RobotWorld, WorldSettings, robot_body
 from latent_geodesics.settings import runtime_names, setting
 from latent_geodesics.settings import validate as validate_settings
 
@@ -59,6 +60,7 @@ class Served:
     endpoint_limit: float                      # rad, max_endpoint_offset in force (0 = none)
     info: dict = field(default_factory=dict)   # load/build times, graph source
     urdf: str = None                           # the URDF whose limits are in force, if any
+    body: object = None                        # world.RobotBody of that URDF (collisions)
 
 
 def device_refusal(value):
@@ -74,6 +76,14 @@ def joint_limits_refusal(value):
 def joint_names_refusal(value):
     ok = isinstance(value, (list, tuple)) and all(isinstance(n, str) for n in value)
     return None if ok else "must be a list of strings"
+
+
+def spheres_refusal(value):
+    ok = isinstance(value, dict) and all(
+        isinstance(v, (list, tuple)) and all(isinstance(r, (list, tuple)) and len(r) == 4
+                                              and all(is_number(c) for c in r) for r in v)
+        for v in value.values())
+    return None if ok else "must map link names to lists of [x, y, z, radius]"
 
 
 @dataclass
@@ -131,10 +141,28 @@ class Settings:
                                  low=0, high=1024)
     joint_names: list = setting([], "the model's joint names, if its own are not the "
                                 "robot's", check=joint_names_refusal)
+    collision_padding: float = setting(0.02, "m a planned motion keeps from every object "
+                                       "of the scene", low=0.0, high=1.0, runtime=True)
+    obstacle_influence: float = setting(0.10, "m from an object where the metric starts to "
+                                        "price nearness", positive=True, high=10.0,
+                                        runtime=True)
+    obstacle_cost: float = setting(2.0, "the metric's price of touching an object (about rad "
+                                   "of demonstrated motion); 0 = checks only", low=0.0,
+                                   high=1e4, runtime=True)
+    collision_resolution: float = setting(0.005, "m a body point may move between checked "
+                                          "configurations", positive=True, high=0.1,
+                                          runtime=True)
+    robot_spheres: dict = setting({}, "per-link collision spheres {link: [[x, y, z, r], ...]} "
+                                  "replacing the URDF's geometry", check=spheres_refusal)
 
     def validate(self):
         """ConfigError naming the first setting outside its declaration."""
         return validate_settings(self)
+
+
+def world_settings(cfg):
+    return WorldSettings(padding=cfg.collision_padding, influence=cfg.obstacle_influence,
+                         cost=cfg.obstacle_cost, resolution=cfg.collision_resolution)
 
 
 # What the engine reads on every request (the rest when a model is loaded): a node
@@ -188,6 +216,8 @@ class Engine:
         self.planning_limits = planning_limits or {}
         self._swap_lock = threading.Lock()
         self.served = self._load(model_dir)
+        self.world = RobotWorld(world_settings(self.settings),
+                                getattr(self.served.body, "root_frame", ""))
 
     def _load(self, model_dir):
         cfg = self.settings
@@ -208,8 +238,9 @@ class Engine:
                  % (model.directory, model.device, info["model_seconds"], len(graph),
                     len(graph.edges), int(graph.is_bridge.sum()), cfg.metric, source,
                     info["graph_seconds"], limits.source, why))
+        body = robot_body(urdf, names, cfg.robot_spheres or None, self.warn)
         return Served(model, tuple(names), graph, limits, recorded_data(model),
-                      endpoint_limit, info, urdf)
+                      endpoint_limit, info, urdf, body)
 
     def _limits(self, names):
         """(the joint limits, the URDF they include or None)."""
@@ -289,8 +320,20 @@ class Engine:
         served = self.served
         scaling = scaling_factors(*scaling)
         (zs, qs), (zg, qg) = endpoints(served, self.settings, start, goal)
-        path = self.graph_path(served, zs, zg)
-        return plan(served, self.settings, path, qs, qg, scaling)
+        world, margin = self.world_for(served, (zs, qs), (zg, qg))
+        path = self.graph_path(served, zs, zg, world, margin)
+        return plan(served, self.settings, path, qs, qg, scaling, world, margin)
+
+    def world_for(self, served, start, goal):
+        """(the scene's PathWorld or None, the clearance this request keeps): the ends
+        are checked first (a pose inside an object is refused at once)."""
+        self.world.settings = world_settings(self.settings)   # runtime settings
+        world = self.world.view(served)
+        if world is None:
+            return None, 0.0
+        ends = [q if q is not None else run_model(served, "decode", z[None])[0]
+                for z, q in (start, goal)]
+        return world, world.margin(world.endpoint_clearances(*ends))
 
     def geodesic_lengths(self, starts, goals):
         """Graph geodesic lengths (S, T) from every start to every goal in one
@@ -320,9 +363,9 @@ class Engine:
         return finite_result(lengths, "geodesic lengths")
 
     @staticmethod
-    def graph_path(served, zs, zg):
+    def graph_path(served, zs, zg, world=None, margin=0.0):
         try:
-            return served.graph.shortest_path(zs, zg)
+            return served.graph.shortest_path(zs, zg, world=world, margin=margin)
         except GraphError as e:
             raise RequestError(str(e)) from None
 
@@ -342,19 +385,24 @@ class Engine:
             raise RequestError("max_iterations must be 1..%d (0 = default), not %d"
                                % (cfg.nn_max_iterations, max_iterations))
         (zs, qs), (zg, qg) = endpoints(served, self.settings, start, goal)
-        coarse = self.graph_path(served, zs, zg) if init == "graph" else None
+        world, margin = self.world_for(served, (zs, qs), (zg, qg))
+        coarse = self.graph_path(served, zs, zg, world, margin) if init == "graph" or world \
+            else None
+        metric = served.graph.metric if world is None else world.metric
         step = served.graph.step
         if mode == "polyline":
-            path = polyline_geodesic(served.graph.decoder, zs, zg, init=coarse, step=step,
+            path = polyline_geodesic(metric, zs, zg, init=coarse, step=step,
                                      max_iterations=max_iterations, callback=callback,
                                      should_stop=should_stop)
         else:
-            path = nn_geodesic(served.graph.decoder, zs, zg, init=coarse, mode=mode, step=step,
+            path = nn_geodesic(metric, zs, zg, init=coarse, mode=mode, step=step,
                                max_iterations=max_iterations, callback=callback,
                                should_stop=should_stop, n_out=50, tol=cfg.nn_tolerance)
+        if world is not None and not world.polyline_clear(path.points, margin):
+            path = coarse   # the refinement cut toward an object: the checked graph path
         if coarse is not None:
             path.stats.nodes_expanded = coarse.stats.nodes_expanded
             if path.stats.candidate == "initial":   # the graph path itself is served
                 path.stats.bridges = coarse.stats.bridges
-        return plan(served, self.settings, path, qs, qg, scaling)
+        return plan(served, self.settings, path, qs, qg, scaling, world, margin)
 

@@ -85,3 +85,35 @@ def cancel_outcome(status):
         return "was already over (%s)" % name
     return ("is still %s: the controller did not confirm the cancel; the robot may still be "
             "moving, stop it at the controller" % name)
+
+
+class ObstructionWatch:
+    """MoveIt's trajectory execution monitoring of the robot's world: while a motion
+    runs, every scene update checks the rest of it against the new scene; an object
+    on it sets `stopped` (the front end then cancels the controller's goal at once)."""
+
+    def __init__(self, service, clock):
+        """service: the GeodesicService (its scene updates call on_scene); clock() -> s."""
+        self.service, self.clock = service, clock
+        self.running = None    # (the served result, when the controller took it)
+        self.stopped = None    # why the motion must stop, once an object is on its rest
+        service.scene_listeners.append(self.on_scene)
+
+    def watch(self, result, started):
+        self.stopped, self.running = None, (result, started)
+
+    def done(self):
+        self.running = None
+
+    def on_scene(self, scene):
+        running = self.running
+        if running is None:
+            return
+        result, started = running
+        elapsed = max(0.0, self.clock() - started)
+        found = self.service.obstruction(result, elapsed)
+        if found is not None and self.running is running:
+            hit, at = found
+            self.stopped = ("stopped: %s on the path at t = %.2f s (%s would reach it; scene "
+                            "version %d, %.2f s into the motion)" % (
+                                hit.object, at, hit.link, scene.version, elapsed))

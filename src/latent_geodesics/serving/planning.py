@@ -6,7 +6,12 @@ from latent_geodesics.geometry.curves import smooth, split, subdivide
 from latent_geodesics.serving.fidelity import chord
 from latent_geodesics.serving.parsing import run_model
 from latent_geodesics.serving.results import DataFidelity, GeodesicSummary, PathResult
-from latent_geodesics.serving.trajectory import carry_residuals, select_waypoints, time_parametrize
+from latent_geodesics.serving.trajectory import (
+    carry_residuals,
+    select_waypoints,
+    spline_peaks,
+    time_parametrize,
+)
 
 DENSIFY_ROUNDS = 6   # resamplings until no joint moves more than half a max_joint_step
 
@@ -25,11 +30,15 @@ def dense_positions(served, settings, latent, q_start, q_goal):
     return z, q, off_s, off_g
 
 
-def smoothed(served, path):
-    """The path with its corners rounded (a B-spline), unless that decodes longer."""
+def smoothed(served, path, world=None, margin=0.0):
+    """The path with its corners rounded (a B-spline), unless that measures longer
+    (under the world's metric, where there is one) or comes nearer an object."""
     rounded = smooth(path.points)
-    length = served.graph.measure(rounded)
-    if length <= path.length:
+    if world is None:
+        length = served.graph.measure(rounded)
+    else:
+        length = world.metric.polyline_length(rounded, served.graph.step)
+    if length <= path.length and (world is None or world.polyline_clear(rounded, margin)):
         return rounded, length
     return path.points, path.length
 
@@ -56,13 +65,15 @@ def fidelity(served, settings, timing):
                         chord_data_distance=line.largest, chord_data_distance_mean=line.mean)
 
 
-def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0)):
+def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0), world=None,
+         margin=0.0):
     """A latent path planned into what a controller can follow: decoded densely with
     the model's residuals carried to exact ends, thinned to waypoints, clipped to the
     position limits, timed by TOPP-RA within the (scaled) limits, and measured
-    against the recorded data."""
+    against the recorded data; with a world, checked over its whole motion against
+    the scene (world.check_motion: a colliding motion is refused)."""
     cfg = settings
-    points, length = smoothed(served, path)
+    points, length = smoothed(served, path, world, margin)
     z, q, off_s, off_g = dense_positions(served, settings, points, q_start, q_goal)
     picks = select_waypoints(q, cfg.max_joint_step)
     q, clipped = served.limits.clip(q[picks], q_start is not None, q_goal is not None)
@@ -72,13 +83,14 @@ def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0)):
     except LimitError as e:
         raise RequestError("the path cannot be timed: %s" % e) from None
     z = z[picks][timing.kept]
+    contact = None if world is None else world.check_motion(timing, spline_peaks(timing)[1])
     straight = path.stats.straight_length   # measured by the path's own search
     if not np.isfinite(straight):
         straight = served.graph.measure(np.stack([path.points[0], path.points[-1]]))
     summary = GeodesicSummary.of(
         path.method, path.stats, len(z), (off_s, off_g), clipped,
         np.abs(np.diff(timing.positions, axis=0)).max(), timing.duration,
-        fidelity(served, settings, timing))
+        fidelity(served, settings, timing), contact)
     return PathResult(z, timing.positions, timing.time_ns, timing.velocities,
                       timing.accelerations, list(served.joint_names), length,
                       straight, summary, path.stats)

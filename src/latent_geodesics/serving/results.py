@@ -64,10 +64,13 @@ class GeodesicSummary:
     data_spacing: float
     chord_data_distance: float  # the same for the joint straight line
     chord_data_distance_mean: float
+    min_clearance: float = float("inf")   # m, the body's nearest approach to an object
+    clearance_link: str = ""
+    clearance_object: str = ""
 
     @classmethod
     def of(cls, method, stats, num_points, offsets, clipped_points, max_joint_step, duration,
-           fidelity):
+           fidelity, contact=None):
         """The summary of a latent path (its method and PathStats) as planned: offsets
         (start, goal), the planning figures and its DataFidelity."""
         return cls(method=method, candidate=stats.candidate, compute_time=float(stats.time),
@@ -75,4 +78,12 @@ class GeodesicSummary:
                    num_points=int(num_points), bridges=int(stats.bridges),
                    start_offset=float(offsets[0]), goal_offset=float(offsets[1]),
                    clipped_points=int(clipped_points), max_joint_step=float(max_joint_step),
-                   duration=float(duration), **asdict(fidelity))
+                   duration=float(duration), **asdict(fidelity), **clearance_fields(contact))
+
+
+def clearance_fields(contact):
+    """The summary's clearance figures of a world Contact (None: no objects)."""
+    if contact is None:
+        return {}
+    return {"min_clearance": float(contact.clearance), "clearance_link": contact.link,
+            "clearance_object": contact.object}

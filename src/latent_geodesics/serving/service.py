@@ -23,7 +23,10 @@ import torch
 from latent_geodesics.model.iwae import ModelError
 from latent_geodesics.serving.engine import RequestError
 from latent_geodesics.serving.robot_state import StateError, check_start
+from latent_geodesics.serving.trajectory import Timing, spline_peaks
 from latent_geodesics.settings import check_value, setting
+from latent_geodesics.world.moveit import OPERATIONS, apply, change_of, changes_of_scene
+from latent_geodesics.world.scene import Scene, SceneError
 
 LATENCY_WINDOW = 200   # the latest requests the latency percentiles cover
 # Feedback every refinement iteration: the default polyline refinement converges in
@@ -86,6 +89,7 @@ class GeodesicService:
         self.clock, self.log_error = clock, log_error
         self.health = RequestHealth()
         self.feedback_every = check_feedback_every(feedback_every)
+        self.scene_listeners = []   # called with each new scene (execution monitoring)
 
     # --- endpoints -------------------------------------------------------------
     def start(self, msg):
@@ -200,6 +204,57 @@ class GeodesicService:
         names = list(result.joint_names)
         _, current = self.joint_state.current(names, self.clock())
         check_start(names, result.positions[0], current, tolerance)
+
+    # --- the robot's world ----------------------------------------------------------
+    @answered
+    def collision_object(self, msg, transform):
+        """A moveit_msgs/CollisionObject; transform(frame_id) -> 4x4 in the root frame."""
+        return self._change_scene([change_of(msg, transform)], "%s %s" % (
+            OPERATIONS.get(int(msg.operation), "?"), msg.id))
+
+    @answered
+    def planning_scene(self, msg, transform):
+        """A moveit_msgs/PlanningScene: a diff, or a whole world replacing the scene."""
+        return self._change_scene(changes_of_scene(msg, transform), "planning scene %s" % (
+            "diff" if msg.is_diff else "(whole world)"))
+
+    @answered
+    def load_scene(self, source):
+        """The ~scene YAML file (a path or its parsed content) as the whole scene."""
+        frame = self.engine.world.scene.frame
+        loaded = Scene.from_yaml(source, frame)
+        return self._change_scene([lambda scene: scene.replaced_by(loaded)], "~scene file")
+
+    def _change_scene(self, changes, what):
+        try:
+            scene = self.engine.world.update(lambda scene: apply(scene, changes))
+        except (SceneError, ValueError) as e:
+            raise RequestError("scene update refused, the scene is unchanged: %s" % e) from None
+        for listener in list(self.scene_listeners):
+            listener(scene)
+        return Reply(True, "%s applied: %d object(s) in the scene (version %d)" % (
+            what, len(scene.objects), scene.version), result=scene)
+
+    def current_scene(self):
+        return self.engine.world.scene
+
+    @answered
+    def scene_report(self, req=None):
+        scene = self.engine.world.scene
+        return Reply(True, "%d object(s)" % len(scene.objects), dict(
+            frame_id=scene.frame, object_ids=list(scene.object_ids), version=scene.version,
+            updated=float(scene.updated or 0.0), objects_yaml=scene.to_yaml()), scene)
+
+    def obstruction(self, result, since):
+        """The first contact of a served motion's rest (from `since` s on) with the
+        scene as it is now, or None: what execution monitoring stops for."""
+        world = self.engine.world.view(self.engine.served)
+        if world is None:
+            return None
+        timing = Timing(result.positions, result.time_ns, result.velocities,
+                        result.accelerations)
+        hit, times, _, _ = world.first_contact(timing, spline_peaks(timing)[1], since)
+        return None if hit is None else (hit, float(times[hit.index]))
 
     def health_report(self):
         return health_report(self.engine.served, self.health, self.joint_state, self.clock())
