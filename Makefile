@@ -72,7 +72,7 @@ $(VENV_ROS2)/.installed: requirements-numpy2.txt ros2/setup.sh $(VENV)/.ros-ok
 	@touch $@
 
 $(VENV_ROS2)/.interfaces: $(VENV_ROS2)/.installed ros2/package.xml ros2/CMakeLists.txt \
-    $(wildcard msg/*.msg srv/*.srv action/*.action)
+    $(wildcard msg/*.msg srv/*.srv action/*.action third_party/ros2/*/* third_party/ros2/*/*/*)
 	bash ros2/setup.sh interfaces $(VENV_ROS2)
 	@touch $@
 
