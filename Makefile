@@ -20,6 +20,7 @@ ROS_DEBS := ros-core-python-dev catkin python3-rostest python3-actionlib \
   ros-message-generation ros-message-runtime libstd-msgs-dev \
   libactionlib-msgs-dev libtrajectory-msgs-dev libsensor-msgs-dev \
   libgeometry-msgs-dev libnav-msgs-dev libdiagnostic-msgs-dev python3-diagnostic-updater \
+  libshape-msgs-dev python3-shape-msgs \
   python3-venv python3-numpy python3-scipy \
   python3-matplotlib python3-yaml python3-lxml
 
@@ -30,8 +31,12 @@ DEMO_DEBS := rviz xvfb ros-robot-state-publisher python3-tf2-ros python3-tf2-msg
 ROS_SETUP := $(if $(wildcard /opt/ros/noetic/setup.bash),source /opt/ros/noetic/setup.bash &&,)
 ENV := $(ROS_SETUP) source $(WS)/devel/setup.bash && export PATH=$(VENV)/bin:$$PATH &&
 
+# Upstream's message packages (third_party/README.md), built in the workspace only
+# where no such package is installed; in dependency order.
+VENDORED := control_msgs octomap_msgs object_recognition_msgs moveit_msgs
 PKG_FILES := package.xml CMakeLists.txt setup.py $(wildcard msg/*.msg srv/*.srv action/*.action scripts/*) \
-  $(wildcard third_party/control_msgs/*/*) $(wildcard viz/* viz/*/*)
+  $(foreach p,$(VENDORED),$(wildcard third_party/$(p)/* third_party/$(p)/*/*)) \
+  $(wildcard viz/* viz/*/*)
 
 .PHONY: setup setup-ros2 demo test unit rostest bench clean
 # make bench DEVICE=cuda: the same sections on a GPU, results in bench-cuda.md beside;
@@ -67,7 +72,7 @@ $(VENV_ROS2)/.installed: requirements-numpy2.txt ros2/setup.sh $(VENV)/.ros-ok
 	@touch $@
 
 $(VENV_ROS2)/.interfaces: $(VENV_ROS2)/.installed ros2/package.xml ros2/CMakeLists.txt \
-    $(wildcard msg/*.msg srv/*.srv action/*.action)
+    $(wildcard msg/*.msg srv/*.srv action/*.action third_party/ros2/*/* third_party/ros2/*/*/*)
 	bash ros2/setup.sh interfaces $(VENV_ROS2)
 	@touch $@
 
@@ -91,9 +96,11 @@ $(WS)/.built: $(PKG_FILES) Makefile $(VENV)/.installed
 	@pkg=$(WS)/src/latent_geodesics; [ ! -L $$pkg ] || rm -rf $$pkg $(WS)/build $(WS)/devel; \
 	mkdir -p $$pkg; \
 	for part in $(PKG_PARTS); do ln -sfn $(ROOT)/$$part $$pkg/$$part; done; \
-	if [ -d /opt/ros/noetic/share/control_msgs ] || [ -d /usr/share/control_msgs ]; then \
-	  rm -f $(WS)/src/control_msgs; \
-	else ln -sfn $(ROOT)/third_party/control_msgs $(WS)/src/control_msgs; fi; \
+	for msgs in $(VENDORED); do \
+	  if [ -d /opt/ros/noetic/share/$$msgs ] || [ -d /usr/share/$$msgs ]; then \
+	    rm -f $(WS)/src/$$msgs; \
+	  else ln -sfn $(ROOT)/third_party/$$msgs $(WS)/src/$$msgs; fi; \
+	done; \
 	ln -sfn $(ROOT)/viz $(WS)/src/latent_geodesics_viz
 	$(ROS_SETUP) cd $(WS) && catkin_make -DPYTHON_EXECUTABLE=$(PY) -DCATKIN_ENABLE_TESTING=ON \
 	  -DCMAKE_BUILD_TYPE=Release > $(WS)/build.log 2>&1 || { tail -40 $(WS)/build.log; exit 1; }

@@ -12,6 +12,7 @@ echo "== start-up failures, the README's commands, the demo (pytest, ROS environ
 python -m pytest -q "$here/ros/test_node_startup.py" "$here/ros/test_relaunch.py" \
   "$here/ros/test_readme_commands.py" "$here/ros/test_demo.py" "$here/ros/test_readme_robot.py" \
   "$here/ros/test_teacher_timeout.py" "$here/ros/test_reload_limits.py" \
+  "$here/ros/test_vendored_msgs.py" \
   || status=1
 # A process of its own: rospy.init_node binds a process to one node name and master.
 python -m pytest -q "$here/ros/test_viewer.py" || status=1

@@ -13,7 +13,8 @@ ROS_MODULES = {"rospy", "rosgraph", "roslaunch", "rosnode", "rostest", "rosbag",
                "actionlib", "tf2_ros", "std_msgs", "sensor_msgs", "trajectory_msgs",
                "actionlib_msgs", "nav_msgs", "geometry_msgs", "visualization_msgs",
                "std_srvs", "urdf_parser_py", "control_msgs", "diagnostic_msgs",
-               "diagnostic_updater", "tf2_msgs"}
+               "diagnostic_updater", "tf2_msgs", "moveit_msgs", "shape_msgs", "octomap_msgs",
+               "object_recognition_msgs"}
 KEY = {"urdf_parser_py": "urdfdom_py"}
 
 
