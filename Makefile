@@ -20,7 +20,8 @@ ROS_DEBS := ros-core-python-dev catkin python3-rostest python3-actionlib \
   ros-message-generation ros-message-runtime libstd-msgs-dev \
   libactionlib-msgs-dev libtrajectory-msgs-dev libsensor-msgs-dev \
   libgeometry-msgs-dev libnav-msgs-dev libdiagnostic-msgs-dev python3-diagnostic-updater \
-  libshape-msgs-dev python3-shape-msgs \
+  libshape-msgs-dev python3-shape-msgs python3-tf2-ros libvisualization-msgs-dev \
+  python3-visualization-msgs \
   python3-venv python3-numpy python3-scipy \
   python3-matplotlib python3-yaml python3-lxml
 

@@ -26,9 +26,9 @@ from latent_geodesics.geometry.curves import (
 )
 from latent_geodesics.geometry.metric import Points
 from latent_geodesics.graph.build import RELAX_ITERATIONS, KnnGraph, unique_pairs
-from latent_geodesics.graph.search import GraphSearch
 from latent_geodesics.graph.files import load_graph, save_graph
 from latent_geodesics.graph.lazy import lazy_node_path
+from latent_geodesics.graph.search import GraphSearch
 
 __all__ = ["Geodesic", "GraphError", "LatentGraph", "RELAX_ITERATIONS", "check_point",
            "to_numpy", "unique_pairs"]
@@ -91,16 +91,16 @@ class LatentGraph(KnnGraph):
 
     # --- queries ----------------------------------------------------------------
     def shortest_path(self, z_start: Points, z_goal: Points, method="dijkstra",
-                      shorten=True, world=None, margin=0.0) -> Geodesic:
+                      shorten=True, world=None) -> Geodesic:
         """Geodesic from z_start to z_goal.
 
         method: 'dijkstra' (compiled) or 'astar' (the Python reference; same
         path). shorten=False returns the search's node path itself; otherwise
         the shortest of that path, its shortcut, the relaxed shortcut and the
         straight line, all measured at the graph's resolution (self.measure).
-        world: a scene of the robot's world (serving/world.py's PathWorld): the
-        path then keeps margin (m) from its objects (graph/lazy.py) and every
-        candidate is measured with the world's metric and checked.
+        world: one request in the robot's world (serving/world.py's RequestWorld):
+        the path then keeps clear of its objects (graph/lazy.py) and every candidate
+        is measured with the world's metric and checked.
         """
         t0 = time.perf_counter()
         zs = check_point(z_start, self.dim, "start", GraphError)
@@ -111,7 +111,7 @@ class LatentGraph(KnnGraph):
         if world is None:
             points, hops, stats = self._node_path(zs, zg, method)
         else:
-            points, hops, stats = lazy_node_path(self, zs, zg, method, world, margin)
+            points, hops, stats = lazy_node_path(self, zs, zg, method, world)
         if not shorten:
             stats.time = time.perf_counter() - t0
             return Geodesic(points, float(sum(hops)), "graph", stats)
@@ -124,7 +124,7 @@ class LatentGraph(KnnGraph):
             candidates.append(("relaxed", relaxed))
         if world is not None:   # the graph path's edges are clear; the others are checked
             candidates = [(name, pts) for name, pts in candidates
-                          if name == "graph" or world.polyline_clear(pts, margin)]
+                          if name == "graph" or world.polyline_clear(pts)]
         name, best, length, lengths = best_candidate(metric, candidates, self.step)
         stats.candidate, stats.straight_length = name, lengths.get("straight", float("nan"))
         stats.time = time.perf_counter() - t0
@@ -134,15 +134,20 @@ class LatentGraph(KnnGraph):
         """Decoded length of a latent polyline at the graph's resolution."""
         return self.metric.polyline_length(points, self.step)
 
-    def search_over(self, keep, weights):
+    def search_over(self, keep, weights, landmarks=None):
         """A search over the edges where keep is True, weighted by weights (E,): the
-        graph as one scene of the robot's world leaves it (graph/lazy.py)."""
+        graph as one scene of the robot's world leaves it (graph/lazy.py). landmarks:
+        a search over a superset of these edges, whose landmark distances it reuses
+        (its upper bounds may then be short: the search widens when they are)."""
         edges, weights = self.edges[keep], np.asarray(weights)[keep]
         n = len(self.nodes)
         matrix = coo_matrix((np.r_[weights, weights], (np.r_[edges[:, 0], edges[:, 1]],
                                                         np.r_[edges[:, 1], edges[:, 0]])),
                             shape=(n, n)).tocsr()
-        return GraphSearch(self.nodes, matrix, edges, weights, self._node_x_np)
+        search = GraphSearch(self.nodes, matrix, edges, weights, self._node_x_np)
+        if landmarks is not None:
+            search.reuse_landmarks(landmarks)
+        return search
 
     def _node_path(self, zs, zg, method, search=None, skip=frozenset()):
         """Dijkstra (or the A* reference) between two query points:

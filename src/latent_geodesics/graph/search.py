@@ -26,6 +26,7 @@ class GraphSearch:
         i, j = edges[:, 0], edges[:, 1]
         self._both_ways = (np.r_[i, j], np.r_[j, i], np.r_[weights, weights])
         self._landmark_dist = None
+        self._borrowed = False   # landmark distances of another edge set (reuse_landmarks)
         self._node_x_np = node_x
         # Python-object views for A*'s hot loop, filled as queries reach nodes.
         self._adjacency = _Lazy(lambda u: list(zip(
@@ -57,6 +58,12 @@ class GraphSearch:
                                    return_predecessors=True)
         u, v, w = self._meeting_edge(dist_to, source, target, start_nodes, goal_nodes)
         cost = dist_to[0, u] + w + dist_to[1, v] if u >= 0 else np.inf
+        if self._borrowed and np.isfinite(limit) and not cost <= 2 * limit:
+            # borrowed landmarks may bound short: the two balls met nowhere; widen
+            dist_to, parent = dijkstra(matrix, directed=True, indices=ends,
+                                       return_predecessors=True)
+            u, v, w = self._meeting_edge(dist_to, source, target, start_nodes, goal_nodes)
+            cost = dist_to[0, u] + w + dist_to[1, v] if u >= 0 else np.inf
         if direct <= cost:
             cost, u, v, w = direct, source, target, direct
         if not np.isfinite(cost):
@@ -66,6 +73,11 @@ class GraphSearch:
         hops += [float(w)]
         hops += [float(dist_to[1, a] - dist_to[1, b]) for a, b in zip(backward[:-1], backward[1:])]
         return forward + backward, hops, int(np.isfinite(dist_to).any(0).sum())
+
+    def reuse_landmarks(self, other):
+        """Take another search's landmark distances (a superset of these edges: with
+        edges removed, its bounds may be short, and dijkstra then widens)."""
+        self._landmark_dist, self._borrowed = other._landmarks(), True
 
     def _with_rows(self, start_nodes, goal_nodes):
         """The graph's CSR with rows n (the start's out-edges) and n + 1 (the goal's)."""

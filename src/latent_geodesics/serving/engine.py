@@ -193,6 +193,25 @@ def endpoint_limit_of(model, setting):
     return 0.0, "off (auto, but the model has no held-out error)"
 
 
+DETOUR_KNOTS, DETOUR_ITERATIONS = 32, 100
+
+
+def detour(served, zs, zg, world, why):
+    """Where no path along the demonstrations keeps clear of the objects, leave them
+    as the world's metric prices it: the graph's own path relaxed under that metric,
+    whose barrier pushes it off the objects while its data term holds it near the
+    demonstrations; what still comes too near is bent in joint space when planned
+    (serving/detour.py)."""
+    try:
+        coarse = served.graph.shortest_path(zs, zg)
+    except GraphError:
+        raise RequestError(why) from None
+    path = polyline_geodesic(world.metric, zs, zg, init=coarse, step=served.graph.step,
+                             knots=DETOUR_KNOTS, max_iterations=DETOUR_ITERATIONS)
+    path.method = "graph+detour"
+    return path
+
+
 @torch.no_grad()
 def recorded_data(model):
     """The recorded poses of a model: its data.npy, else its decoded training latents."""
@@ -320,20 +339,14 @@ class Engine:
         served = self.served
         scaling = scaling_factors(*scaling)
         (zs, qs), (zg, qg) = endpoints(served, self.settings, start, goal)
-        world, margin = self.world_for(served, (zs, qs), (zg, qg))
-        path = self.graph_path(served, zs, zg, world, margin)
-        return plan(served, self.settings, path, qs, qg, scaling, world, margin)
+        world = self.world_for(served, (zs, qs), (zg, qg))
+        path = self.graph_path(served, zs, zg, world)
+        return plan(served, self.settings, path, qs, qg, scaling, world)
 
     def world_for(self, served, start, goal):
-        """(the scene's PathWorld or None, the clearance this request keeps): the ends
-        are checked first (a pose inside an object is refused at once)."""
+        """This request in the scene (RequestWorld), or None while it is empty."""
         self.world.settings = world_settings(self.settings)   # runtime settings
-        world = self.world.view(served)
-        if world is None:
-            return None, 0.0
-        ends = [q if q is not None else run_model(served, "decode", z[None])[0]
-                for z, q in (start, goal)]
-        return world, world.margin(world.endpoint_clearances(*ends))
+        return self.world.request(served, start, goal)
 
     def geodesic_lengths(self, starts, goals):
         """Graph geodesic lengths (S, T) from every start to every goal in one
@@ -363,11 +376,13 @@ class Engine:
         return finite_result(lengths, "geodesic lengths")
 
     @staticmethod
-    def graph_path(served, zs, zg, world=None, margin=0.0):
+    def graph_path(served, zs, zg, world=None):
         try:
-            return served.graph.shortest_path(zs, zg, world=world, margin=margin)
+            return served.graph.shortest_path(zs, zg, world=world)
         except GraphError as e:
-            raise RequestError(str(e)) from None
+            if world is None:
+                raise RequestError(str(e)) from None
+            return detour(served, zs, zg, world, str(e))
 
     def nn_geodesic(self, start, goal, mode="", init="", max_iterations=0, callback=None,
                     should_stop=None, scaling=(0.0, 0.0)):
@@ -385,9 +400,8 @@ class Engine:
             raise RequestError("max_iterations must be 1..%d (0 = default), not %d"
                                % (cfg.nn_max_iterations, max_iterations))
         (zs, qs), (zg, qg) = endpoints(served, self.settings, start, goal)
-        world, margin = self.world_for(served, (zs, qs), (zg, qg))
-        coarse = self.graph_path(served, zs, zg, world, margin) if init == "graph" or world \
-            else None
+        world = self.world_for(served, (zs, qs), (zg, qg))
+        coarse = self.graph_path(served, zs, zg, world) if init == "graph" or world else None
         metric = served.graph.metric if world is None else world.metric
         step = served.graph.step
         if mode == "polyline":
@@ -398,11 +412,11 @@ class Engine:
             path = nn_geodesic(metric, zs, zg, init=coarse, mode=mode, step=step,
                                max_iterations=max_iterations, callback=callback,
                                should_stop=should_stop, n_out=50, tol=cfg.nn_tolerance)
-        if world is not None and not world.polyline_clear(path.points, margin):
+        if world is not None and not world.polyline_clear(path.points):
             path = coarse   # the refinement cut toward an object: the checked graph path
         if coarse is not None:
             path.stats.nodes_expanded = coarse.stats.nodes_expanded
             if path.stats.candidate == "initial":   # the graph path itself is served
                 path.stats.bridges = coarse.stats.bridges
-        return plan(served, self.settings, path, qs, qg, scaling, world, margin)
+        return plan(served, self.settings, path, qs, qg, scaling, world)
 

@@ -30,7 +30,7 @@ def dense_positions(served, settings, latent, q_start, q_goal):
     return z, q, off_s, off_g
 
 
-def smoothed(served, path, world=None, margin=0.0):
+def smoothed(served, path, world=None):
     """The path with its corners rounded (a B-spline), unless that measures longer
     (under the world's metric, where there is one) or comes nearer an object."""
     rounded = smooth(path.points)
@@ -38,7 +38,7 @@ def smoothed(served, path, world=None, margin=0.0):
         length = served.graph.measure(rounded)
     else:
         length = world.metric.polyline_length(rounded, served.graph.step)
-    if length <= path.length and (world is None or world.polyline_clear(rounded, margin)):
+    if length <= path.length and (world is None or world.polyline_clear(rounded)):
         return rounded, length
     return path.points, path.length
 
@@ -65,16 +65,19 @@ def fidelity(served, settings, timing):
                         chord_data_distance=line.largest, chord_data_distance_mean=line.mean)
 
 
-def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0), world=None,
-         margin=0.0):
+def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0), world=None):
     """A latent path planned into what a controller can follow: decoded densely with
     the model's residuals carried to exact ends, thinned to waypoints, clipped to the
     position limits, timed by TOPP-RA within the (scaled) limits, and measured
     against the recorded data; with a world, checked over its whole motion against
     the scene (world.check_motion: a colliding motion is refused)."""
     cfg = settings
-    points, length = smoothed(served, path, world, margin)
+    points, length = smoothed(served, path, world)
     z, q, off_s, off_g = dense_positions(served, settings, points, q_start, q_goal)
+    method = path.method
+    if world is not None:
+        q, bent = world.keep_clear(q)
+        method += "+bend" if bent else ""
     picks = select_waypoints(q, cfg.max_joint_step)
     q, clipped = served.limits.clip(q[picks], q_start is not None, q_goal is not None)
     try:
@@ -83,12 +86,13 @@ def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0), 
     except LimitError as e:
         raise RequestError("the path cannot be timed: %s" % e) from None
     z = z[picks][timing.kept]
-    contact = None if world is None else world.check_motion(timing, spline_peaks(timing)[1])
+    contact = None if world is None else \
+        world.world.check_motion(timing, spline_peaks(timing)[1])
     straight = path.stats.straight_length   # measured by the path's own search
     if not np.isfinite(straight):
         straight = served.graph.measure(np.stack([path.points[0], path.points[-1]]))
     summary = GeodesicSummary.of(
-        path.method, path.stats, len(z), (off_s, off_g), clipped,
+        method, path.stats, len(z), (off_s, off_g), clipped,
         np.abs(np.diff(timing.positions, axis=0)).max(), timing.duration,
         fidelity(served, settings, timing), contact)
     return PathResult(z, timing.positions, timing.time_ns, timing.velocities,

@@ -221,9 +221,10 @@ class GeodesicService:
     @answered
     def load_scene(self, source):
         """The ~scene YAML file (a path or its parsed content) as the whole scene."""
-        frame = self.engine.world.scene.frame
-        loaded = Scene.from_yaml(source, frame)
-        return self._change_scene([lambda scene: scene.replaced_by(loaded)], "~scene file")
+        loaded = Scene.from_yaml(source, self.engine.world.scene.frame)
+        changes = [lambda scene: scene.remove(None)] + [
+            lambda scene, obj=obj: scene.add(obj) for obj in loaded.objects.values()]
+        return self._change_scene(changes, "the scene file")
 
     def _change_scene(self, changes, what):
         try:

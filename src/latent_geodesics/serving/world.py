@@ -16,15 +16,23 @@ import torch
 from scipy.interpolate import BPoly
 
 from latent_geodesics.errors import RequestError
-from latent_geodesics.geometry.metric import split, subdivide
+from latent_geodesics.geometry.metric import segment_pieces, split, subdivide
+from latent_geodesics.serving.detour import bend
+from latent_geodesics.serving.parsing import run_model
+from latent_geodesics.serving.trajectory import carry_residuals
 from latent_geodesics.world.body import RobotBody
-from latent_geodesics.world.collision import CollisionChecker, signed_distances
+from latent_geodesics.world.collision import CollisionChecker
 from latent_geodesics.world.scene import Scene
 from latent_geodesics.world.urdf import URDFError
 
 # Joint-space spacing of the decoded samples a latent segment is checked at (rad): the
 # lazy check is a filter, the timed motion's check (check_motion) is the guarantee.
 SEGMENT_CHECK_STEP = 0.02
+# The decoded curve of an edge bends away from the chord between its ends a little:
+# edges whose chord keeps this much more than the margin are not decoded to be checked.
+CHORD_ALLOWANCE = 0.02
+EDGE_CHECK_PIECES = 8   # samples per edge checked (the graph's own measure uses as many)
+EDGE_BATCH = 4096       # edges decoded and checked at once
 MOTION_SUBSTEPS = 4   # samples of the controller's curve per trajectory interval
 
 
@@ -42,23 +50,16 @@ class ObstacleBarrier(torch.nn.Module):
     objects, rising smoothly toward them, so a path pays twice the barrier's rise to
     approach an object and come back."""
 
-    def __init__(self, body, scene, influence, cost):
+    def __init__(self, checker, influence, cost):
         super().__init__()
-        self.body, self.scene = body, scene
+        self.checker = checker
         self.influence, self.cost = float(influence), float(cost)
 
-    def clearance(self, q):
-        centres = self.body.sphere_centres(q)                       # (B, S, 3)
-        flat = centres.reshape(-1, 3)
-        distance = signed_distances(self.scene, flat).min(dim=-1).values
-        radii = self.body.radii.to(distance.dtype).repeat(len(centres))
-        return (distance - radii).reshape(len(centres), -1).min(dim=-1).values
-
     def forward(self, q):
-        dtype = q.dtype
-        clearance = self.clearance(q.to(self.body.radii.dtype))
+        body = self.checker.body
+        clearance = self.checker.clearance_tensor(q.to(body.dtype)).amin(dim=(1, 2))
         rise = torch.relu(1.0 - clearance / self.influence)
-        return (self.cost * rise ** 2)[:, None].to(dtype)
+        return (self.cost * rise ** 2)[:, None].to(q.dtype)
 
     def of_clearance(self, clearance):
         return self.cost * np.maximum(0.0, 1.0 - np.asarray(clearance) / self.influence) ** 2
@@ -99,6 +100,19 @@ class RobotWorld:
         return view
 
 
+    def request(self, served, start, goal):
+        """One request's RequestWorld, or None while the scene is empty. start, goal:
+        (latent point, requested configuration or None); the ends are checked first
+        (a pose inside an object is refused at once)."""
+        world = self.view(served)
+        if world is None:
+            return None
+        ends = [q if q is not None else run_model(served, "decode", z[None])[0]
+                for z, q in (start, goal)]
+        margin = world.margin(world.endpoint_clearances(*ends))
+        return world.request(start[1], goal[1], margin)
+
+
 def robot_body(urdf, joint_names, spheres=None, warn=print):
     """The body of a URDF for collision checks, or None (no URDF, or one whose links
     cannot be covered: the server then serves only while the scene is empty)."""
@@ -118,68 +132,78 @@ class PathWorld:
     def __init__(self, served, body, scene, settings: WorldSettings):
         self.served, self.body, self.scene, self.settings = served, body, scene, settings
         self.checker = CollisionChecker(body, scene, padding=settings.padding)
-        self.barrier = ObstacleBarrier(body, scene, settings.influence, settings.cost)
+        self.barrier = ObstacleBarrier(self.checker, settings.influence, settings.cost)
         self.columns = len(served.joint_names)
         self.metric = served.graph.metric.with_ambient(self.barrier, self.columns)
         graph = served.graph
-        joints = graph.node_x[:, :self.columns]
-        self.node_clearance, _, _ = self.checker.clearance(joints)
+        self.node_q = graph.node_x[:, :self.columns].double().cpu().numpy()
+        self.node_clearance, _, _ = self.checker.clearance(self.node_q)
         self.node_barrier = self.barrier.of_clearance(self.node_clearance)
-        self.colliding_edges = set()     # graph edge indices found in collision
-        self.clear_edges = set()         # ... and found clear
-        self._search = None
+        self._searches = {}
         self._lock = threading.Lock()
 
     # --- the graph under this scene -------------------------------------------------
-    def search(self, margin):
-        """The graph's search over edges reweighted by the barrier (an edge pays the
-        barrier's change between its ends, the least its straight line pays), without
-        edges at nodes closer than margin to an object or found colliding."""
+    def search(self, margin, dropped=()):
+        """The graph's search for this scene: edges reweighted by the barrier (an edge
+        pays the barrier's change between its ends, the least its straight line pays),
+        without the edges that come within margin of an object (blocked_edges) and
+        without `dropped` (a request's own finds)."""
         with self._lock:
-            if self._search is None or self._search[0] != (margin, len(self.colliding_edges)):
-                self._search = ((margin, len(self.colliding_edges)), self._build_search(margin))
-            return self._search[1]
+            if margin not in self._searches:
+                self._searches = {margin: self._build_search(margin)}
+            keep, weights, search = self._searches[margin]
+        if not len(dropped):
+            return search
+        keep = keep.copy()
+        keep[list(dropped)] = False
+        return self.served.graph.search_over(keep, weights, landmarks=search)
 
     def _build_search(self, margin):
         graph = self.served.graph
         i, j = graph.edges[:, 0], graph.edges[:, 1]
-        keep = (self.node_clearance[i] >= margin) & (self.node_clearance[j] >= margin)
-        keep[list(self.colliding_edges)] = False
+        keep = ~self.blocked_edges(margin)
         weights = graph.weights + np.abs(self.node_barrier[i] - self.node_barrier[j])
-        return graph.search_over(keep, weights)
+        return keep, weights, graph.search_over(keep, weights)
 
-    def node_allowed(self, margin):
-        return self.node_clearance >= margin
+    def blocked_edges(self, margin):
+        """(E,) bool: graph edges whose decoded motion comes within margin of an object.
+        Only edges whose ends' clearances leave room for that are decoded: along the
+        chord between two configurations of clearances c_i, c_j no body point moves more
+        than b (the body's motion bound), so the clearance stays above (c_i + c_j - b)/2."""
+        graph = self.served.graph
+        i, j = graph.edges[:, 0], graph.edges[:, 1]
+        c = self.node_clearance
+        b = self.body.motion_bound(self.node_q[j] - self.node_q[i])
+        suspect = np.flatnonzero((c[i] + c[j] - b) / 2 < margin + CHORD_ALLOWANCE)
+        blocked = np.zeros(len(i), dtype=bool)
+        for chunk in np.array_split(suspect, max(1, len(suspect) // EDGE_BATCH)):
+            blocked[chunk] = self._edges_violate(chunk, margin)
+        return blocked
 
-    def segments_clear(self, za, zb, margin):
-        """Whether each latent segment za[e] -> zb[e] decodes to a motion that keeps
-        margin from every object, checked at decoded samples SEGMENT_CHECK_STEP apart."""
-        za, zb = np.atleast_2d(za), np.atleast_2d(zb)
-        clear = np.ones(len(za), dtype=bool)
-        for e in range(len(za)):
-            q = self._decoded(np.stack([za[e], zb[e]]))
-            clear[e] = self.checker.check_path(q, margin=margin) is None
-        return clear
+    def _edges_violate(self, edges, margin):
+        graph = self.served.graph
+        za, zb = graph.nodes[graph.edges[edges, 0]], graph.nodes[graph.edges[edges, 1]]
+        pieces = segment_pieces(za, zb, graph.step, cap=EDGE_CHECK_PIECES)
+        edge = np.repeat(np.arange(len(edges)), pieces + 1)
+        first = np.repeat(np.cumsum(pieces + 1) - (pieces + 1), pieces + 1)
+        t = (np.arange(len(edge)) - first) / pieces[edge]
+        q = self.decode(za[edge] + t[:, None] * (zb[edge] - za[edge]))
+        clearance, _, _ = self.checker.clearance(q)
+        step = self.body.motion_bound(np.diff(q, axis=0))
+        between = (clearance[:-1] + clearance[1:] - step) / 2
+        same = edge[1:] == edge[:-1]
+        bad = np.zeros(len(edges), dtype=bool)
+        bad[edge[1:][same & (between < margin)]] = True
+        bad[edge[clearance < margin]] = True
+        return bad
 
-    def polyline_clear(self, points, margin):
-        return self.checker.check_path(self._decoded(points), margin=margin) is None
+    def request(self, q_start, q_goal, margin):
+        return RequestWorld(self, q_start, q_goal, margin)
 
-    def _decoded(self, points):
-        """Joint positions along a latent polyline, sampled until joints move at most
-        SEGMENT_CHECK_STEP between samples."""
-        z, _ = subdivide(np.asarray(points, dtype=np.float64), self.served.graph.step)
-        for _ in range(4):
-            q = self._decode(z)
-            steps = np.abs(np.diff(q, axis=0)).max(axis=1) if len(q) > 1 else np.zeros(0)
-            if not len(steps) or steps.max() <= SEGMENT_CHECK_STEP:
-                break
-            z, _ = split(z, np.ceil(steps / SEGMENT_CHECK_STEP))
-        return q
-
-    @torch.no_grad()
-    def _decode(self, z):
-        x = self.served.graph.metric.embed(z)
-        return x[:, :self.columns].double().cpu().numpy()
+    def decode(self, z):
+        """Joint positions of latent points: the decoder mean (without the metric's
+        other coordinates, which a collision check does not need)."""
+        return run_model(self.served, "decode", np.asarray(z, dtype=np.float64))
 
     # --- the motion a controller gets ------------------------------------------------
     def endpoint_clearances(self, q_start, q_goal):
@@ -199,8 +223,8 @@ class PathWorld:
         return out
 
     def margin(self, clearances):
-        """The clearance this request plans with: collision_padding, or less where an
-        end itself is nearer an object (half its clearance: the motion may start there)."""
+        """The clearance a request plans with: collision_padding, or less where an end
+        itself is nearer an object (half its clearance: the motion may start there)."""
         return float(min([self.settings.padding] + [0.5 * c for c in clearances]))
 
     def check_motion(self, timing, a_peak):
@@ -233,3 +257,69 @@ class PathWorld:
         slack = float(self.body.motion_bound(np.asarray(a_peak) * h.max() ** 2 / 8))
         hit = self.checker.check_path(q, margin=slack, resolution=self.settings.resolution)
         return hit, ts, q, slack
+
+
+class RequestWorld:
+    """One request in one scene: its ends (the model's residuals at them are carried
+    along every path, as the served motion carries them) and the clearance it keeps.
+    What the graph search (graph/lazy.py), the candidates and the refinements ask."""
+
+    def __init__(self, world, q_start, q_goal, margin):
+        self.world, self.q_start, self.q_goal, self.margin = world, q_start, q_goal, margin
+        self.metric = world.metric
+        self.dropped = set()
+
+    def search(self):
+        return self.world.search(self.margin, self.dropped)
+
+    def block(self, edges):
+        """Graph edges this request found too near an object, with its residuals."""
+        self.dropped.update(int(e) for e in edges)
+
+    def violations(self, points):
+        """(len(points) - 1,) bool: which segments of the latent path from start to goal
+        come within margin of an object, as the served motion would move (decoded,
+        residuals carried)."""
+        q, segment = self.positions(points)
+        bad_steps = self.world.checker.violations(q, self.margin,
+                                                  self.world.settings.resolution)
+        bad = np.zeros(len(points) - 1, dtype=bool)
+        bad[segment[:-1][bad_steps]] = True
+        return bad
+
+    def polyline_clear(self, points):
+        return not self.violations(points).any()
+
+    def keep_clear(self, positions):
+        """(positions, bent): a decoded motion as it is when it keeps the margin, else
+        bent around the objects in joint space (serving/detour.py); RequestError when
+        no bend clears them."""
+        checker = self.world.checker
+        if not checker.violations(positions, self.margin, self.world.settings.resolution).any():
+            return positions, False
+        bent = bend(checker, positions, self.margin)
+        if bent is None:
+            contact = checker.smallest(positions)
+            raise RequestError(
+                "no collision-free motion: neither the demonstrations nor a way around "
+                "them keep %.3f m from the objects (%s reaches %s); move or remove the "
+                "object, demonstrate a way around it, or lower collision_padding"
+                % (self.margin, contact.link, contact.object))
+        return bent, True
+
+    def positions(self, points):
+        """Joint positions along a whole latent path, decoded until no joint moves more
+        than SEGMENT_CHECK_STEP between rows, the residuals carried; and the path
+        segment each row lies on."""
+        points = np.asarray(points, dtype=np.float64)
+        z, knots = subdivide(points, self.world.served.graph.step)
+        for _ in range(4):
+            q = self.world.decode(z)
+            steps = np.abs(np.diff(q, axis=0)).max(axis=1)
+            if steps.max(initial=0.0) <= SEGMENT_CHECK_STEP:
+                break
+            z, fine = split(z, np.ceil(steps / SEGMENT_CHECK_STEP))
+            knots = fine[knots]
+        segment = np.searchsorted(knots, np.arange(len(z)), side="right") - 1
+        q, _, _ = carry_residuals(q, self.q_start, self.q_goal)
+        return q, np.minimum(segment, len(points) - 2)

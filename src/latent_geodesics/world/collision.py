@@ -276,6 +276,21 @@ class CollisionChecker:
             value = between[first]
         return self._contact(value, link[worst], obj[worst], segment[worst], fraction[worst])
 
+    def violations(self, positions, margin=0.0, resolution=0.005):
+        """(T - 1,) bool: which segments row i -> i + 1 of the polyline may come within
+        margin of an object (check_path's test, every segment at once): what a lazy
+        search drops."""
+        positions = np.asarray(positions, dtype=float)
+        if not self.object_ids or len(positions) < 2:
+            return np.zeros(max(0, len(positions) - 1), dtype=bool)
+        samples, segment, _, step = self._samples(positions, resolution)
+        clearance, _, _ = self.clearance(samples)
+        between = np.minimum((clearance[:-1] + clearance[1:] - step) / 2,
+                             np.minimum(clearance[:-1], clearance[1:]))
+        bad = np.zeros(len(positions) - 1, dtype=bool)
+        bad[segment[:-1][between < margin]] = True
+        return bad
+
     def _samples(self, positions, resolution):
         """Configurations along the polyline: each segment cut into n sub-steps whose
         motion bound is ≤ resolution; (samples, their segment row, fraction within

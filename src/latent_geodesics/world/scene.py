@@ -220,6 +220,12 @@ class Scene:
                  "shapes": [s.describe() for s in o.shapes]}
                 for o in (self._objects[i] for i in self.object_ids)]
 
+    def to_yaml(self):
+        """The scene in the scene file's format: from_yaml reads it back."""
+        import yaml
+        return yaml.safe_dump({"frame": self._frame, "objects": [
+            _object_entry(self._objects[i]) for i in self.object_ids]}, sort_keys=False)
+
     @classmethod
     def from_yaml(cls, data, frame):
         """A scene from a file's path or its parsed content (format: module docstring)."""
@@ -299,3 +305,18 @@ def _read_shape(shape, what):
         return Shape(kind, value, pose)
     except ValueError as e:
         raise SceneError("scene: %s: %s" % (what, e)) from None
+
+
+def _pose_entry(pose):
+    from scipy.spatial.transform import Rotation
+    return {"position": pose[:3, 3].tolist(),
+            "orientation": Rotation.from_matrix(np.array(pose[:3, :3])).as_quat().tolist()}
+
+
+def _object_entry(obj):
+    shapes = []
+    for shape in obj.shapes:
+        size = np.asarray(shape.dimensions, dtype=float)
+        value = float(size[0]) if shape.kind == "sphere" else size.tolist()
+        shapes.append(dict({shape.kind: value}, **_pose_entry(shape.pose)))
+    return {"id": obj.id, "pose": _pose_entry(obj.pose), "shapes": shapes}
