@@ -1,0 +1,178 @@
+"""The robot's world in what the engine serves: motions keep clear of the scene's
+objects (by an independent dense check of the URDF geometry, not the sphere cover the
+planner uses), colliding ends are refused by name, a scene update applies to the next
+request, and the metric prices nearness to objects."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latent_geodesics.geometry.metric import LatentMetric
+from latent_geodesics.serving.detour import bend
+from latent_geodesics.serving.engine import Engine, RequestError, Settings
+from latent_geodesics.serving.trajectory import spline_peaks, time_parametrize
+from latent_geodesics.world.collision import CollisionChecker
+from latent_geodesics.world.scene import Shape, WorldObject
+from latent_geodesics.world.verification import dense_collisions
+
+PANDA = (Path(__file__).resolve().parents[1] / "urdf" / "panda.urdf").read_text()
+SPACING = 0.003   # m between the independent check's samples (1 mm in the bench)
+
+
+@pytest.fixture(scope="module")
+def engine(arm_model_dir):
+    return Engine(arm_model_dir, Settings(device="cpu", graph_cache=False),
+                  robot_description=PANDA, log=lambda m: None)
+
+
+def at(position):
+    pose = np.eye(4)
+    pose[:3, 3] = position
+    return pose
+
+
+def ball(name, centre, radius=0.06):
+    return WorldObject(name, at(centre), (Shape.sphere(radius),))
+
+
+def clear_scene(engine):
+    engine.world.update(lambda scene: scene.remove(None))
+
+
+@pytest.fixture(scope="module")
+def pair(engine, arm):
+    """Two recorded poses far apart, their served motion without objects, and a point
+    that motion's hand passes mid-way."""
+    rng = np.random.default_rng(4)
+    names = list(engine.served.joint_names)
+    clear_scene(engine)
+    while True:
+        a, b = rng.choice(len(arm.data), 2, replace=False)
+        if np.abs(arm.data[a] - arm.data[b]).max() > 1.0:
+            break
+    ends = (names, list(arm.data[a]), []), (names, list(arm.data[b]), [])
+    free = engine.graph_geodesic(*ends)
+    body = engine.served.body
+    middle = free.positions[len(free.positions) // 2]
+    hand = body.sphere_centres(middle[None])[0].detach().numpy()[body.sphere_links == 7][0]
+    return ends, free, hand
+
+
+def independent(engine, positions):
+    return dense_collisions(PANDA, list(engine.served.joint_names), engine.world.scene,
+                            positions, spacing=SPACING)
+
+
+def test_an_empty_scene_changes_nothing(engine, pair):
+    ends, free, _ = pair
+    clear_scene(engine)
+    again = engine.graph_geodesic(*ends)
+    np.testing.assert_array_equal(again.positions, free.positions)
+    assert free.stats.min_clearance == np.inf and free.stats.clearance_object == ""
+
+
+def test_served_motions_go_around_an_object_on_the_demonstrated_way(engine, pair):
+    ends, free, hand = pair
+    engine.world.update(lambda scene: scene.add(ball("ball", hand)))
+    try:
+        assert independent(engine, free.positions).collides   # the old motion hits it
+        for result in (engine.graph_geodesic(*ends), engine.nn_geodesic(*ends)):
+            check = independent(engine, result.positions)
+            assert not check.collides and check.clearance > 0, check
+            assert result.stats.min_clearance > 0
+            assert result.stats.clearance_object == "ball"
+            assert result.stats.clearance_link.startswith("panda_link")
+            np.testing.assert_allclose(result.positions[[0, -1]], free.positions[[0, -1]])
+    finally:
+        clear_scene(engine)
+
+
+def test_a_scene_update_applies_to_the_next_request(engine, pair):
+    ends, free, hand = pair
+    engine.world.update(lambda scene: scene.add(ball("ball", hand)))
+    around = engine.graph_geodesic(*ends)
+    engine.world.update(lambda scene: scene.remove("ball"))
+    back = engine.graph_geodesic(*ends)
+    assert not np.array_equal(around.positions, free.positions)
+    np.testing.assert_array_equal(back.positions, free.positions)
+
+
+@pytest.mark.parametrize("end", ["start", "goal"])
+def test_an_end_inside_an_object_is_refused_by_link_and_object(engine, pair, end):
+    ends, free, _ = pair
+    body = engine.served.body
+    pose = free.positions[0 if end == "start" else -1]
+    hand = body.sphere_centres(pose[None])[0].detach().numpy()[body.sphere_links == 7][0]
+    engine.world.update(lambda scene: scene.add(ball("cup", hand, 0.03)))
+    try:
+        with pytest.raises(RequestError, match=r"the %s pose collides: panda_link\d is "
+                                               r"[0-9.]+ m inside cup" % end):
+            engine.graph_geodesic(*ends)
+    finally:
+        clear_scene(engine)
+
+
+def test_objects_without_a_robot_body_are_refused(arm_model_dir, pair):
+    ends, _, hand = pair
+    bodiless = Engine(arm_model_dir, Settings(device="cpu", graph_cache=False),
+                      log=lambda m: None)
+    assert bodiless.served.body is None
+    bodiless.world.update(lambda scene: scene.add(ball("ball", hand)))
+    with pytest.raises(RequestError, match="no robot body.*robot_description"):
+        bodiless.graph_geodesic(*ends)
+
+
+def test_a_timed_motion_through_an_object_is_refused_with_link_object_and_time(engine, pair):
+    _, free, hand = pair
+    engine.world.update(lambda scene: scene.add(ball("ball", hand)))
+    try:
+        world = engine.world.view(engine.served)
+        timing = time_parametrize(free.positions, engine.served.limits)
+        with pytest.raises(RequestError, match=r"would collide: panda_link\d reaches ball at "
+                                               r"t = [0-9.]+ s"):
+            world.check_motion(timing, spline_peaks(timing)[1])
+    finally:
+        clear_scene(engine)
+
+
+def test_an_object_on_the_rest_of_a_running_motion_is_found_and_one_behind_is_not(engine, pair):
+    from latent_geodesics.serving.service import GeodesicService
+    _, free, hand = pair
+    service = GeodesicService(engine, None, lambda: 0.0, print)
+    engine.world.update(lambda scene: scene.add(ball("ball", hand)))
+    try:
+        hit, when = service.obstruction(free, 0.0)
+        assert hit.object == "ball" and 0 < when < free.times[-1]
+        assert service.obstruction(free, float(free.times[-1]) - 1e-3) is None
+    finally:
+        clear_scene(engine)
+
+
+def test_the_barrier_makes_paths_near_objects_longer():
+    """with_ambient appends term(x) to the embedding: a curve pays every rise and fall
+    of it (a bump of height 5 at the origin: crossing it costs between the larger and
+    the sum of the plain length and its 2 x 5 rise and fall)."""
+    metric = LatentMetric(lambda z: 2.0 * z)
+    bump = metric.with_ambient(lambda x: 5.0 * torch.exp(-(x ** 2).sum(-1, keepdim=True)), 2)
+    t = torch.linspace(-2, 2, 101, dtype=torch.float64)[:, None]
+    through = torch.cat([t, torch.zeros_like(t)], 1)
+    far = through + torch.tensor([0.0, 30.0], dtype=torch.float64)
+    plain = float(metric.curve_length(through))
+    assert max(plain, 10.0) + 2 < float(bump.curve_length(through)) <= plain + 10.0
+    assert float(bump.curve_length(far)) == pytest.approx(float(metric.curve_length(far)),
+                                                         rel=1e-9)
+
+
+def test_a_bend_clears_an_object_and_keeps_the_ends(engine):
+    body = engine.served.body
+    q0 = np.array([0.0, -0.5, 0.0, -2.0, 0.0, 1.6, 0.8])
+    q1 = q0 + np.array([1.2, 0.3, 0.0, 0.3, 0.0, 0.0, 0.0])
+    line = q0 + np.linspace(0, 1, 80)[:, None] * (q1 - q0)
+    hand = body.sphere_centres(line[40][None])[0].detach().numpy()[body.sphere_links == 7][0]
+    checker = CollisionChecker(body, engine.world.scene.add(ball("ball", hand, 0.05)))
+    assert checker.smallest(line).clearance < 0
+    bent = bend(checker, line, 0.02)
+    assert bent is not None
+    assert checker.smallest(bent).clearance >= 0.02 - 1e-6
+    np.testing.assert_allclose(bent[[0, -1]], line[[0, -1]], atol=1e-6)
