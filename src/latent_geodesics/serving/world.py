@@ -99,7 +99,6 @@ class RobotWorld:
                 self._views = {key: view}   # one scene at a time: older views are done
         return view
 
-
     def request(self, served, start, goal):
         """One request's RequestWorld, or None while the scene is empty. start, goal:
         (latent point, requested configuration or None); the ends are checked first
