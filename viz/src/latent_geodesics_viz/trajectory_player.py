@@ -4,10 +4,13 @@ Plays the latest `trajectory` (trajectory_msgs/JointTrajectory, remap it to the
 server's ~trajectory) as `joint_states` (remap it away from the robot's own) for
 robot_state_publisher, in a loop with a pause at the end, and broadcasts a static
 transform from ~fixed_frame to ~latent_frame so ~latent_path can be drawn beside
-the robot. Reads robot_description (remap it to the ghost's) to warn when the URDF
-lacks the trajectories' joints. Run by latent_geodesics_viz's view.launch.
+the robot. Relays the server's `scene_markers` (the objects it plans around, in the
+robot's frames) as `ghost_scene_markers` in the ghost's frames (~frame_prefix), so rviz
+draws them around the ghost without touching the real robot's TF tree. Reads
+robot_description (remap it to the ghost's) to warn when the URDF lacks the
+trajectories' joints. Run by latent_geodesics_viz's view.launch.
 Parameters: ~rate (Hz), ~pause (s), ~fixed_frame, ~latent_frame,
-~latent_offset ([x, y, z] in metres).
+~latent_offset ([x, y, z] in metres), ~frame_prefix (ghost/).
 """
 import threading
 
@@ -16,6 +19,7 @@ import tf2_ros
 from geometry_msgs.msg import TransformStamped
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import MarkerArray
 
 from latent_geodesics.ros import run_node
 from latent_geodesics.serving.trajectory import position_at
@@ -34,7 +38,18 @@ class TrajectoryPlayer:
         self.state_pub = rospy.Publisher("joint_states", JointState, queue_size=10)
         self.trajectory_sub = rospy.Subscriber("trajectory", JointTrajectory, self.on_trajectory,
                                                queue_size=1)
+        self.frame_prefix = rospy.get_param("~frame_prefix", "ghost/")
+        self.markers_pub = rospy.Publisher("ghost_scene_markers", MarkerArray, queue_size=1,
+                                           latch=True)
+        self.markers_sub = rospy.Subscriber("scene_markers", MarkerArray, self.on_scene_markers,
+                                            queue_size=1)
         self.timer = rospy.Timer(rospy.Duration(1.0 / self.rate), self.tick)
+
+    def on_scene_markers(self, msg):
+        for marker in msg.markers:
+            if marker.header.frame_id:
+                marker.header.frame_id = self.frame_prefix + marker.header.frame_id.lstrip("/")
+        self.markers_pub.publish(msg)
 
     @staticmethod
     def latent_transform():
