@@ -42,6 +42,11 @@ def test_checks_are_measured(demo):
     checks = {c[0]: c for c in report["checks"]}
     assert all(c[3] in ("pass", "WARN") for c in checks.values())
     assert any(ch.isdigit() for ch in checks["rviz renders the robot on a geodesic"][1])
+    world = report["services"]["world"]   # the box on pair 1's way, sent as MoveIt sends it
+    assert world["before"]["collides"] and world["before"]["clearance"] < 0
+    assert not world["after"]["collides"] and world["after"]["clearance"] > 0
+    assert world["after"]["min_clearance"] > 0          # what the server itself reported
+    assert os.path.getsize(os.path.join(out, "world.png")) > 0
     geodesics = report["geodesics"]
     assert len(geodesics) == 2
     for g in geodesics:   # the contracts a controller relies on, as measured

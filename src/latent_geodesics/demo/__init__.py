@@ -26,6 +26,7 @@ from latent_geodesics.demo.client import (
 )
 from latent_geodesics.demo.figures import write_figures
 from latent_geodesics.demo.report import write_report
+from latent_geodesics.demo.world import remove_box, run_world_step, world_figure
 from latent_geodesics.files import atomic_write
 from latent_geodesics.learning.evaluation import hole_side_pairs
 from latent_geodesics.model.iwae import load_model, save_model
@@ -34,6 +35,20 @@ from latent_geodesics.model.training import DEFAULTS, train_iwae
 from latent_geodesics.ros.processes import ros_processes
 from latent_geodesics.serving.engine import Settings, endpoint_limit_of
 from latent_geodesics.serving.trajectory import JointLimits
+
+
+def panda_urdf():
+    import rospkg
+    return os.path.join(rospkg.RosPack().get_path("latent_geodesics"), "urdf", "panda.urdf")
+
+
+def world_line(world):
+    before, after = world["before"], world["after"]
+    return ("before the box the motion %s (clearance %.3f m); with it, served %s: %s, "
+            "smallest clearance %.3f m, %.3f rad from the recorded poses" % (
+                "went through it" if before["collides"] else "missed it", before["clearance"],
+                after["method"], "COLLIDES" if after["collides"] else "collision-free",
+                after["clearance"], after["data_distance"]))
 
 
 def default_model(out, epochs):
@@ -94,8 +109,9 @@ def main(argv=None):
     graph = model_graph(model)[0]   # the server's graph (cached beside the model) for figures
     step("graph")
     with ros_processes(os.path.join(args.out, "ros.log")) as ros:
+        urdf = panda_urdf()
         server = ros.launch("latent_geodesics", "geodesic_server.launch",
-                            model_dir=os.path.abspath(model_dir))
+                            model_dir=os.path.abspath(model_dir), urdf=urdf)
         bag = ros.start(["rosbag", "record", "-O", os.path.join(args.out, "geodesics.bag")]
                         + TOPICS)
         services, results = run_queries(model, pairs, arm.data)
@@ -104,8 +120,13 @@ def main(argv=None):
             to_ros2_bag(closed_bag(os.path.join(args.out, "geodesics.bag")), args.bag2)
             print("ROS 2 bag: %s" % args.bag2)
         step("server start and geodesic queries")
+        box, world = run_world_step(first_pair(model, pairs, arm.data),
+                                    Path(urdf).read_text())
+        print("the robot's world: %s" % world_line(world))
+        step("a box on the way (the robot's world)")
         screenshot = rviz_screenshot(ros, args.out, first_pair(model, pairs, arm.data))
         print(screenshot[1])
+        remove_box(box, world["frame"])
         ros.end(server)
         step("rviz screenshot")
         write_figures(model, graph, results, args.out, JointLimits.uniform(
@@ -116,6 +137,8 @@ def main(argv=None):
                                      args.queries, args.epochs)
         step("active learning (%d rounds of %d queries)" % (args.rounds, args.queries))
     services["rviz"], services["rviz_pixels"] = screenshot[1], screenshot[2]
+    services["world"] = world
+    world["figure"] = world_figure(world, args.out)
     write_report(model, graph, services, results, args.out, time.time() - start, rounds, steps)
     print(Path(os.path.join(args.out, "report.md")).read_text())
     if not all(r["refined_length"] <= r["straight_line_length"] * (1 + 1e-9) for r in results):

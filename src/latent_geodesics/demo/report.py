@@ -98,7 +98,27 @@ def verdicts(model, graph, services, results, rounds):
               ">= %d robot pixels in rviz.png" % ROBOT_PIXELS,
               services.get("rviz_pixels", 0) >= ROBOT_PIXELS,
               "install rviz and xvfb (make demo does); look at rviz.png")]
-    return checks + learning_checks(rounds)
+    return checks + world_checks(services.get("world")) + learning_checks(rounds)
+
+
+WORLD_DATA_DISTANCE = 0.30   # rad the motion around the box may stray from the recorded poses
+
+
+def world_checks(world):
+    if not world:
+        return []
+    before, after = world["before"], world["after"]
+    return [Check("a box where the served motion's hand passed: the blind motion hits it",
+                  "clearance %.3f m" % before["clearance"], "< 0 (the check has a case)",
+                  before["collides"], "the box missed the motion: see world.png"),
+            Check("... with the box in the scene: served collision-free (independent check "
+                  "of the URDF's geometry)", "clearance %.3f m (%s)" % (
+                      after["clearance"], after["method"]), "> 0", not after["collides"],
+                  "a collision was served: report it (this must never happen)"),
+            Check("... and still near the demonstrations", "%.3f rad from the recorded poses"
+                  % after["data_distance"], "<= %.2f rad" % WORLD_DATA_DISTANCE,
+                  after["data_distance"] <= WORLD_DATA_DISTANCE,
+                  "the way around leaves the data: demonstrate a way around such objects")]
 
 
 def learning_checks(rounds):
@@ -126,7 +146,8 @@ def write_report(model, graph, services, results, out, seconds, rounds=(), steps
                  + "."), "",
              "| check | measured | threshold | verdict |", "|---|---|---|---|"]
     lines += ["| %s | %s | %s | %s |" % c.row() for c in checks]
-    lines += model_lines(model, services) + geodesic_lines(results) + learning_lines(rounds)
+    lines += model_lines(model, services) + geodesic_lines(results)
+    lines += world_lines(services.get("world")) + learning_lines(rounds)
     lines += ["", "## Time", "", "| step | seconds |", "|---|---|"]
     lines += ["| %s | %.0f |" % step for step in steps]
     lines += ["| total | %.0f |" % seconds, ""]
@@ -189,6 +210,27 @@ def geodesic_lines(results):
               "(rviz on a virtual screen: the robot model following pair 1's trajectory, the "
               "latent path and the MF map). Trajectories: geodesics.bag."]
     return lines
+
+
+def world_lines(world):
+    if not world:
+        return []
+    before, after = world["before"], world["after"]
+    return ["", "## The robot's world: a box on the way", "",
+            "A %.0f cm box was put where pair 1's served motion had its hand half-way, sent as "
+            "MoveIt sends objects (moveit_msgs/CollisionObject on /collision_object); the same "
+            "request was then asked again. Clearance: the robot's body (every link of the "
+            "URDF, sampled densely: not the spheres the server plans with) to the box."
+            % (100 * world["box_size"]), "",
+            "| motion | collides | smallest clearance | distance to the recorded poses | "
+            "duration | method |", "|---|---|---|---|---|---|",
+            "| before the box (blind to it) | %s | %.3f m | %.3f rad | %.2f s | %s |" % (
+                "yes" if before["collides"] else "no", before["clearance"],
+                before["data_distance"], before["duration"], before["method"]),
+            "| with the box in the scene | %s | %.3f m | %.3f rad | %.2f s | %s |" % (
+                "yes" if after["collides"] else "no", after["clearance"],
+                after["data_distance"], after["duration"], after["method"]),
+            "", "![clearance over time](world.png)", ""]
 
 
 def learning_lines(rounds):
