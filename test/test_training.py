@@ -267,3 +267,15 @@ def test_the_report_survives_model_yaml_and_an_older_report_reads(arm, tmp_path)
     assert older.held_out.rmse == 0.1 and older.held_out.pose_error_p99 is None
     assert older.n_train is None and older.diagnosis is None and older.train.rmse is None
     assert TrainingReport.from_dict(None) is None and TrainingReport.from_dict([1]) is None
+
+
+def test_auto_latent_dimension_never_tries_one_as_wide_as_the_data():
+    """On 3-joint data a 3-D (or wider) latent space explains nothing: only 2 is tried."""
+    from latent_geodesics.data import two_arcs
+    from latent_geodesics.model.training import train_auto_latent
+    data = two_arcs(n=300)
+    tried = []
+    model, report = train_auto_latent(data, None, log=tried.append, epochs=2, device="cpu",
+                                      progress=False)
+    assert sorted(report.latent_dim_search.tried) == [2], tried
+    assert model.z_dim == 2 and data.shape[1] == 3

@@ -1,4 +1,4 @@
-"""The README's robot section pasted as it stands: its first two bash blocks,
+"""The README's robot section pasted as it stands: its first three bash blocks,
 taken from README.md, run one after the other in one bash started at the
 repository root, as a user pastes them into one shell. Nothing is added or left
 out. The environment is a new user's: a home directory of its own (the blocks
@@ -6,7 +6,8 @@ work in ~/lg_robot), no ROS_MASTER_URI (the block's roscore takes the default
 port, 11311, which must be free) and a virtual screen (Xvfb, which `make test`
 installs) for the viewer. Then what the blocks promise: the graph geodesic and
 the action answered with success, the URDF's limits in force, the viewer's ghost
-playing the motion, nothing written into the repository.
+playing the motion, the box sent on /collision_object in the server's scene and
+the same request served around it, nothing written into the repository.
 
 Needs the ROS environment: run by test/run_rostests.sh."""
 import contextlib
@@ -24,9 +25,9 @@ MASTER_PORT = 11311   # roscore's own default: the block runs it without -p
 
 
 def readme_blocks():
-    """The robot section's first two bash blocks, as README.md has them."""
+    """The robot section's first three bash blocks, as README.md has them."""
     text = Path(ROOT, "README.md").read_text()
-    return re.findall(r"```bash\n(.*?)```", text[text.index(SECTION):], re.S)[:2]
+    return re.findall(r"```bash\n(.*?)```", text[text.index(SECTION):], re.S)[:3]
 
 
 def port_in_use(port):
@@ -123,6 +124,10 @@ def test_readme_robot_blocks_run_as_pasted(tmp_path):
     assert (home / "lg_robot" / "my_model" / "model.yaml").is_file()
     assert viewer_up and "process has died" not in out, out[-3000:]
     assert "panda_joint1" in ghost, ghost   # the ghost plays the motion
+    assert re.search(r"^object_ids: \[box\]$", out, re.M), out[-3000:]   # in the scene
+    clearances = re.findall(r"^\s+min_clearance: (\S+)$", out, re.M)
+    assert clearances[0] == "inf" and float(clearances[-1]) > 0, clearances  # around it
+    assert re.findall(r"^\s+clearance_object: \"?(\w*)\"?$", out, re.M)[-1] == "box"
     assert sorted(os.listdir(ROOT)) == root_before
 
 

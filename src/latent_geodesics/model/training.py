@@ -326,9 +326,12 @@ def train_auto_latent(data, joint_names=None, dims=AUTO_DIMS, factor=AUTO_FACTOR
                       **options):
     """train_iwae at increasing latent dimensions; keeps the smallest whose held-out
     RMSE is within `factor` of the best tried, and stops early once one reaches the
-    data's own noise. Returns (model, report) with report.latent_dim_search."""
+    data's own noise. A latent space as wide as the data explains nothing: dimensions
+    from the data's column count on are not tried (3 joints: 2 only). Returns (model,
+    report) with report.latent_dim_search."""
     tried = []
-    for dim in dims:
+    columns = np.asarray(data).shape[1]
+    for dim in [d for d in dims if d < columns] or [min(dims)]:
         model, report = train_iwae(data, joint_names, latent_dim=dim, **options)
         noise = report.data_noise
         tried.append((dim, report.held_out.rmse, model, report))
