@@ -64,6 +64,7 @@ def fill(type_name, payload, service=False):
 SERVICES = {"/geodesic_server/graph_geodesic": "latent_geodesics/GraphGeodesic",
             "/geodesic_server/encode": "latent_geodesics/Encode",
             "/geodesic_server/decode": "latent_geodesics/Decode",
+            "/geodesic_server/scene": "latent_geodesics/GetScene",
             "/active_learner/select_queries": "latent_geodesics/SelectQueries"}
 
 
