@@ -1,5 +1,6 @@
 """GeodesicService without ROS: what both front ends answer, with requests read by
 field name exactly as the ROS 1 and ROS 2 messages carry them."""
+import os
 import shutil
 from types import SimpleNamespace as Msg
 
@@ -112,3 +113,47 @@ def test_refinement_feedback_and_cancel(service, poses):
 def test_feedback_every_is_refused_below_one_not_clamped(value):
     with pytest.raises(ConfigError, match="feedback_every"):
         check_feedback_every(value)
+
+
+def collision_object(object_id, frame, position):
+    pose = Msg(position=Msg(x=position[0], y=position[1], z=position[2]),
+               orientation=Msg(x=0.0, y=0.0, z=0.0, w=1.0))
+    sphere = Msg(type=2, dimensions=[0.05])
+    identity = Msg(position=Msg(x=0.0, y=0.0, z=0.0), orientation=pose.orientation)
+    return Msg(id=object_id, operation=0, header=Msg(frame_id=frame), pose=pose,
+               primitives=[sphere], primitive_poses=[identity], meshes=[], mesh_poses=[],
+               planes=[])
+
+
+def test_a_scene_change_that_cannot_be_read_is_refused_not_an_internal_error(service, tmp_path):
+    version = service.current_scene().version
+    reply = service.collision_object(collision_object("lost", "nowhere", (0, 0, 0)),
+                                     lambda frame: None)
+    assert not reply.success
+    assert "scene update refused" in reply.message and "lost" in reply.message
+    assert "nowhere" in reply.message and "internal error" not in reply.message
+    reply = service.load_scene(str(tmp_path / "missing.yaml"))
+    assert not reply.success and "scene file cannot be read" in reply.message
+    assert "internal error" not in reply.message
+    assert service.current_scene().version == version   # nothing applied
+    assert not [e for e in service.errors if "SceneError" in e]
+
+
+def test_an_object_far_from_every_edge_leaves_the_motion_as_it_was(arm_model_dir, poses):
+    """No graph edge comes near the object: nothing to decode (once an internal error)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "urdf", "panda.urdf")) as f:
+        urdf = f.read()
+    engine = Engine(arm_model_dir, Settings(device="cpu"), log=lambda *_: None,
+                    robot_description=urdf)
+    svc = GeodesicService(engine, JointStateBuffer(1.0), Clock(), print)
+    request = geodesic_request(*ends(svc, poses[1], poses[2]))
+    before = svc.graph_geodesic(request)
+    reply = svc.collision_object(collision_object("far", "", (-3.0, 0, 3.0)),
+                                 lambda frame: np.eye(4))
+    assert reply.success, reply.message
+    after = svc.graph_geodesic(request)
+    assert before.success and after.success, after.message
+    np.testing.assert_allclose(after.result.positions, before.result.positions)
+    assert after.fields["length"] == pytest.approx(before.fields["length"])
+    assert after.result.summary().clearance_object == "far"

@@ -175,6 +175,8 @@ class PathWorld:
         b = self.body.motion_bound(self.node_q[j] - self.node_q[i])
         suspect = np.flatnonzero((c[i] + c[j] - b) / 2 < margin + CHORD_ALLOWANCE)
         blocked = np.zeros(len(i), dtype=bool)
+        if not len(suspect):   # every object far from every edge: nothing to decode
+            return blocked
         for chunk in np.array_split(suspect, max(1, len(suspect) // EDGE_BATCH)):
             blocked[chunk] = self._edges_violate(chunk, margin)
         return blocked
