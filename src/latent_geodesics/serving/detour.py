@@ -18,6 +18,7 @@ from latent_geodesics.serving.trajectory import arc_fraction
 BASIS = 12            # B-spline pieces of the offset over the whole motion
 EXTRA = 0.01          # m beyond the margin the bend aims for (the samples' slack)
 ITERATIONS, RATE = 400, 0.02
+PATIENCE = 60         # iterations without the worst shortfall shrinking by 1 %: give up
 SIZE_PENALTY = 1e-3   # per rad^2 of the offset's weights: small bends first
 
 
@@ -40,12 +41,17 @@ def bend(checker, positions, margin):
     # The ends cannot move: near them the aim falls to the margin (which an end keeps).
     target = margin + EXTRA * torch.as_tensor(np.minimum(1.0, 8 * np.minimum(s, 1 - s)),
                                               dtype=q.dtype)
+    best, since_best = np.inf, 0
     for _ in range(ITERATIONS):
         bent = q + design @ weights
         clearance = checker.clearance_tensor(bent).amin(dim=(1, 2))
         short = torch.relu(target - clearance)
         if not bool((short > 0).any()):
             return bent.detach().double().cpu().numpy()
+        worst = float(short.max())
+        best, since_best = (worst, 0) if worst < 0.99 * best else (best, since_best + 1)
+        if since_best > PATIENCE:   # stuck against the object: no bend of this kind clears it
+            return None
         loss = (short ** 2).sum() / EXTRA ** 2 + SIZE_PENALTY * (weights ** 2).sum()
         optimiser.zero_grad()
         loss.backward()
