@@ -10,7 +10,6 @@ as a candidate; the shortest under one measure is returned. Files: graph_files.
 import time
 
 import numpy as np
-import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
@@ -125,15 +124,17 @@ class LatentGraph(KnnGraph):
     def _node_path(self, zs, zg, method):
         """Dijkstra (or the A* reference) between two query points:
         (points, hop lengths, PathStats)."""
-        xs, xg = self._decode(np.stack([zs, zg]))   # both ends decoded once, in one batch
-        s_att, g_att = self._attach_all(np.stack([zs, zg]), ["start", "goal"],
-                                        torch.stack([xs, xg]))
+        ends = np.stack([zs, zg])
+        # Ends that are nodes need no decoding (their edges and decodings are stored);
+        # otherwise both are decoded once, in one batch.
+        x = None if (self.tree.query(ends)[0] <= SAME_POINT).all() else self._decode(ends)
+        s_att, g_att = self._attach_all(ends, ["start", "goal"], x)
         n = len(self.nodes)
         source = s_att if isinstance(s_att, int) else n
         target = g_att if isinstance(g_att, int) else n + 1
         start_edges = [] if isinstance(s_att, int) else list(s_att)
         into_goal = {} if isinstance(g_att, int) else dict(g_att)
-        direct = self._direct_weight(zs, zg, s_att, xs, xg) if target == n + 1 else None
+        direct = self._direct_weight(zs, zg, s_att, x[0], x[1]) if target == n + 1 else None
         if direct is not None:
             start_edges.append((target, direct))
         if method == "dijkstra":
@@ -141,7 +142,7 @@ class LatentGraph(KnnGraph):
         elif method == "astar":
             # A goal node's stored decoding keeps the heuristic exactly consistent.
             x_goal = self._node_x_np[g_att] if isinstance(g_att, int) else \
-                xg.double().cpu().numpy()
+                x[1].double().cpu().numpy()
             found = self.search.astar(source, target, start_edges, into_goal, x_goal)
         else:
             raise ConfigError("method must be 'dijkstra' or 'astar'")
