@@ -2,10 +2,10 @@
 
 The graph is built by graph_build (kNN over the latent points, edges weighted by
 their decoded lengths, components bridged by graph_bridges). A query attaches its
-ends to their nearest nodes, searches (graph_search: a bounded bidirectional
-Dijkstra in compiled code; A* as the reference), then shortens the node path
-(shortcuts by direct segments, optional energy relaxation) with the straight line
-as a candidate; the shortest under one measure is returned. Files: graph_files.
+ends to their nearest nodes, searches (graph_search: A* with landmark bounds run
+by scipy's compiled Dijkstra; a Python A* as the reference), then shortens the
+node path (shortcuts by direct segments, optional energy relaxation) with the
+straight line as a candidate; the shortest under one measure is returned. Files: graph_files.
 """
 import time
 
@@ -149,12 +149,13 @@ class LatentGraph(KnnGraph):
         if found is None:   # a connected graph always has one; a corrupt one may not
             raise GraphError("no path between start and goal in the graph")
         node_path, hops, expanded = found
-        points = np.array([zs if v == n else zg if v == n + 1 else self.nodes[v]
-                           for v in node_path])
+        # Only the ends can be query points (n, n + 1): they are replaced by zs, zg.
+        points = self.nodes[np.minimum(node_path, n - 1)]
         points[0], points[-1] = zs, zg
         nodes = [v for v in node_path if v < n]
-        bridges = sum((min(a, b), max(a, b)) in self._bridge_keys
-                      for a, b in zip(nodes[:-1], nodes[1:]))
+        steps = np.array(nodes)
+        lo, hi = np.minimum(steps[:-1], steps[1:]), np.maximum(steps[:-1], steps[1:])
+        bridges = sum(map(self._bridge_keys.__contains__, zip(lo.tolist(), hi.tolist())))
         return points, hops, PathStats(nodes_expanded=expanded, node_path=nodes,
                                        bridges=bridges)
 
