@@ -10,6 +10,7 @@ import torch
 from decoders import great_circle, linear, sphere, sphere_nodes
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
@@ -339,6 +340,133 @@ def test_search_settles_only_around_its_ends(sphere_graph):
     ref = dijkstra(g.matrix, indices=[7])[0][near]
     assert path.length == pytest.approx(ref, rel=1e-12)
     assert path.stats.nodes_expanded < len(g) / 4
+
+
+def test_search_is_goal_directed(sphere_graph):
+    """The served search settles fewer nodes than a plain Dijkstra would (every
+    node closer than the goal), and finds the same length."""
+    g = sphere_graph
+    for a, b in [(17, 2500), (300, 1200), (2999, 0)]:
+        d = dijkstra(g.matrix, indices=[a])[0]
+        path, hops, settled = g.search.dijkstra(a, b, [], {})
+        assert sum(hops) == pytest.approx(d[b], rel=1e-12)
+        assert path[0] == a and path[-1] == b
+        assert settled < 0.5 * (d <= d[b]).sum()
+
+
+def off_node(g, rng, i):
+    """A point between node i and one of its neighbours (not a node)."""
+    j = g.tree.query(g.nodes[i], 3)[1][rng.integers(1, 3)]
+    return g.nodes[i] + rng.uniform(0.2, 0.8) * (g.nodes[j] - g.nodes[i])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_served_search_equals_astar_between_any_ends_on_random_graphs(seed):
+    """Ends on nodes or between them, near each other (a direct edge) or not: the
+    served search and the A* reference agree, query after query on one graph
+    (the first bound adapts to the graph's queries)."""
+    rng = np.random.default_rng(seed)
+    nodes = 0.5 * rng.normal(size=(rng.integers(20, 150), 2))
+    g = LatentGraph(sphere, nodes, k=int(rng.integers(2, 8)), n_samples=4)
+    for _ in range(12):
+        i, j = rng.choice(len(nodes), 2, replace=False)
+        a = off_node(g, rng, i) if rng.random() < 0.6 else g.nodes[i]
+        b = off_node(g, rng, j) if rng.random() < 0.6 else g.nodes[j]
+        if rng.random() < 0.2:
+            b = a + 0.01 * g.reach * rng.normal(size=2)
+        served = g.shortest_path(a, b, shorten=False)
+        ref = g.shortest_path(a, b, method="astar", shorten=False)
+        assert served.length == pytest.approx(ref.length, rel=1e-9)
+        assert served.length == pytest.approx(g.measure(served.points), rel=1e-6)
+
+
+def test_landmark_bounds_hold_for_ends_off_the_nodes(sphere_graph):
+    """For an end joined to nodes by query edges, the landmark bound of d(v, end)
+    stays below it and consistent even where the end is a shortcut between its
+    neighbours (where |d_L(v) - d_L(end)| alone would overestimate)."""
+    g = sphere_graph
+    n, marks = len(g), g.search.landmarks()
+    rng = np.random.default_rng(4)
+    rows, everyone = np.arange(len(marks.dist)), np.arange(n)
+    i, j = g.edges[:, 0], g.edges[:, 1]
+    for centre in rng.choice(n, 5, replace=False):
+        near = g.tree.query(g.nodes[centre], 12)[1]
+        attached = list(zip(near.tolist(), rng.uniform(0, 0.02, len(near)).tolist()))
+        a, w = np.array(near), np.array([x for _, x in attached])
+        extra = np.r_[i, j, a, np.full(len(a), n)], np.r_[j, i, np.full(len(a), n), a]
+        both = coo_matrix((np.r_[g.weights, g.weights, w, w], extra), shape=(n + 1, n + 1))
+        truth = dijkstra(both.tocsr(), indices=[n])[0][:n]
+        end = marks.of_end(n + 1, attached, n)
+        bound = marks.below(rows, everyone, end)
+        assert (bound <= truth + 1e-12).all()
+        assert (np.abs(bound[i] - bound[j]) <= g.weights + 1e-12).all()
+        naive = np.abs(marks.dist - end[2][:, None]).max(0)
+        assert (naive > truth + 1e-9).any()   # the case the bound is built for arises
+
+
+def test_blocked_edge_is_gone_around(sphere_graph):
+    g = sphere_graph
+    s, t = 5, 900
+    path, hops, _ = g.search.dijkstra(s, t, [], {})
+    middle = len(path) // 2
+    cut_edge = (path[middle - 1], path[middle])
+    blocked = g.search.positions([cut_edge])
+    cut = g.matrix.copy()
+    cut.data[blocked] = 0
+    cut.eliminate_zeros()
+    ref = dijkstra(cut, indices=[s])[0][t]
+    mask = np.zeros(len(g.matrix.data), bool)
+    mask[blocked] = True
+    for how in (blocked, mask):
+        around, around_hops, _ = g.search.dijkstra(s, t, [], {}, blocked=how)
+        assert sum(around_hops) == pytest.approx(ref, rel=1e-12)
+        assert sum(around_hops) > sum(hops)
+        steps = set(zip(around[:-1], around[1:])) | set(zip(around[1:], around[:-1]))
+        assert cut_edge not in steps
+    assert sum(g.search.dijkstra(s, t, [], {})[1]) == pytest.approx(sum(hops), rel=1e-15)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000))
+def test_blocked_search_equals_dijkstra_on_the_cut_graph(seed):
+    """Many edges blocked, the goal sometimes cut off: the same length as scipy's
+    Dijkstra on the graph with those edges deleted, None where that finds none."""
+    rng = np.random.default_rng(seed)
+    g = LatentGraph(sphere, 0.5 * rng.normal(size=(rng.integers(20, 150), 2)), k=4,
+                    n_samples=4)
+    blocked = g.search.positions(g.edges[rng.random(len(g.edges)) < rng.uniform(0, 0.4)])
+    cut = g.matrix.copy()
+    cut.data[blocked] = 0
+    cut.eliminate_zeros()
+    for _ in range(5):
+        i, j = rng.choice(len(g), 2, replace=False)
+        ref = dijkstra(cut, indices=[i])[0][j]
+        found = g.search.dijkstra(int(i), int(j), [], {}, blocked=blocked)
+        if not np.isfinite(ref):
+            assert found is None
+            continue
+        assert sum(found[1]) == pytest.approx(ref, rel=1e-12)
+        weight = {(int(u), int(v)): w for (u, v), w in zip(g.edges, g.weights)}
+        on_path = [weight[min(u, v), max(u, v)] for u, v in zip(found[0][:-1], found[0][1:])]
+        assert on_path == pytest.approx(found[1], rel=1e-9)
+
+
+@pytest.mark.parametrize("blocked,fragment", [
+    (np.zeros(3, bool), "one entry per CSR position"),
+    (np.array([-1]), "positions must lie"),
+    (np.array([10 ** 9]), "positions must lie"),
+])
+def test_malformed_blocked_is_refused(sphere_graph, blocked, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        sphere_graph.search.dijkstra(5, 900, [], {}, blocked=blocked)
+
+
+def test_blocking_a_pair_that_is_not_an_edge_is_refused(sphere_graph):
+    g = sphere_graph
+    far = int(np.argmax(np.linalg.norm(g.nodes - g.nodes[0], axis=1)))
+    with pytest.raises(ValueError, match="not an edge of the graph"):
+        g.search.positions([(0, far)])
 
 
 def forge(path, change, redigest):

@@ -2,15 +2,14 @@
 
 The graph is built by graph_build (kNN over the latent points, edges weighted by
 their decoded lengths, components bridged by graph_bridges). A query attaches its
-ends to their nearest nodes, searches (graph_search: a bounded bidirectional
-Dijkstra in compiled code; A* as the reference), then shortens the node path
-(shortcuts by direct segments, optional energy relaxation) with the straight line
-as a candidate; the shortest under one measure is returned. Files: graph_files.
+ends to their nearest nodes, searches (graph_search: A* with landmark bounds run
+by scipy's compiled Dijkstra; a Python A* as the reference), then shortens the
+node path (shortcuts by direct segments, optional energy relaxation) with the
+straight line as a candidate; the shortest under one measure is returned. Files: graph_files.
 """
 import time
 
 import numpy as np
-import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
@@ -134,29 +133,27 @@ class LatentGraph(KnnGraph):
         """Decoded length of a latent polyline at the graph's resolution."""
         return self.metric.polyline_length(points, self.step)
 
-    def search_over(self, keep, weights, landmarks=None):
+    def search_over(self, keep, weights):
         """A search over the edges where keep is True, weighted by weights (E,): the
-        graph as one scene of the robot's world leaves it (graph/lazy.py). landmarks:
-        a search over a superset of these edges, whose landmark distances it reuses
-        (its upper bounds may then be short: the search widens when they are)."""
+        graph as one scene of the robot's world leaves it (graph/lazy.py)."""
         edges, weights = self.edges[keep], np.asarray(weights)[keep]
         n = len(self.nodes)
         matrix = coo_matrix((np.r_[weights, weights], (np.r_[edges[:, 0], edges[:, 1]],
                                                         np.r_[edges[:, 1], edges[:, 0]])),
                             shape=(n, n)).tocsr()
-        search = GraphSearch(self.nodes, matrix, edges, weights, self._node_x_np)
-        if landmarks is not None:
-            search.reuse_landmarks(landmarks)
-        return search
+        return GraphSearch(self.nodes, matrix, edges, weights, self._node_x_np)
 
-    def _node_path(self, zs, zg, method, search=None, skip=frozenset()):
+    def _node_path(self, zs, zg, method, search=None, skip=frozenset(), blocked=None):
         """Dijkstra (or the A* reference) between two query points:
         (points, hop lengths, PathStats). search: another edge set's search (the
-        world's); skip: query edges (end, node) not to use (end n: start, n + 1: goal)."""
+        world's); skip: query edges (end, node) not to use (end n: start, n + 1: goal);
+        blocked: node pairs of the search's edges not to use (dijkstra only)."""
         search = search or self.search
-        xs, xg = self._decode(np.stack([zs, zg]))   # both ends decoded once, in one batch
-        s_att, g_att = self._attach_all(np.stack([zs, zg]), ["start", "goal"],
-                                        torch.stack([xs, xg]))
+        ends = np.stack([zs, zg])
+        # Ends that are nodes need no decoding (their edges and decodings are stored);
+        # otherwise both are decoded once, in one batch.
+        x = None if (self.tree.query(ends)[0] <= SAME_POINT).all() else self._decode(ends)
+        s_att, g_att = self._attach_all(ends, ["start", "goal"], x)
         n = len(self.nodes)
         source = s_att if isinstance(s_att, int) else n
         target = g_att if isinstance(g_att, int) else n + 1
@@ -164,27 +161,29 @@ class LatentGraph(KnnGraph):
             [(v, w) for v, w in s_att if (n, v) not in skip]
         into_goal = {} if isinstance(g_att, int) else \
             {v: w for v, w in g_att if (n + 1, v) not in skip}
-        direct = self._direct_weight(zs, zg, s_att, xs, xg) if target == n + 1 else None
+        direct = self._direct_weight(zs, zg, s_att, x[0], x[1]) if target == n + 1 else None
         if direct is not None and (n, n + 1) not in skip:
             start_edges.append((target, direct))
         if method == "dijkstra":
-            found = search.dijkstra(source, target, start_edges, into_goal)
+            found = search.dijkstra(source, target, start_edges, into_goal,
+                                    None if not blocked else search.positions(list(blocked)))
         elif method == "astar":
             # A goal node's stored decoding keeps the heuristic exactly consistent.
             x_goal = self._node_x_np[g_att] if isinstance(g_att, int) else \
-                xg.double().cpu().numpy()
+                x[1].double().cpu().numpy()
             found = search.astar(source, target, start_edges, into_goal, x_goal)
         else:
             raise ConfigError("method must be 'dijkstra' or 'astar'")
         if found is None:   # a connected graph always has one; a corrupt one may not
             raise GraphError("no path between start and goal in the graph")
         node_path, hops, expanded = found
-        points = np.array([zs if v == n else zg if v == n + 1 else self.nodes[v]
-                           for v in node_path])
+        # Only the ends can be query points (n, n + 1): they are replaced by zs, zg.
+        points = self.nodes[np.minimum(node_path, n - 1)]
         points[0], points[-1] = zs, zg
         nodes = [v for v in node_path if v < n]
-        bridges = sum((min(a, b), max(a, b)) in self._bridge_keys
-                      for a, b in zip(nodes[:-1], nodes[1:]))
+        steps = np.array(nodes)
+        lo, hi = np.minimum(steps[:-1], steps[1:]), np.maximum(steps[:-1], steps[1:])
+        bridges = sum(map(self._bridge_keys.__contains__, zip(lo.tolist(), hi.tolist())))
         return points, hops, PathStats(nodes_expanded=expanded, node_path=nodes,
                                        bridges=bridges, query_path=list(node_path))
 

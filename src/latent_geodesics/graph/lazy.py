@@ -1,13 +1,15 @@
 """Graph paths that keep clear of the robot's world, checked lazily (Lazy PRM:
 Bohlin & Kavraki, ICRA 2000): search the graph as the scene leaves it, check only the
-found path, drop its edges that come too near an object, search again. Dropped edges
-stay dropped for the scene (a repeated query does not find them again); a scene
-update starts over, so the next request sees it.
+found path as it will be served, drop its edges that come too near an object, search
+again. The scene's own index (serving/world.py) has already left out the edges whose
+decoded motion comes too near; the lazy rounds catch what the request's own
+residuals add. A scene update starts over, so the next request sees it.
 
-The world (serving/world.py's RequestWorld) gives: search(), the graph's search
-without the edges dropped so far, weighted by its metric; violations(points), which
-segments of a whole path from start to goal come too near an object, checked as the
-served motion moves; block(edges), graph edges to drop.
+The world (serving/world.py's RequestWorld) gives: search(), the graph's search for
+its scene (without the edges the scene blocks, weighted by its metric); violations
+(points), which segments of a whole path from start to goal come too near an
+object, checked as the served motion moves; block(pairs) and dropped, the graph
+edges (node pairs) this request found too near and leaves out of its searches.
 """
 import numpy as np
 
@@ -16,25 +18,15 @@ from latent_geodesics.errors import GraphError
 MAX_ROUNDS = 100   # searches per query before giving up (each drops at least one edge)
 
 
-def edge_index(graph):
-    """{(u, v): edge index} over the graph's edges, u < v, built once per graph."""
-    index = getattr(graph, "_edge_index", None)
-    if index is None or len(index) != len(graph.edges):
-        lo = np.minimum(graph.edges[:, 0], graph.edges[:, 1]).tolist()
-        hi = np.maximum(graph.edges[:, 0], graph.edges[:, 1]).tolist()
-        index = graph._edge_index = dict(zip(zip(lo, hi), range(len(lo))))
-    return index
-
-
 def lazy_node_path(graph, zs, zg, method, world):
     """(points, hops, PathStats) of the shortest path that keeps the world's margin
     from every object; GraphError when none does."""
-    n, index = len(graph.nodes), edge_index(graph)
+    n = len(graph.nodes)
     skipped = set()    # this query's own edges (start/goal to a node) found colliding
     for rounds in range(1, MAX_ROUNDS + 1):
         try:
             points, hops, stats = graph._node_path(zs, zg, method, world.search(),
-                                                   frozenset(skipped))
+                                                   frozenset(skipped), world.dropped)
         except GraphError:
             raise GraphError(_no_free_path(rounds)) from None
         bad = np.flatnonzero(world.violations(points))
@@ -43,7 +35,7 @@ def lazy_node_path(graph, zs, zg, method, world):
             return points, hops, stats
         ids = stats.query_path
         pairs = [(ids[e], ids[e + 1]) for e in bad]
-        world.block([index[(min(a, b), max(a, b))] for a, b in pairs if max(a, b) < n])
+        world.block([(a, b) for a, b in pairs if max(a, b) < n])
         skipped.update(_query_edge(a, b, n) for a, b in pairs if max(a, b) >= n)
     raise GraphError(_no_free_path(MAX_ROUNDS))
 

@@ -142,27 +142,21 @@ class PathWorld:
         self._lock = threading.Lock()
 
     # --- the graph under this scene -------------------------------------------------
-    def search(self, margin, dropped=()):
+    def search(self, margin):
         """The graph's search for this scene: edges reweighted by the barrier (an edge
         pays the barrier's change between its ends, the least its straight line pays),
-        without the edges that come within margin of an object (blocked_edges) and
-        without `dropped` (a request's own finds)."""
+        without the edges that come within margin of an object (blocked_edges)."""
         with self._lock:
             if margin not in self._searches:
                 self._searches = {margin: self._build_search(margin)}
-            keep, weights, search = self._searches[margin]
-        if not len(dropped):
-            return search
-        keep = keep.copy()
-        keep[list(dropped)] = False
-        return self.served.graph.search_over(keep, weights, landmarks=search)
+            return self._searches[margin]
 
     def _build_search(self, margin):
         graph = self.served.graph
         i, j = graph.edges[:, 0], graph.edges[:, 1]
         keep = ~self.blocked_edges(margin)
         weights = graph.weights + np.abs(self.node_barrier[i] - self.node_barrier[j])
-        return keep, weights, graph.search_over(keep, weights)
+        return graph.search_over(keep, weights)
 
     def blocked_edges(self, margin):
         """(E,) bool: graph edges whose decoded motion comes within margin of an object.
@@ -271,11 +265,11 @@ class RequestWorld:
         self.dropped = set()
 
     def search(self):
-        return self.world.search(self.margin, self.dropped)
+        return self.world.search(self.margin)
 
-    def block(self, edges):
-        """Graph edges this request found too near an object, with its residuals."""
-        self.dropped.update(int(e) for e in edges)
+    def block(self, pairs):
+        """Graph edges (node pairs) this request found too near an object, as it moves."""
+        self.dropped.update((min(a, b), max(a, b)) for a, b in pairs)
 
     def violations(self, points):
         """(len(points) - 1,) bool: which segments of the latent path from start to goal
