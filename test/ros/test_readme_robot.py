@@ -124,7 +124,7 @@ def test_readme_robot_blocks_run_as_pasted(tmp_path):
     assert (home / "lg_robot" / "my_model" / "model.yaml").is_file()
     assert viewer_up and "process has died" not in out, out[-3000:]
     assert "panda_joint1" in ghost, ghost   # the ghost plays the motion
-    assert re.search(r"^object_ids: \[box\]$", out, re.M), out[-3000:]   # in the scene
+    assert re.search(r"^object_ids: \n  - box$", out, re.M), out[-3000:]   # in the scene
     clearances = re.findall(r"^\s+min_clearance: (\S+)$", out, re.M)
     assert clearances[0] == "inf" and float(clearances[-1]) > 0, clearances  # around it
     assert re.findall(r"^\s+clearance_object: \"?(\w*)\"?$", out, re.M)[-1] == "box"
