@@ -118,6 +118,13 @@ def test_an_empty_scene_is_clear_everywhere():
     assert checker.check_path(np.zeros((3, 7))) is None
 
 
+def test_no_configurations_have_no_clearances():
+    # A scene whose objects lie far from every graph edge leaves no edge to check.
+    checker = CollisionChecker(panda(), one(Shape.box([0.1, 1.0, 1.0]), pose((-1.0, 0, 0.5))))
+    clearance, link, obj = checker.clearance(np.zeros((0, 7)))
+    assert clearance.shape == link.shape == obj.shape == (0,)
+
+
 def hand(body, q):
     """The centre of panda_link7's spheres at q."""
     mine = body.sphere_links == body.link_names.index("panda_link7")

@@ -196,7 +196,7 @@ class CollisionChecker:
         q = torch.as_tensor(q, dtype=self.body.dtype, device=self.body.device)
         q = q.reshape(1, -1) if q.ndim == 1 else q
         batch = len(q)
-        if len(self.primitives.owners) == 0 or len(self._radii) == 0:
+        if batch == 0 or len(self.primitives.owners) == 0 or len(self._radii) == 0:
             return np.full(batch, np.inf), np.full(batch, -1), np.full(batch, -1)
         with torch.no_grad():
             found = [self._smallest(q[start:start + CHUNK]) for start in range(0, batch, CHUNK)]
