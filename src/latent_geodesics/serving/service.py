@@ -215,25 +215,28 @@ class GeodesicService:
     @answered
     def collision_object(self, msg, transform):
         """A moveit_msgs/CollisionObject; transform(frame_id) -> 4x4 in the root frame."""
-        return self._change_scene([change_of(msg, transform)], "%s %s" % (
+        return self._change_scene(lambda: [change_of(msg, transform)], "%s %s" % (
             OPERATIONS.get(operation_of(msg), "?"), msg.id))
 
     @answered
     def planning_scene(self, msg, transform):
         """A moveit_msgs/PlanningScene: a diff, or a whole world replacing the scene."""
-        return self._change_scene(changes_of_scene(msg, transform), "planning scene %s" % (
+        return self._change_scene(lambda: changes_of_scene(msg, transform), "planning scene %s" % (
             "diff" if msg.is_diff else "(whole world)"))
 
     @answered
     def load_scene(self, source):
         """The ~scene YAML file (a path or its parsed content) as the whole scene."""
-        loaded = Scene.from_yaml(source, self.engine.world.scene.frame)
-        changes = [lambda scene: scene.remove(None)] + [
-            lambda scene, obj=obj: scene.add(obj) for obj in loaded.objects.values()]
+        def changes():
+            loaded = Scene.from_yaml(source, self.engine.world.scene.frame)
+            return [lambda scene: scene.remove(None)] + [
+                lambda scene, obj=obj: scene.add(obj) for obj in loaded.objects.values()]
         return self._change_scene(changes, "the scene file")
 
-    def _change_scene(self, changes, what):
+    def _change_scene(self, read, what):
+        """read() -> the changes (SceneError when a message or file is refused)."""
         try:
+            changes = read()
             scene = self.engine.world.update(lambda scene: apply(scene, changes))
         except (SceneError, ValueError) as e:
             raise RequestError("scene update refused, the scene is unchanged: %s" % e) from None
