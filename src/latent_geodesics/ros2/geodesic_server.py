@@ -3,8 +3,9 @@ adapter over the same GeodesicService (serving/service.py; messages.py converts)
 
 Services ~/encode, ~/decode, ~/graph_geodesic, ~/geodesic_lengths,
 ~/magnification_factor, ~/reload, ~/scene (the objects it plans around: MoveIt's
-collision_object and planning_scene topics and the `scene` file; scene.py); action
-~/nn_geodesic (feedback, cancel); topics ~/trajectory, ~/latent_path,
+collision_object and planning_scene topics and the `scene` file; scene.py); actions
+~/nn_geodesic (feedback, cancel) and ~/execute (through the robot's
+FollowJointTrajectory controller; execution.py); topics ~/trajectory, ~/latent_path,
 ~/mf_map, ~/scene_markers (transient local, as ROS 1 latches) and /diagnostics.
 joint_states at sensor QoS for an empty start; robot_description from the topic
 robot_state_publisher latches (transient local), its joint limits under MoveIt's
@@ -27,6 +28,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from latent_geodesics.action import NNGeodesic
+from latent_geodesics.ros2.execution import Executor
 from latent_geodesics.ros2.messages import (
     diagnostics_msg,
     mf_image,
@@ -88,6 +90,7 @@ class GeodesicServer(Node):
         self.create_services()
         self.refinement = Refinement(self)
         self.scene = SceneTopics(self, self.service, self.service_qos, self.services_group)
+        self.execution = Executor(self, self.service_qos)   # not .executor: rclpy's own
         background = MutuallyExclusiveCallbackGroup()
         self.create_timer(1.0, self.publish_diagnostics, callback_group=background)
         self.mf_timer = self.create_timer(0.0, self.publish_mf_map_once,
