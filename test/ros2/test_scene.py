@@ -51,7 +51,7 @@ def server(fixture_dir, start_node, client, tmp_path_factory):
                       "-p", "scene:=%s" % scene_file, name="world_server")
     client.wait(GetScene, S + "scene")
     yield node
-    node.stop()
+    assert node.stop() == 0, node.output()[-3000:]   # a clean SIGINT
     client.node.destroy_publisher(urdf_pub)
 
 
