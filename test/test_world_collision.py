@@ -118,6 +118,33 @@ def test_an_empty_scene_is_clear_everywhere():
     assert checker.check_path(np.zeros((3, 7))) is None
 
 
+def test_no_configurations_have_no_clearances():
+    # A scene whose objects lie far from every graph edge leaves no edge to check.
+    checker = CollisionChecker(panda(), one(Shape.box([0.1, 1.0, 1.0]), pose((-1.0, 0, 0.5))))
+    clearance, link, obj = checker.clearance(np.zeros((0, 7)))
+    assert clearance.shape == link.shape == obj.shape == (0,)
+
+
+def test_clearance_gradients_through_shapes_of_several_kinds():
+    # The metric's obstacle barrier differentiates clearance_tensor: a box, a sphere
+    # and a mesh (a union of spheres) in one scene.
+    tetra = Shape.mesh(np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0], [0, 0, 0.1]]),
+                       np.array([[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]]))
+    scene = Scene(FRAME)
+    for name, shape, at in (("box", Shape.box([0.1, 0.1, 0.1]), (0.4, 0.2, 0.5)),
+                            ("ball", Shape.sphere(0.05), (0.4, -0.2, 0.5)),
+                            ("tetra", tetra, (0.5, 0.0, 0.3))):
+        scene = scene.add(WorldObject(name, pose(at), (shape,)))
+    checker = CollisionChecker(panda(), scene)
+    q = torch.tensor(np.stack([HOME, HOME + 0.1]), dtype=checker.body.dtype,
+                     requires_grad=True)
+    clearance = checker.clearance_tensor(q)
+    clearance.amin(dim=(1, 2)).sum().backward()
+    assert clearance.shape[2] == 3 and torch.isfinite(q.grad).all() and q.grad.abs().sum() > 0
+    np.testing.assert_allclose(clearance.amin(dim=(1, 2)).detach().numpy(),
+                               checker.clearance(q.detach().numpy())[0], atol=1e-5)
+
+
 def hand(body, q):
     """The centre of panda_link7's spheres at q."""
     mine = body.sphere_links == body.link_names.index("panda_link7")

@@ -18,6 +18,7 @@ from latent_geodesics.action import NNGeodesic
 from latent_geodesics.msg import Endpoint
 from latent_geodesics.ros2.parameters import ServiceQueue
 from latent_geodesics.serving.engine import REQUEST_TIME_SETTINGS, Settings
+from latent_geodesics.serving.execution import ExecutionSettings
 from latent_geodesics.serving.service import NodeSettings
 from latent_geodesics.settings import specs
 from latent_geodesics.srv import (
@@ -229,7 +230,7 @@ def numeric_settings(*classes):
 
 
 def test_every_numeric_parameter_has_a_range_and_a_set_beyond_it_is_refused(server, client):
-    names = numeric_settings(Settings, NodeSettings, ServiceQueue)
+    names = numeric_settings(Settings, NodeSettings, ServiceQueue, ExecutionSettings)
     described = client.call(DescribeParameters, S + "describe_parameters",
                             names=names).descriptors
     assert len(described) == len(names)   # an undeclared name: no descriptors at all

@@ -10,6 +10,7 @@ import sys
 import threading
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
@@ -42,6 +43,11 @@ def run_node(node_class, args=None):
         executor.spin()
     except ExternalShutdownException:
         pass
+    except RCLError:
+        # Ctrl-C's shutdown can land between the executor's check of the context and
+        # its wait (rclpy then raises this, not ExternalShutdownException): the same end.
+        if node.context.ok():
+            raise
     finally:
         # A daemon timer outlives run_node: it also covers the interpreter's wait for
         # threads at exit.

@@ -2,13 +2,16 @@
 adapter over the same GeodesicService (serving/service.py; messages.py converts).
 
 Services ~/encode, ~/decode, ~/graph_geodesic, ~/geodesic_lengths,
-~/magnification_factor, ~/reload; action ~/nn_geodesic (feedback, cancel); topics
-~/trajectory, ~/latent_path, ~/mf_map (transient local, as ROS 1 latches) and
-/diagnostics. joint_states at sensor QoS for an empty start; robot_description
-from the topic robot_state_publisher latches (transient local), its joint limits
-under MoveIt's nested robot_description_planning.joint_limits and joint_limits
-parameters. Services and the action run in their own callback groups on a
-multi-threaded executor, so a long refinement never blocks a service.
+~/magnification_factor, ~/reload, ~/scene (the objects it plans around: MoveIt's
+collision_object and planning_scene topics and the `scene` file; scene.py); actions
+~/nn_geodesic (feedback, cancel) and ~/execute (through the robot's
+FollowJointTrajectory controller; execution.py); topics ~/trajectory, ~/latent_path,
+~/mf_map, ~/scene_markers (transient local, as ROS 1 latches) and /diagnostics.
+joint_states at sensor QoS for an empty start; robot_description from the topic
+robot_state_publisher latches (transient local), its joint limits under MoveIt's
+nested robot_description_planning.joint_limits and joint_limits parameters.
+Services and the actions run in their own callback groups on a multi-threaded
+executor, so a long refinement never blocks a service.
 """
 import dataclasses
 import time
@@ -25,6 +28,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from latent_geodesics.action import NNGeodesic
+from latent_geodesics.ros2.execution import Executor
 from latent_geodesics.ros2.messages import (
     diagnostics_msg,
     mf_image,
@@ -33,6 +37,7 @@ from latent_geodesics.ros2.messages import (
     trajectory_msg,
 )
 from latent_geodesics.ros2.parameters import declare_settings, nested, on_change, service_qos
+from latent_geodesics.ros2.scene import SceneTopics
 from latent_geodesics.serving.engine import REQUEST_TIME_SETTINGS, Engine, Settings
 from latent_geodesics.serving.robot_state import JointStateBuffer, StateError
 from latent_geodesics.serving.service import (
@@ -84,6 +89,8 @@ class GeodesicServer(Node):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_services()
         self.refinement = Refinement(self)
+        self.scene = SceneTopics(self, self.service, self.service_qos, self.services_group)
+        self.execution = Executor(self, self.service_qos)   # not .executor: rclpy's own
         background = MutuallyExclusiveCallbackGroup()
         self.create_timer(1.0, self.publish_diagnostics, callback_group=background)
         self.mf_timer = self.create_timer(0.0, self.publish_mf_map_once,

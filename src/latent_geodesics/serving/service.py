@@ -25,7 +25,13 @@ from latent_geodesics.serving.engine import RequestError
 from latent_geodesics.serving.robot_state import StateError, check_start
 from latent_geodesics.serving.trajectory import Timing, spline_peaks
 from latent_geodesics.settings import check_value, setting
-from latent_geodesics.world.moveit import OPERATIONS, apply, change_of, changes_of_scene
+from latent_geodesics.world.moveit import (
+    OPERATIONS,
+    apply,
+    change_of,
+    changes_of_scene,
+    operation_of,
+)
 from latent_geodesics.world.scene import Scene, SceneError
 
 LATENCY_WINDOW = 200   # the latest requests the latency percentiles cover
@@ -210,7 +216,7 @@ class GeodesicService:
     def collision_object(self, msg, transform):
         """A moveit_msgs/CollisionObject; transform(frame_id) -> 4x4 in the root frame."""
         return self._change_scene(lambda: [change_of(msg, transform)], "%s %s" % (
-            OPERATIONS.get(int(msg.operation), "?"), msg.id))
+            OPERATIONS.get(operation_of(msg), "?"), msg.id))
 
     @answered
     def planning_scene(self, msg, transform):

@@ -89,9 +89,12 @@ class Primitives:
         for kind, (rotation, translation, dimensions, owner) in self.groups.items():
             local = torch.einsum("kij,nj->nki", rotation, points) + translation
             distance = SIGNED_DISTANCE[kind](local, dimensions)
-            out.scatter_reduce_(1, owner.expand(len(points), -1), distance, "amin")
+            # Not in place: amin's gradient needs the output it gave, which a second
+            # kind of shape (or a union below) would otherwise overwrite.
+            out = out.scatter_reduce(1, owner.expand(len(points), -1), distance, "amin")
         for union, owner in zip(self.unions, self.owners[self.kinds == "spheres"]):
-            out[:, owner] = torch.minimum(out[:, owner], union_distance(points, *union))
+            column = torch.minimum(out[:, owner], union_distance(points, *union))
+            out = out.index_copy(1, torch.tensor([owner], device=out.device), column[:, None])
         return out
 
     def pair_distances(self, points, shapes):
@@ -196,7 +199,7 @@ class CollisionChecker:
         q = torch.as_tensor(q, dtype=self.body.dtype, device=self.body.device)
         q = q.reshape(1, -1) if q.ndim == 1 else q
         batch = len(q)
-        if len(self.primitives.owners) == 0 or len(self._radii) == 0:
+        if batch == 0 or len(self.primitives.owners) == 0 or len(self._radii) == 0:
             return np.full(batch, np.inf), np.full(batch, -1), np.full(batch, -1)
         with torch.no_grad():
             found = [self._smallest(q[start:start + CHUNK]) for start in range(0, batch, CHUNK)]

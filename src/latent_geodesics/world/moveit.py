@@ -33,12 +33,21 @@ def pose_matrix(pose):
     return matrix
 
 
+def operation_of(msg):
+    """CollisionObject.operation as a number: its type is `byte`, which ROS 1's messages
+    hold as an int and ROS 2's (rclpy) as one byte, b'\\x00' for ADD."""
+    value = msg.operation
+    if isinstance(value, (bytes, bytearray)):
+        return int.from_bytes(value, "little")
+    return int(value)
+
+
 def change_of(msg, transform):
     """One CollisionObject as a function scene -> scene (SceneError when refused)."""
     name = msg.id or "(no id)"
     if not msg.id:
         raise SceneError("a collision object has no id; give every object an id")
-    operation = int(msg.operation)
+    operation = operation_of(msg)
     if operation not in OPERATIONS:
         raise SceneError("object %s: operation %d is not ADD, REMOVE, APPEND or MOVE"
                          % (name, operation))
@@ -146,4 +155,4 @@ def _relative(shapes, pose, scene, object_id):
 
 
 __all__ = ["ADD", "APPEND", "MOVE", "REMOVE", "Scene", "apply", "change_of",
-           "changes_of_scene", "pose_matrix"]
+           "changes_of_scene", "operation_of", "pose_matrix"]
