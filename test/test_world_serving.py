@@ -176,3 +176,19 @@ def test_a_bend_clears_an_object_and_keeps_the_ends(engine):
     assert bent is not None
     assert checker.smallest(bent).clearance >= 0.02 - 1e-6
     np.testing.assert_allclose(bent[[0, -1]], line[[0, -1]], atol=1e-6)
+
+
+def test_geodesic_lengths_measure_the_graph_the_scene_leaves(engine, pair):
+    ends, _, hand = pair
+    clear_scene(engine)
+    free = engine.geodesic_lengths([ends[0]], [ends[1]])
+    engine.world.update(lambda scene: scene.add(ball("ball", hand)))
+    try:
+        try:
+            blocked = engine.geodesic_lengths([ends[0]], [ends[1]])
+        except RequestError as e:   # the ball cut every way along the demonstrations
+            assert "no way along the demonstrations" in str(e)
+            return
+        assert blocked[0, 0] > free[0, 0]   # the way around is longer
+    finally:
+        clear_scene(engine)

@@ -187,13 +187,16 @@ class LatentGraph(KnnGraph):
         return points, hops, PathStats(nodes_expanded=expanded, node_path=nodes,
                                        bridges=bridges, query_path=list(node_path))
 
-    def distances(self, sources, targets):
+    def distances(self, sources, targets, edges=None, weights=None):
         """Graph distances between two sets of latent points: (S, T) array.
 
         Query points are attached like shortest_path's (but connect only through
         nodes); one multi-source Dijkstra (scipy.sparse.csgraph) answers all
-        pairs.
+        pairs. edges, weights: another edge set (the graph as a scene of the robot's
+        world leaves it); inf where no path is left.
         """
+        edges = self.edges if edges is None else edges
+        weights_of_edges = self.weights if weights is None else weights
         sources = to_numpy(sources).reshape(-1, self.dim)
         targets = to_numpy(targets).reshape(-1, self.dim)
         points = np.vstack([sources, targets])
@@ -210,10 +213,10 @@ class LatentGraph(KnnGraph):
                 rows.append(next_id), cols.append(v), weights.append(w)
             next_id += 1
         total = next_id
-        i, j = self.edges[:, 0], self.edges[:, 1]
+        i, j = edges[:, 0], edges[:, 1]
         all_r = np.r_[i, j, rows, cols]
         all_c = np.r_[j, i, cols, rows]
-        all_w = np.r_[self.weights, self.weights, weights, weights]
+        all_w = np.r_[weights_of_edges, weights_of_edges, weights, weights]
         matrix = coo_matrix((all_w, (all_r, all_c)), shape=(total, total)).tocsr()
         src, dst = ids[:len(sources)], ids[len(sources):]
         # Sources in blocks: each block's Dijkstra holds (block, all nodes) distances.

@@ -372,7 +372,15 @@ class Engine:
                 for end, label in zip(list(starts) + list(goals), labels)]
         check_offsets(served, *((z, q, label) for (z, q), label in zip(ends, labels)))
         z = np.array([z for z, _ in ends])
-        lengths = served.graph.distances(z[:len(starts)], z[len(starts):])
+        world = self.world.view(served)   # with objects: the graph the scene leaves
+        edge_set = world.edge_set(self.settings.collision_padding) if world else (None, None)
+        lengths = served.graph.distances(z[:len(starts)], z[len(starts):], *edge_set)
+        cut = np.argwhere(np.isinf(lengths)) if world else []
+        if len(cut):
+            raise RequestError(
+                "start %d and goal %d (and %d more pairs) have no way along the "
+                "demonstrations that keeps collision_padding from the scene's objects"
+                % (cut[0][0], cut[0][1], len(cut) - 1))
         return finite_result(lengths, "geodesic lengths")
 
     @staticmethod

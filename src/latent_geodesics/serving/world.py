@@ -146,6 +146,14 @@ class PathWorld:
         """The graph's search for this scene: edges reweighted by the barrier (an edge
         pays the barrier's change between its ends, the least its straight line pays),
         without the edges that come within margin of an object (blocked_edges)."""
+        return self._edge_set(margin)[2]
+
+    def edge_set(self, margin):
+        """(edges, weights) of the graph as this scene leaves it (~geodesic_lengths)."""
+        keep, weights, _ = self._edge_set(margin)
+        return self.served.graph.edges[keep], weights[keep]
+
+    def _edge_set(self, margin):
         with self._lock:
             if margin not in self._searches:
                 self._searches = {margin: self._build_search(margin)}
@@ -156,7 +164,7 @@ class PathWorld:
         i, j = graph.edges[:, 0], graph.edges[:, 1]
         keep = ~self.blocked_edges(margin)
         weights = graph.weights + np.abs(self.node_barrier[i] - self.node_barrier[j])
-        return graph.search_over(keep, weights)
+        return keep, weights, graph.search_over(keep, weights)
 
     def blocked_edges(self, margin):
         """(E,) bool: graph edges whose decoded motion comes within margin of an object.
