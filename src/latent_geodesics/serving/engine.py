@@ -193,6 +193,23 @@ def endpoint_limit_of(model, setting):
     return 0.0, "off (auto, but the model has no held-out error)"
 
 
+def check_length_request(settings, starts, goals):
+    """Refuse a ~geodesic_lengths request without ends or beyond its caps."""
+    if not starts or not goals:
+        raise RequestError("give at least one start and one goal")
+    # Each endpoint is encoded and checked on its own: its count is bounded too.
+    if len(starts) + len(goals) > settings.max_endpoints:
+        raise RequestError("%d starts + %d goals = %d endpoints, more than max_endpoints "
+                           "%d per request: split it" % (
+                               len(starts), len(goals), len(starts) + len(goals),
+                               settings.max_endpoints))
+    if len(starts) * len(goals) > settings.max_lengths:
+        raise RequestError("%d starts x %d goals = %d lengths, more than max_lengths %d "
+                           "per request: split it" % (len(starts), len(goals),
+                                                      len(starts) * len(goals),
+                                                      settings.max_lengths))
+
+
 DETOUR_KNOTS, DETOUR_ITERATIONS = 32, 100
 
 
@@ -353,19 +370,7 @@ class Engine:
         multi-source Dijkstra; starts/goals: lists of (joint_names, positions,
         latent) triples, each checked like a geodesic's endpoint."""
         served = self.served
-        if not starts or not goals:
-            raise RequestError("give at least one start and one goal")
-        # Each endpoint is encoded and checked on its own: its count is bounded too.
-        if len(starts) + len(goals) > self.settings.max_endpoints:
-            raise RequestError("%d starts + %d goals = %d endpoints, more than max_endpoints "
-                               "%d per request: split it" % (
-                                   len(starts), len(goals), len(starts) + len(goals),
-                                   self.settings.max_endpoints))
-        if len(starts) * len(goals) > self.settings.max_lengths:
-            raise RequestError("%d starts x %d goals = %d lengths, more than max_lengths %d "
-                               "per request: split it" % (len(starts), len(goals),
-                                                          len(starts) * len(goals),
-                                                          self.settings.max_lengths))
+        check_length_request(self.settings, starts, goals)
         labels = ["start %d" % i for i in range(len(starts))] + \
             ["goal %d" % i for i in range(len(goals))]
         ends = [endpoint(served, self.settings, *end, label)
