@@ -15,10 +15,12 @@ Writes bench/results/bench.md and bench/results/bench.json. Sections:
  11 the speed issue's table: training, graph build to 1M, refinement, MF (speed_table.py)
  12 does the served motion follow the demonstrations? curved skills, laikago, arm
     (follows.py)
+ 13 every stage of a served ~graph_geodesic, p50/p99, N = 10,000 arm graph (stages.py)
 
     python bench/run_all.py            all sections
     python bench/run_all.py ros al     only these (others kept from bench.json)
     python bench/run_all.py --device cuda core train   on a GPU: bench-cuda.md beside
+    python bench/run_all.py stages --baseline REF   stages before (git ref) and after
     sections: SECTIONS below; an unknown name is refused
 """
 import argparse
@@ -412,6 +414,9 @@ def module_lines(results):
     if "follows" in results:
         from follows import report_lines as follows_lines
         md += follows_lines(results)
+    if "stages" in results:
+        from stages import report_lines as stages_lines
+        md += stages_lines(results["stages"])
     return md
 
 
@@ -486,6 +491,11 @@ def follows_section(results, device):
     results["follows"] = follows()
 
 
+def stages_section(results, device):
+    from stages import stages
+    results["stages"] = stages(results.get("stages_baseline") or None)
+
+
 def gap_section(results, device):
     from gap_experiments import gap_experiments
     results.update(gap_experiments(RESULTS))
@@ -513,11 +523,13 @@ SECTIONS = {
     "gap": ("10 the IROS 2018 experiments (pendulum images, arm two skills, two arcs)",
             gap_section),
     "hole": ("7c how visible the hole is", hole_section),
+    "stages": ("13 every stage of a served graph geodesic (before/after with --baseline)",
+               stages_section),
 }
 FULL_RUN = [name for name in SECTIONS if name not in ("astar", "hole")]   # core has astar
 
 
-def main(sections, device="cpu"):
+def main(sections, device="cpu", baseline=None):
     device = torch.device(device)
     os.makedirs(RESULTS, exist_ok=True)
     torch.manual_seed(0)
@@ -527,6 +539,7 @@ def main(sections, device="cpu"):
     if sections and os.path.isfile(path):
         with open(path) as f:
             results = json.load(f)
+    results["stages_baseline"] = baseline or ""   # the stages section's "before" ref
     chosen = sections or FULL_RUN
     for number, section in enumerate(chosen, 1):
         title, run = SECTIONS[section]
@@ -550,6 +563,7 @@ def parse_args(argv):
     p.add_argument("sections", nargs="*", metavar="SECTION",
                    help="only these (others kept from bench.json): " + ", ".join(SECTIONS))
     p.add_argument("--device", default="cpu", help="cpu or cuda: bench-cuda.md beside")
+    p.add_argument("--baseline", metavar="REF", help="the stages section's before: a git ref")
     args = p.parse_args(argv)
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown:   # (argparse's choices refuses an empty list of sections)
@@ -560,4 +574,4 @@ def parse_args(argv):
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     args = parse_args(sys.argv[1:])
-    main(args.sections, args.device)
+    main(args.sections, args.device, args.baseline)

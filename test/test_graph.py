@@ -14,12 +14,17 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from latent_geodesics.geometry.curves import subdivide
+from latent_geodesics.geometry.curves import best_candidate, subdivide
 from latent_geodesics.geometry.metric import curve_length
 from latent_geodesics.geometry.refinement import polyline_geodesic
 from latent_geodesics.graph.build import GRAPH
 from latent_geodesics.graph.files import digest
-from latent_geodesics.graph.latent_graph import GraphError, LatentGraph, unique_pairs
+from latent_geodesics.graph.latent_graph import (
+    GraphError,
+    LatentGraph,
+    shortening_candidates,
+    unique_pairs,
+)
 from latent_geodesics.model.iwae import load_model
 from latent_geodesics.model.loading import cache_path, model_graph
 
@@ -511,3 +516,29 @@ def test_a_forged_model_cache_is_rebuilt_with_a_warning(arm_model_dir, tmp_path)
     assert "edge lengths do not match the decoder" in warnings[0]
     with np.load(path) as f:   # the rebuilt cache replaced the forged one
         assert np.array_equal(f["weights"], graph.weights)
+
+
+def test_shortening_reuses_only_lengths_the_measure_gives(sphere_graph):
+    """The lengths the shortening takes from the search and the shortcut (not
+    measured again) are the measure's own, segment by segment; the shortest candidate
+    is the one measuring every candidate anew picks, at the same length."""
+    g = sphere_graph
+    rng = np.random.default_rng(8)
+    reused = 0
+    for _ in range(6):
+        a = g.nodes[rng.integers(len(g))]
+        b = off_node(g, rng, int(rng.integers(len(g))))
+        points, hops, stats = g._node_path(a, b, "dijkstra")
+        candidates = shortening_candidates(g, points, hops, stats)
+        for _, pts, known in candidates:
+            if known is None:
+                continue
+            assert len(known) == len(pts) - 1
+            for s in np.flatnonzero(~np.isnan(known)):
+                assert known[s] == pytest.approx(g.measure(pts[s:s + 2]), rel=1e-9)
+                reused += 1
+        fresh = best_candidate(g.metric, [c[:2] for c in candidates], g.step)
+        name, best, length, lengths = best_candidate(g.metric, candidates, g.step)
+        assert name == fresh[0] and length == pytest.approx(fresh[2], rel=1e-9)
+        assert lengths == pytest.approx(fresh[3], rel=1e-9)
+    assert reused > 20

@@ -1,7 +1,7 @@
 """From a decoded path to an executable trajectory: residuals, density, limits, timing."""
 import numpy as np
 import pytest
-from scipy.interpolate import CubicSpline
+from scipy.interpolate import BPoly, CubicSpline
 
 from latent_geodesics.serving.trajectory import (
     NS,
@@ -9,6 +9,7 @@ from latent_geodesics.serving.trajectory import (
     LimitError,
     carry_residuals,
     peak_ratios,
+    quintic_peaks,
     select_waypoints,
     time_parametrize,
 )
@@ -232,3 +233,17 @@ def test_motions_longer_than_max_duration_are_refused():
     # Limits so slow that nanoseconds would overflow int64: refused, never wrapped around.
     with pytest.raises(LimitError, match="max_duration"):
         time_parametrize(path(), JointLimits.uniform(NAMES, 1e-12, 1e-20))
+
+
+@pytest.mark.parametrize("points", [2, 3, 25])
+def test_quintic_peaks_agree_with_scipy(points):
+    """The closed-form quintics' sampled peaks are BPoly.from_derivatives' (the
+    reference), on random positions, velocities, accelerations and piece lengths."""
+    rng = np.random.default_rng(points)
+    t = np.r_[0.0, np.cumsum(rng.uniform(0.05, 2.0, points - 1))]
+    q, v, a = rng.normal(size=(3, points, 4))
+    reference = BPoly.from_derivatives(t, np.stack([q, v, a], 1))
+    ts = (t[:-1, None] + np.linspace(0.0, 1.0, 16) * np.diff(t)[:, None]).ravel()
+    v_peak, a_peak = quintic_peaks(np.diff(t), q, v, a, samples=16)
+    np.testing.assert_allclose(v_peak, np.abs(reference(ts, 1)).max(0), rtol=1e-9)
+    np.testing.assert_allclose(a_peak, np.abs(reference(ts, 2)).max(0), rtol=1e-9)

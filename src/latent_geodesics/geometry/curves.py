@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from latent_geodesics.errors import PointError
-from latent_geodesics.geometry.metric import LatentMetric, split, subdivide
+from latent_geodesics.geometry.metric import LatentMetric, segment_pieces, split, subdivide
 
 __all__ = ["Geodesic", "PathStats", "best_candidate", "check_point", "relax", "resample",
-           "shortcut", "smooth", "split", "subdivide", "to_numpy"]
+           "shortcut", "shortcut_segments", "smooth", "split", "subdivide", "to_numpy"]
 
 
 @dataclass
@@ -59,26 +59,47 @@ def check_point(z, dim, what="point", error=PointError):
     return z
 
 
+SHORTCUT_PIECES = 8   # at most this many pieces measure a candidate direct segment
+
+
 def shortcut(metric, points, hop_lengths, step, window=6):
-    """Replace sub-paths by direct latent segments where those decode shorter.
+    """Replace sub-paths by direct latent segments where those decode shorter
+    (shortcut_segments); returns the kept points."""
+    points = to_numpy(points)
+    return points[shortcut_segments(metric, points, hop_lengths, step, window)[0]]
+
+
+def shortcut_segments(metric, points, hop_lengths, step, window=6, embedded=None,
+                      skip=None):
+    """The shortest chain of direct segments and original hops along a path.
 
     points: (m, Nz) a path; hop_lengths: (m-1,) the decoded length of each hop.
-    A dynamic programme over all jumps i -> j (j - i <= window) finds the
-    shortest chain of direct segments and original hops. Returns the kept points.
+    A dynamic programme over all jumps i -> j (j - i <= window) finds it.
+    embedded: the points' embeddings (m, D), where the caller has them (only the
+    segments' interior points are embedded); skip(ii, jj): a mask of jumps known
+    not to be shorter than their hops (not measured).
+    Returns (indices of the kept points, each kept segment's length: the hop's, or
+    the direct segment's where it was measured at the full resolution, else NaN).
     """
     points = to_numpy(points)
     m = len(points)
+    hops = np.asarray(hop_lengths, dtype=np.float64)
     if m <= 2:
-        return points
+        return np.arange(m), hops[:max(m - 1, 0)].copy()
     ii, jj = np.triu_indices(m, 2)
     near = jj - ii <= window
+    if skip is not None:
+        near &= ~np.asarray(skip(ii, jj), dtype=bool)
     ii, jj = ii[near], jj[near]
-    direct = LatentMetric.of(metric).segment_lengths(points[ii], points[jj], step, cap=8)
-    cost = {(i, i + 1): float(w) for i, w in enumerate(hop_lengths)}
-    cost.update({(int(i), int(j)): float(w) for i, j, w in zip(ii, jj, direct)
-                 if w < cost.get((int(i), int(j)), np.inf)})
+    xa, xb = (None, None) if embedded is None else (embedded[ii], embedded[jj])
+    direct = LatentMetric.of(metric).segment_lengths(points[ii], points[jj], step,
+                                                     SHORTCUT_PIECES, xa, xb)
+    exact = segment_pieces(points[ii], points[jj], step) <= SHORTCUT_PIECES
+    cost = {(i, i + 1): (float(w), float(w)) for i, w in enumerate(hops)}
+    cost.update({(int(i), int(j)): (float(w), float(w) if ok else np.nan)
+                 for i, j, w, ok in zip(ii, jj, direct, exact)})
     into = [[] for _ in range(m)]
-    for (i, j), w in cost.items():
+    for (i, j), (w, _) in cost.items():
         into[j].append((i, w))
     best, prev = np.full(m, np.inf), np.zeros(m, dtype=int)
     best[0] = 0.0
@@ -89,7 +110,8 @@ def shortcut(metric, points, hop_lengths, step, window=6):
     keep = [m - 1]
     while keep[-1] != 0:
         keep.append(prev[keep[-1]])
-    return points[keep[::-1]]
+    keep = np.array(keep[::-1])
+    return keep, np.array([cost[(int(i), int(j))][1] for i, j in zip(keep[:-1], keep[1:])])
 
 
 def smooth(points, n=None, degree=3):
@@ -205,8 +227,24 @@ def _interpolation_weights(knots, sub):
 
 def best_candidate(metric, candidates, step):
     """The shortest of named latent polylines under one measure:
-    (name, points, length, {name: length})."""
-    lengths = LatentMetric.of(metric).polyline_lengths([pts for _, pts in candidates], step)
-    measured = [(float(length), name, pts) for length, (name, pts) in zip(lengths, candidates)]
+    (name, points, length, {name: length}).
+
+    candidates: (name, points) or (name, points, known), known (m-1,): its segments'
+    lengths already measured at this resolution (NaN: not). Whatever is not known,
+    whole polylines and single segments, is measured in one embedding."""
+    runs, owner = [], []
+    totals = np.zeros(len(candidates))
+    for c, (_, pts, *known) in enumerate(candidates):
+        if not known or known[0] is None:
+            runs.append(pts), owner.append(c)
+            continue
+        missing = np.isnan(known[0])
+        totals[c] = known[0][~missing].sum()
+        for s in np.flatnonzero(missing):
+            runs.append(pts[s:s + 2]), owner.append(c)
+    if runs:
+        np.add.at(totals, owner, LatentMetric.of(metric).polyline_lengths(runs, step))
+    measured = [(float(length), name, pts)
+                for length, (name, pts, *_) in zip(totals, candidates)]
     length, name, pts = min(measured, key=lambda c: c[0])
     return name, pts, length, {key: value for value, key, _ in measured}

@@ -10,6 +10,7 @@ straight line as a candidate; the shortest under one measure is returned. Files:
 import time
 
 import numpy as np
+import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
@@ -21,10 +22,11 @@ from latent_geodesics.geometry.curves import (
     check_point,
     relax,
     shortcut,
+    shortcut_segments,
     to_numpy,
 )
-from latent_geodesics.geometry.metric import Points
-from latent_geodesics.graph.build import RELAX_ITERATIONS, KnnGraph, unique_pairs
+from latent_geodesics.geometry.metric import Points, segment_pieces
+from latent_geodesics.graph.build import EDGE_PIECES, RELAX_ITERATIONS, KnnGraph, unique_pairs
 from latent_geodesics.graph.files import load_graph, save_graph
 from latent_geodesics.graph.lazy import lazy_node_path
 from latent_geodesics.graph.search import GraphSearch
@@ -114,16 +116,8 @@ class LatentGraph(KnnGraph):
         if not shorten:
             stats.time = time.perf_counter() - t0
             return Geodesic(points, float(sum(hops)), "graph", stats)
+        candidates = shortening_candidates(self, points, hops, stats, world)
         metric = self.metric if world is None else world.metric
-        short = shortcut(metric, points, hops, self.step)
-        candidates = [("graph", points), ("shortcut", short), ("straight", np.stack([zs, zg]))]
-        if self.relax_iterations > 0 and len(short) > 2:
-            relaxed, _ = relax(metric, short, self.step, knots=16,
-                               iterations=self.relax_iterations)
-            candidates.append(("relaxed", relaxed))
-        if world is not None:   # the graph path's edges are clear; the others are checked
-            candidates = [(name, pts) for name, pts in candidates
-                          if name == "graph" or world.polyline_clear(pts)]
         name, best, length, lengths = best_candidate(metric, candidates, self.step)
         stats.candidate, stats.straight_length = name, lengths.get("straight", float("nan"))
         stats.time = time.perf_counter() - t0
@@ -237,3 +231,65 @@ class LatentGraph(KnnGraph):
         settings (outside_factor, relax_iterations) to serve it with."""
         return load_graph(cls, path, decoder, options, k=k, n_samples=n_samples,
                           model_id=model_id, nodes=nodes)
+
+
+# --- shortening a found path (module functions: LatentGraph stays one screenful) ---
+def shortening_candidates(graph, points, hops, stats, world=None):
+    """[(name, points, known segment lengths or None)]: the node path, its shortcut,
+    the straight line and (relax_iterations > 0) the relaxed shortcut.
+
+    Without a world, what the graph has measured already is not measured again: the
+    path's nodes' embeddings (node_x) serve as the shortcut's segment ends, jumps
+    between nodes that share an edge are not tried (the search found no shorter way
+    through that edge), and the hops' edge weights and the shortcut's direct segments
+    are the candidates' lengths where they were measured at the full resolution."""
+    zs, zg = points[0], points[-1]
+    if world is not None:
+        short, known, short_known = shortcut(world.metric, points, hops, graph.step), None, None
+    else:
+        ids = np.asarray(stats.query_path)
+        hop_known = exact_hops(graph, points, ids)
+        keep, short_known = shortcut_segments(
+            graph.metric, points, hops, graph.step, embedded=path_embedding(graph, points, ids),
+            skip=lambda i, j: node_edges(graph, ids[i], ids[j]))
+        short_known[(np.diff(keep) == 1) & ~hop_known[keep[:-1]]] = np.nan
+        short, known = points[keep], np.where(hop_known, hops, np.nan)
+    candidates = [("graph", points, known), ("shortcut", short, short_known),
+                  ("straight", np.stack([zs, zg]), None)]
+    if graph.relax_iterations > 0 and len(short) > 2:
+        relaxed, _ = relax(graph.metric if world is None else world.metric, short, graph.step,
+                           knots=16, iterations=graph.relax_iterations)
+        candidates.append(("relaxed", relaxed, None))
+    if world is not None:   # the graph path's edges are clear; the others are checked
+        candidates = [c for c in candidates if c[0] == "graph" or world.polyline_clear(c[1])]
+    return candidates
+
+
+def path_embedding(graph, points, ids):
+    """The embeddings of a found path's points (ids: the search's path, query ends
+    n and n + 1): the nodes' stored ones, the query ends' decoded."""
+    n = len(graph.nodes)
+    x = graph.node_x[torch.as_tensor(np.minimum(ids, n - 1), device=graph.node_x.device)]
+    ends = np.flatnonzero(ids >= n)
+    if len(ends):
+        x[torch.as_tensor(ends, device=x.device)] = graph._decode(points[ends]).to(x.dtype)
+    return x
+
+
+def exact_hops(graph, points, ids):
+    """Which hops' weights are the measure's own lengths: all but bridges (measured
+    coarser) and hops long enough to have been capped at EDGE_PIECES."""
+    lo, hi = np.minimum(ids[:-1], ids[1:]), np.maximum(ids[:-1], ids[1:])
+    is_bridge = np.fromiter(map(graph._bridge_keys.__contains__, zip(lo.tolist(), hi.tolist())),
+                            dtype=bool, count=len(lo))
+    return ~is_bridge & (segment_pieces(points[:-1], points[1:], graph.step) <= EDGE_PIECES)
+
+
+def node_edges(graph, a, b):
+    """Mask of the node pairs (a[i], b[i]) joined by a graph edge (query ends: none)."""
+    n = len(graph.nodes)
+    inside = (a < n) & (b < n)
+    out = np.zeros(len(a), dtype=bool)
+    if inside.any():
+        out[inside] = np.asarray(graph.matrix[a[inside], b[inside]]).ravel() != 0
+    return out

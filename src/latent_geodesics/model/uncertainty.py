@@ -76,8 +76,13 @@ class RBFPrecision(torch.nn.Module):
         self.lam, self.spacing, self.tree = float(lam), spacing, tree
         count = min(CANDIDATES, len(centres))
         reach, near = tree.query(centres, count)
-        self.register_buffer("candidates", torch.as_tensor(
-            np.reshape(near, (len(centres), -1)), dtype=torch.long))
+        near = np.reshape(near, (len(centres), -1))
+        self.register_buffer("candidates", torch.as_tensor(near, dtype=torch.long))
+        # Each centre's candidates' coordinates (C, Nz, CANDIDATES) and heights, laid out
+        # for one row gather a point: no index-of-index lookups per request.
+        self.register_buffer("candidate_centres", self.centres[self.candidates].transpose(1, 2)
+                             .contiguous())
+        self.register_buffer("candidate_height", self.height[self.candidates])
         self.zeta = float(FLOOR * height.min())
         # Each centre's candidates fill a ball of this radius around it (all centres:
         # an unbounded one); beyond far_d2 (squared distance to the nearest centre)
@@ -102,24 +107,33 @@ class RBFPrecision(torch.nn.Module):
         points = z.detach().cpu().numpy()
         workers = -1 if len(points) > 4096 else 1
         distance, nearest = self.tree.query(points, 1, workers=workers)
-        d2, index = self._nearest(z, self.candidates[torch.as_tensor(nearest, device=z.device)])
-        farthest = d2[:, -1].detach().sqrt().cpu().double().numpy()
+        rows = torch.as_tensor(nearest, device=z.device)
+        d2 = ((z[:, :, None] - self.candidate_centres.to(z.dtype).index_select(0, rows)) ** 2
+              ).sum(1)
+        beta, kth = self._masked_sum(d2, self.candidate_height.to(z.dtype).index_select(0, rows))
+        farthest = kth.detach().sqrt().cpu().double().numpy()
         unsure = ((distance + farthest) * (1 + 1e-6) >= self.reach[nearest]) \
             & (distance ** 2 < self.far_d2)   # 1e-6: the distances' rounding (float32)
         if unsure.any():
             rows = torch.as_tensor(np.flatnonzero(unsure), device=z.device)
-            _, own = self.tree.query(points[unsure], d2.shape[1], workers=workers)
-            own_d2, own_index = self._nearest(z[rows], torch.as_tensor(
-                np.reshape(own, (len(rows), -1)), device=z.device))
-            d2, index = d2.index_put((rows,), own_d2), index.index_put((rows,), own_index)
-        return self._kernel_sum(d2, self.height.to(z.dtype)[index])
+            _, own = self.tree.query(points[unsure], min(NEAREST, len(self.centres)),
+                                     workers=workers)
+            own = torch.as_tensor(np.reshape(own, (len(rows), -1)), device=z.device)
+            own_beta, _ = self._masked_sum(
+                ((z[rows][:, None, :] - self.centres.to(z.dtype)[own]) ** 2).sum(-1),
+                self.height.to(z.dtype)[own])
+            beta = beta.index_put((rows,), own_beta)
+        return beta
 
-    def _nearest(self, z, index):
-        """(squared distances, indices) of the NEAREST of the centres `index` (B, C)
-        per point, nearest first."""
-        d2 = ((z[:, None, :] - self.centres.to(z.dtype)[index]) ** 2).sum(-1)
-        d2, pick = torch.topk(d2, min(NEAREST, d2.shape[1]), dim=-1, largest=False)
-        return d2, index.gather(1, pick)
+    def _masked_sum(self, d2, height):
+        """(beta, the NEAREST-th smallest d2) from squared distances d2 (B, C) to C
+        centres and their heights: the kernel sum over the NEAREST nearest, each kernel
+        lowered by the farthest one's. A kernel beyond it is clipped to zero, as is one
+        tied with it, so no sort is needed and the sum is _kernel_sum's."""
+        kth = d2.kthvalue(min(NEAREST, d2.shape[1]), dim=-1).values
+        g = torch.exp(-self.lam * d2)
+        lowered = (g - torch.exp(-self.lam * kth)[:, None]).clamp_min(0)
+        return (height * lowered).sum(-1) + self.zeta, kth
 
     def _dense_precision(self, z):
         """The same from all centres' distances (for torch.func transforms)."""

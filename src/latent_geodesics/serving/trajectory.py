@@ -10,11 +10,12 @@
                         between points as a controller interpolates, after timestamps
                         are rounded to whole nanoseconds (ROS time)
 """
+import functools
 import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import BPoly, CubicHermiteSpline, CubicSpline
+from scipy.interpolate import CubicHermiteSpline, CubicSpline
 
 from latent_geodesics.errors import LimitError, is_number
 from latent_geodesics.world.urdf import URDFError, parse_urdf
@@ -237,12 +238,27 @@ def spline_peaks(timing, samples=QUINTIC_SAMPLES):
         v_inside = np.where(inside, c1 - c2 ** 2 / (3 * c3), 0.0)
     v_peak = np.maximum(np.abs(timing.velocities).max(0), np.abs(v_inside).max(0))
     a_peak = np.maximum(np.abs(2 * c2).max(0), np.abs(6 * c3 * h + 2 * c2).max(0))
-    quintic = BPoly.from_derivatives(t, np.stack([timing.positions, timing.velocities,
-                                                  timing.accelerations], 1))
-    ts = (t[:-1, None] + np.linspace(0.0, 1.0, samples) * h).ravel()
-    v_peak = np.maximum(v_peak, np.abs(quintic(ts, 1)).max(0))
-    a_peak = np.maximum(a_peak, np.abs(quintic(ts, 2)).max(0))
-    return v_peak, a_peak
+    v_quintic, a_quintic = quintic_peaks(h[:, 0], timing.positions, timing.velocities,
+                                         timing.accelerations, samples)
+    return np.maximum(v_peak, v_quintic), np.maximum(a_peak, a_quintic)
+
+
+def quintic_peaks(h, q, v, a, samples=QUINTIC_SAMPLES):
+    """Per-joint peak |velocity| and |acceleration| (D,) of the quintics through the
+    points' positions, velocities and accelerations (h: the pieces' durations),
+    sampled `samples` times a piece. The quintic Hermite coefficients in closed form,
+    all pieces at once: scipy's BPoly.from_derivatives builds the same polynomials
+    piece by piece in Python, several milliseconds a trajectory."""
+    h = h[:, None]
+    dq, v0, v1, a0, a1 = q[1:] - q[:-1], v[:-1], v[1:], a[:-1], a[1:]
+    c3 = (20 * dq - (8 * v1 + 12 * v0) * h - (3 * a0 - a1) * h ** 2) / (2 * h ** 3)
+    c4 = (-30 * dq + (14 * v1 + 16 * v0) * h + (3 * a0 - 2 * a1) * h ** 2) / (2 * h ** 4)
+    c5 = (12 * dq - 6 * (v1 + v0) * h - (a0 - a1) * h ** 2) / (2 * h ** 5)
+    s = (np.linspace(0.0, 1.0, samples)[None, :] * h)[..., None]   # (m - 1, samples, 1)
+    c3, c4, c5 = c3[:, None], c4[:, None], c5[:, None]
+    velocity = v0[:, None] + s * (a0[:, None] + s * (3 * c3 + s * (4 * c4 + s * 5 * c5)))
+    acceleration = a0[:, None] + s * (6 * c3 + s * (12 * c4 + s * 20 * c5))
+    return np.abs(velocity).max((0, 1)), np.abs(acceleration).max((0, 1))
 
 
 def peak_ratios(timing, limits):
@@ -290,20 +306,15 @@ def _toppra_times(q, limits):
     """TOPP-RA's time-optimal times (seconds) at the points of the spline through q."""
     import toppra
     import toppra.algorithm as algo
-    import toppra.constraint as constraint
 
     ss = arc_fraction(q)
     # Gridpoints between the points too: TOPP-RA meets the limits at gridpoints only.
     grid = np.r_[(ss[:-1, None] + np.diff(ss)[:, None]
                   * np.arange(GRID_REFINE) / GRID_REFINE).ravel(), ss[-1]]
     path = toppra.SplineInterpolator(ss, q)
-    velocity = np.stack([-limits.velocity, limits.velocity], 1)
-    cons = [constraint.JointVelocityConstraint(velocity)]
-    if (limits.acceleration > 0).all():
-        accel = np.stack([-limits.acceleration, limits.acceleration], 1)
-        cons.append(constraint.JointAccelerationConstraint(accel))
+    cons = _constraints(limits.velocity.tobytes(), limits.acceleration.tobytes())
     logging.getLogger("toppra").setLevel(logging.WARNING)
-    instance = algo.TOPPRA(cons, path, gridpoints=grid, parametrizer="ParametrizeConstAccel")
+    instance = algo.TOPPRA(list(cons), path, gridpoints=grid, parametrizer="ParametrizeConstAccel")
     instance.compute_parameterization(0.0, 0.0)
     data = instance.problem_data
     if data.return_code != algo.ParameterizationReturnCode.Ok or data.sd_vec is None:
@@ -314,6 +325,20 @@ def _toppra_times(q, limits):
     # Constant path acceleration between gridpoints (ParametrizeConstAccel's times).
     dt = 2 * np.diff(grid) / np.maximum(sd[:-1] + sd[1:], 1e-12)
     return np.r_[0.0, np.cumsum(dt)][::GRID_REFINE]
+
+
+@functools.lru_cache(maxsize=32)
+def _constraints(velocity, acceleration):
+    """TOPP-RA's joint constraints of these limits (float64 bytes), made once: each
+    one formats its limits into a description when made (a millisecond a request);
+    they hold only the limits, not the path."""
+    import toppra.constraint as constraint
+    velocity, acceleration = np.frombuffer(velocity), np.frombuffer(acceleration)
+    cons = [constraint.JointVelocityConstraint(np.stack([-velocity, velocity], 1))]
+    if (acceleration > 0).all():
+        accel = np.stack([-acceleration, acceleration], 1)
+        cons.append(constraint.JointAccelerationConstraint(accel))
+    return tuple(cons)
 
 
 def served_spline(positions, time_ns, kept=None):
