@@ -160,7 +160,8 @@ class LatentGraph(KnnGraph):
             start_edges.append((target, direct))
         if method == "dijkstra":
             found = search.dijkstra(source, target, start_edges, into_goal,
-                                    None if not blocked else search.positions(list(blocked)))
+                                    None if blocked is None or not len(blocked)
+                                    else search.positions(blocked))
         elif method == "astar":
             # A goal node's stored decoding keeps the heuristic exactly consistent.
             x_goal = self._node_x_np[g_att] if isinstance(g_att, int) else \

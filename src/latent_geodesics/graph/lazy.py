@@ -6,10 +6,10 @@ decoded motion comes too near; the lazy rounds catch what the request's own
 residuals add. A scene update starts over, so the next request sees it.
 
 The world (serving/world.py's RequestWorld) gives: search(), the graph's search for
-its scene (without the edges the scene blocks, weighted by its metric); violations
-(points), which segments of a whole path from start to goal come too near an
-object, checked as the served motion moves; block(pairs) and dropped, the graph
-edges (node pairs) this request found too near and leaves out of its searches.
+its scene (weighted by its metric); blocked(), the edges (node pairs) the request
+leaves out: those of the scene nearer than its margin, and those it found itself;
+violations(points), which segments of a whole path from start to goal come too near
+an object, checked as the served motion moves; block(pairs), edges to leave out.
 """
 import numpy as np
 
@@ -26,7 +26,7 @@ def lazy_node_path(graph, zs, zg, method, world):
     for rounds in range(1, MAX_ROUNDS + 1):
         try:
             points, hops, stats = graph._node_path(zs, zg, method, world.search(),
-                                                   frozenset(skipped), world.dropped)
+                                                   frozenset(skipped), world.blocked())
         except GraphError:
             raise GraphError(_no_free_path(rounds)) from None
         bad = np.flatnonzero(world.violations(points))

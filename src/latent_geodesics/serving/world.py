@@ -138,52 +138,64 @@ class PathWorld:
         self.node_q = graph.node_x[:, :self.columns].double().cpu().numpy()
         self.node_clearance, _, _ = self.checker.clearance(self.node_q)
         self.node_barrier = self.barrier.of_clearance(self.node_clearance)
-        self._searches = {}
+        self._cache = {}   # the scene's edge bounds and search, built on first use
         self._lock = threading.Lock()
 
     # --- the graph under this scene -------------------------------------------------
-    def search(self, margin):
+    def search(self):
         """The graph's search for this scene: edges reweighted by the barrier (an edge
         pays the barrier's change between its ends, the least its straight line pays),
-        without the edges that come within margin of an object (blocked_edges)."""
-        return self._edge_set(margin)[2]
+        without the edges that touch an object; a request leaves out those nearer than
+        its margin through blocked(margin). Built once per scene."""
+        return self._scene_graph()[2]
+
+    def blocked(self, margin):
+        """(K, 2) node pairs of the search's edges that come within margin of an object."""
+        graph, bound = self.served.graph, self._edge_bounds()
+        return graph.edges[(bound >= 0) & (bound < margin)]
 
     def edge_set(self, margin):
         """(edges, weights) of the graph as this scene leaves it (~geodesic_lengths)."""
-        keep, weights, _ = self._edge_set(margin)
-        return self.served.graph.edges[keep], weights[keep]
+        keep = self._edge_bounds() >= margin
+        return self.served.graph.edges[keep], self._scene_graph()[1][keep]
 
-    def _edge_set(self, margin):
+    def _scene_graph(self):
         with self._lock:
-            if margin not in self._searches:
-                self._searches = {margin: self._build_search(margin)}
-            return self._searches[margin]
+            if "graph" not in self._cache:
+                graph = self.served.graph
+                i, j = graph.edges[:, 0], graph.edges[:, 1]
+                keep = self._edge_bounds_locked() >= 0
+                weights = graph.weights + np.abs(self.node_barrier[i] - self.node_barrier[j])
+                self._cache["graph"] = (keep, weights, graph.search_over(keep, weights))
+            return self._cache["graph"]
 
-    def _build_search(self, margin):
-        graph = self.served.graph
-        i, j = graph.edges[:, 0], graph.edges[:, 1]
-        keep = ~self.blocked_edges(margin)
-        weights = graph.weights + np.abs(self.node_barrier[i] - self.node_barrier[j])
-        return keep, weights, graph.search_over(keep, weights)
+    def _edge_bounds(self):
+        with self._lock:
+            return self._edge_bounds_locked()
 
-    def blocked_edges(self, margin):
-        """(E,) bool: graph edges whose decoded motion comes within margin of an object.
-        Only edges whose ends' clearances leave room for that are decoded: along the
-        chord between two configurations of clearances c_i, c_j no body point moves more
-        than b (the body's motion bound), so the clearance stays above (c_i + c_j - b)/2."""
-        graph = self.served.graph
-        i, j = graph.edges[:, 0], graph.edges[:, 1]
-        c = self.node_clearance
-        b = self.body.motion_bound(self.node_q[j] - self.node_q[i])
-        suspect = np.flatnonzero((c[i] + c[j] - b) / 2 < margin + CHORD_ALLOWANCE)
-        blocked = np.zeros(len(i), dtype=bool)
-        if not len(suspect):   # every object far from every edge: nothing to decode
-            return blocked
-        for chunk in np.array_split(suspect, max(1, len(suspect) // EDGE_BATCH)):
-            blocked[chunk] = self._edges_violate(chunk, margin)
-        return blocked
+    def _edge_bounds_locked(self):
+        """(E,) a lower bound of each graph edge's clearance along its decoded motion,
+        +inf where it keeps collision_padding (the largest margin a request plans
+        with) without decoding: along the chord between two configurations of
+        clearances c_i, c_j no body point moves more than b (the body's motion
+        bound), so the clearance stays above (c_i + c_j - b)/2. Once per scene."""
+        if "bounds" not in self._cache:
+            graph = self.served.graph
+            i, j = graph.edges[:, 0], graph.edges[:, 1]
+            c = self.node_clearance
+            b = self.body.motion_bound(self.node_q[j] - self.node_q[i])
+            margin = self.settings.padding
+            suspect = np.flatnonzero((c[i] + c[j] - b) / 2 < margin + CHORD_ALLOWANCE)
+            bound = np.full(len(i), np.inf)
+            for chunk in np.array_split(suspect, max(1, len(suspect) // EDGE_BATCH)):
+                if len(chunk):
+                    bound[chunk] = self._edge_clearances(chunk)
+            self._cache["bounds"] = bound
+        return self._cache["bounds"]
 
-    def _edges_violate(self, edges, margin):
+    def _edge_clearances(self, edges):
+        """The smallest clearance each edge's decoded samples guarantee, the stretch
+        between samples included (collision.py's bound)."""
         graph = self.served.graph
         za, zb = graph.nodes[graph.edges[edges, 0]], graph.nodes[graph.edges[edges, 1]]
         pieces = segment_pieces(za, zb, graph.step, cap=EDGE_CHECK_PIECES)
@@ -193,12 +205,12 @@ class PathWorld:
         q = self.decode(za[edge] + t[:, None] * (zb[edge] - za[edge]))
         clearance, _, _ = self.checker.clearance(q)
         step = self.body.motion_bound(np.diff(q, axis=0))
-        between = (clearance[:-1] + clearance[1:] - step) / 2
+        between = np.minimum((clearance[:-1] + clearance[1:] - step) / 2, clearance[:-1])
         same = edge[1:] == edge[:-1]
-        bad = np.zeros(len(edges), dtype=bool)
-        bad[edge[1:][same & (between < margin)]] = True
-        bad[edge[clearance < margin]] = True
-        return bad
+        bound = np.full(len(edges), np.inf)
+        np.minimum.at(bound, edge[1:][same], between[same])
+        np.minimum.at(bound, edge, clearance)
+        return bound
 
     def request(self, q_start, q_goal, margin):
         return RequestWorld(self, q_start, q_goal, margin)
@@ -273,7 +285,15 @@ class RequestWorld:
         self.dropped = set()
 
     def search(self):
-        return self.world.search(self.margin)
+        return self.world.search()
+
+    def blocked(self):
+        """(K, 2) node pairs this request leaves out: the scene's edges nearer than its
+        margin, and those its own lazy rounds found too near as it moves."""
+        near = self.world.blocked(self.margin)
+        if not self.dropped:
+            return near
+        return np.vstack([near.reshape(-1, 2), np.array(sorted(self.dropped))])
 
     def block(self, pairs):
         """Graph edges (node pairs) this request found too near an object, as it moves."""
