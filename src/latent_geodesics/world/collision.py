@@ -89,9 +89,12 @@ class Primitives:
         for kind, (rotation, translation, dimensions, owner) in self.groups.items():
             local = torch.einsum("kij,nj->nki", rotation, points) + translation
             distance = SIGNED_DISTANCE[kind](local, dimensions)
-            out.scatter_reduce_(1, owner.expand(len(points), -1), distance, "amin")
+            # Not in place: amin's gradient needs the output it gave, which a second
+            # kind of shape (or a union below) would otherwise overwrite.
+            out = out.scatter_reduce(1, owner.expand(len(points), -1), distance, "amin")
         for union, owner in zip(self.unions, self.owners[self.kinds == "spheres"]):
-            out[:, owner] = torch.minimum(out[:, owner], union_distance(points, *union))
+            column = torch.minimum(out[:, owner], union_distance(points, *union))
+            out = out.index_copy(1, torch.tensor([owner], device=out.device), column[:, None])
         return out
 
     def pair_distances(self, points, shapes):
