@@ -162,6 +162,8 @@ class Verifier:
         """(collides, smallest clearance m, link, object, samples checked): the rows
         with every link, then the stretches that may come within `near` finely."""
         q = np.asarray(positions, dtype=np.float64)
+        if not scene.objects:
+            return False, np.inf, "", "", 0
         rows = dense_collisions(self.urdf, self.names, scene, q, spacing=1e3)
         found = [rows.collides, rows.clearance, rows.link, rows.object, rows.samples]
         if len(q) < 2:
@@ -295,9 +297,13 @@ def make_scene(seed, body, pairs, frame):
     asked = [int(i) for i in rng.choice(len(pairs), PAIRS_PER_SCENE, replace=False)]
     objects, sizes = [], {}
     for k in range(int(rng.integers(1, 6))):
-        on = asked[0] if k == 0 else (rng.choice(asked) if rng.random() < 0.5
-                                      else int(rng.integers(len(pairs))))
-        placed = on_demonstration(rng, body, "object%d" % k, pairs[on][2])
+        placed = None
+        for attempt in range(5):   # a pair whose every mid-way pose is near its ends: another
+            on = asked[0] if k == attempt == 0 else (
+                rng.choice(asked) if rng.random() < 0.5 else int(rng.integers(len(pairs))))
+            placed = on_demonstration(rng, body, "object%d" % k, pairs[on][2])
+            if placed is not None:
+                break
         if placed is not None:
             objects.append(placed[0])
             sizes[placed[0].id] = placed[1]
