@@ -533,9 +533,17 @@ PARTS = {"arm": arm_case, "panda": panda_case, "latency": None}
 
 def world(results, parts=tuple(PARTS), log=print):
     """Runs the section's parts into results["world"] (the others kept)."""
+    threads = torch.get_num_threads()   # the report's header gives the machine's
     torch.set_num_threads(1)
     sample_once()
     current = results.setdefault("world", {"cases": [], "latency": None})
+    try:
+        run_parts(current, parts, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run_parts(current, parts, log):
     for part in parts:
         if PARTS[part] is None:
             current["latency"] = latency(log=log)
