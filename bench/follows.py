@@ -69,10 +69,22 @@ def decoded_path(engine, points, qs, qg):
     return dense_positions(engine.served, engine.settings, points, qs, qg)[1]
 
 
+_TRAINED = {}
+
+
+def trained(name, data, names, log=print):
+    """(model, report, directory) of one data set, trained with train_iwae's defaults
+    (latent dim auto) once per run: sections 12 and 13 share the models."""
+    if name not in _TRAINED:
+        model, report = train_auto_latent(data, names, device="cpu", progress=False, log=log)
+        directory = tempfile.mkdtemp(prefix="bench_follows_")
+        save_model(model, directory, model.meta)
+        _TRAINED[name] = model, report, directory
+    return _TRAINED[name]
+
+
 def evaluate(name, data, names, pairs, log=print):
-    model, report = train_auto_latent(data, names, device="cpu", progress=False, log=log)
-    directory = tempfile.mkdtemp(prefix="bench_follows_")
-    save_model(model, directory, model.meta)
+    model, report, directory = trained(name, data, names, log)
     quiet = dict(log=lambda m: None)
     engine = Engine(directory, Settings(device="cpu", graph_cache=False), **quiet)
     mean = Engine(directory, Settings(device="cpu", graph_cache=False, metric="mean"), **quiet)

@@ -15,7 +15,9 @@ Writes bench/results/bench.md and bench/results/bench.json. Sections:
  11 the speed issue's table: training, graph build to 1M, refinement, MF (speed_table.py)
  12 does the served motion follow the demonstrations? curved skills, laikago, arm
     (follows.py)
- 13 every stage of a served ~graph_geodesic, p50/p99, N = 10,000 arm graph (stages.py)
+ 13 the robot's world: collisions, answers and the demonstrations with objects in the
+    scene, ours vs the soft metric; latency with 10 objects (world.py)
+ 14 every stage of a served ~graph_geodesic, p50/p99, N = 10,000 arm graph (stages.py)
 
     python bench/run_all.py            all sections
     python bench/run_all.py ros al     only these (others kept from bench.json)
@@ -414,6 +416,9 @@ def module_lines(results):
     if "follows" in results:
         from follows import report_lines as follows_lines
         md += follows_lines(results)
+    if "world" in results:
+        from world import report_lines as world_lines
+        md += world_lines(results)
     if "stages" in results:
         from stages import report_lines as stages_lines
         md += stages_lines(results["stages"])
@@ -496,6 +501,11 @@ def stages_section(results, device):
     results["stages"] = stages(results.get("stages_baseline") or None)
 
 
+def world_section(results, device, parts=None):
+    from world import PARTS, world
+    world(results, parts or tuple(PARTS))
+
+
 def gap_section(results, device):
     from gap_experiments import gap_experiments
     results.update(gap_experiments(RESULTS))
@@ -523,10 +533,19 @@ SECTIONS = {
     "gap": ("10 the IROS 2018 experiments (pendulum images, arm two skills, two arcs)",
             gap_section),
     "hole": ("7c how visible the hole is", hole_section),
-    "stages": ("13 every stage of a served graph geodesic (before/after with --baseline)",
+    "stages": ("14 every stage of a served graph geodesic (before/after with --baseline)",
                stages_section),
+    "world": ("13 the robot's world (arm, Panda skills, latency)", world_section),
+    "world-arm": ("13 the robot's world: the simulated arm",
+                  lambda results, device: world_section(results, device, ("arm",))),
+    "world-panda": ("13 the robot's world: the Panda's curved skills",
+                    lambda results, device: world_section(results, device, ("panda",))),
+    "world-latency": ("13 the robot's world: latency with 10 objects",
+                      lambda results, device: world_section(results, device, ("latency",))),
 }
-FULL_RUN = [name for name in SECTIONS if name not in ("astar", "hole")]   # core has astar
+# core has astar; world has its parts
+FULL_RUN = [name for name in SECTIONS
+            if name not in ("astar", "hole") and not name.startswith("world-")]
 
 
 def main(sections, device="cpu", baseline=None):

@@ -204,7 +204,7 @@ def stages(baseline=None, queries_per_round=50, rounds=4, model_dir=None, log=pr
 
 def report_lines(r):
     trees = [name for name in ("before", "after") if name in r]
-    md = ["", "## 13. Stages of a served ~graph_geodesic (in-process, N = %d arm graph, "
+    md = ["", "## 14. Stages of a served ~graph_geodesic (in-process, N = %d arm graph, "
           "data-aware metric, %d latent-endpoint queries, one torch thread)" % (r["N"],
                                                                                 r["queries"]),
           "Each stage's own time per request (p50 / p99, ms); \"other\": the request's "

@@ -20,4 +20,6 @@ def test_the_stored_results_render_every_section():
         assert any(h.startswith("## " + number) for h in headings), number
     if "ros" in results:
         assert "## 6. ROS round trip" in md
+    if "world" in results:
+        assert any(h.startswith("## 13. The robot's world") for h in headings)
     assert md.count("| ") > 50 and "nan" not in md.lower().replace("nanosecond", "")

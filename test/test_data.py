@@ -17,6 +17,7 @@ from latent_geodesics.sim.arm import (
     two_skills,
 )
 from latent_geodesics.sim.pendulum import render
+from latent_geodesics.sim.skills import CYCLE, curved_pairs, curved_skills, panda_skills
 
 DATA = np.random.default_rng(0).normal(size=(30, 3))
 NAMES = ["a", "b", "c"]
@@ -130,6 +131,24 @@ def test_two_skills_never_enter_the_sector_between_them():
         assert ((ends >= lo - 0.01) & (ends <= hi + 0.01)).sum() >= 10
     every_pose = azimuth(skills.data)
     assert not ((every_pose > SKILL_GAP[0]) & (every_pose < SKILL_GAP[1])).any()
+
+
+def test_panda_skills_stay_within_the_panda_limits_and_stay_curved():
+    panda, free = panda_skills(), curved_skills()
+    assert panda.joint_names == JOINT_NAMES
+    inside = (panda.data >= Q_MIN) & (panda.data <= Q_MAX)
+    assert inside.all(), "%d poses outside the limits" % (~inside.all(axis=1)).sum()
+    # the skills as drawn break joints 4 and 6's limits; placed for the Panda, none does
+    assert not ((free.data >= Q_MIN) & (free.data <= Q_MAX)).all()
+    loops = np.stack([panda.motion(s, 0.0, CYCLE, 400) for s in range(len(panda.shapes))])
+    assert (loops >= Q_MIN + 0.05).all() and (loops <= Q_MAX - 0.05).all()
+    np.testing.assert_array_equal(panda.phases, free.phases)
+    np.testing.assert_array_equal(panda.skills, free.skills)
+    a, b, pa, pb = curved_pairs(panda, 1)[0]
+    motion = panda.motion(panda.skills[a], pa, pb, 400)
+    s = np.linspace(0, 1, 400)[:, None]
+    line = motion[0] + s * (motion[-1] - motion[0])
+    assert np.abs(motion - line).max() > 0.3   # a curved demonstration, not its chord
 
 
 def test_demonstration_through_a_query_or_refused():

@@ -5,14 +5,21 @@ them differ by a lot, so "follows the demonstrations" can be measured.
 Each skill is a closed, smooth joint-space loop (a sum of two harmonics per
 joint around a centre of its own) recorded several times with 1 cm noise; two
 poses a quarter to half a cycle apart on one skill are joined by a curved
-demonstrated arc whose chord lies far from every recording.
+demonstrated arc whose chord lies far from every recording. `panda_skills` places
+the same six skills within the Panda's joint limits, under its joint names, so a
+scene of objects can be checked against the package's Panda URDF.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
+from latent_geodesics.sim.arm import JOINT_NAMES as PANDA_JOINTS
+from latent_geodesics.sim.arm import Q_MAX, Q_MIN
+
 JOINT_NAMES = ["joint_%d" % i for i in range(1, 8)]
 CYCLE = 2 * np.pi
+SPREAD = np.r_[1.5, 0.8, 1.5, 0.8, 1.5, 0.8, 1.5]   # rad: how far skill centres spread
+LARGEST_AMPLITUDE = 0.7 + 0.25                       # rad: the two harmonics' largest sum
 
 
 @dataclass
@@ -36,14 +43,18 @@ def skill_pose(shape, phase):
         + amplitude[1] * np.sin(2 * phase + offset[1])
 
 
-def curved_skills(n_skills=6, n=3600, repeats=4, noise=0.01, seed=0):
-    """n poses on n_skills loops, each recorded `repeats` times from a random phase."""
+def curved_skills(n_skills=6, n=3600, repeats=4, noise=0.01, seed=0, around=0.0, scale=1.0,
+                  joint_names=JOINT_NAMES):
+    """n poses on n_skills loops, each recorded `repeats` times from a random phase.
+    around (7,) and scale (7,) place the loops: a skill's centre and amplitudes are
+    scaled per joint and its centre shifted by `around` (the defaults: as drawn)."""
     rng = np.random.default_rng(seed)
     shapes = []
     for _ in range(n_skills):
-        centre = rng.uniform(-1.0, 1.0, 7) * np.r_[1.5, 0.8, 1.5, 0.8, 1.5, 0.8, 1.5]
+        centre = rng.uniform(-1.0, 1.0, 7) * SPREAD
         amplitude = np.stack([rng.uniform(0.3, 0.7, 7), rng.uniform(0.0, 0.25, 7)])
-        shapes.append((centre, amplitude, rng.uniform(0, CYCLE, (2, 7))))
+        shapes.append((around + scale * centre, scale * amplitude,
+                       rng.uniform(0, CYCLE, (2, 7))))
     per = n // (n_skills * repeats)
     skills, phases = [], []
     for s in range(n_skills):
@@ -53,7 +64,17 @@ def curved_skills(n_skills=6, n=3600, repeats=4, noise=0.01, seed=0):
     phases, skills = np.concatenate(phases) % CYCLE, np.concatenate(skills)
     data = np.stack([skill_pose(shapes[s], p) for s, p in zip(skills, phases)])
     data += rng.normal(0, noise, data.shape)
-    return CurvedSkills(data, list(JOINT_NAMES), phases, skills, shapes)
+    return CurvedSkills(data, list(joint_names), phases, skills, shapes)
+
+
+def panda_skills(margin=0.06, **options):
+    """The curved skills of the Panda (sim/arm.py's joint names and limits): centred
+    in the middle of each joint's range and scaled per joint so a loop's furthest
+    reach (its centre's spread plus both harmonics) stays `margin` rad inside the
+    limits, which leaves the 1 cm recording noise 6 standard deviations."""
+    middle, half = (Q_MAX + Q_MIN) / 2, (Q_MAX - Q_MIN) / 2
+    scale = np.minimum(1.0, (half - margin) / (SPREAD + LARGEST_AMPLITUDE))
+    return curved_skills(around=middle, scale=scale, joint_names=PANDA_JOINTS, **options)
 
 
 def curved_pairs(skills: CurvedSkills, n_pairs=24, seed=1):
