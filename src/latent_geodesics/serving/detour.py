@@ -48,7 +48,7 @@ def bend(checker, positions, margin):
         short = torch.relu(target - clearance)
         if not bool((short > 0).any()):
             return bent.detach().double().cpu().numpy()
-        worst = float(short.max())
+        worst = float(short.detach().max())
         best, since_best = (worst, 0) if worst < 0.99 * best else (best, since_best + 1)
         if since_best > PATIENCE:   # stuck against the object: no bend of this kind clears it
             return None
