@@ -89,6 +89,10 @@ class GeodesicServer:
         self.path_pub = rospy.Publisher("~latent_path", Path, queue_size=10)
         self.mf_pub = rospy.Publisher("~mf_map", Image, queue_size=1, latch=True)
         self.publish_lock = threading.Lock()
+        # The MF map is drawn by one long-lived thread: matplotlib drawing from each
+        # request's fresh thread grew the node by ~10 MB a reload (allocator arenas).
+        # Made before the services: a ~reload may come as soon as they are advertised.
+        self.mf_drawer = ThreadPoolExecutor(max_workers=1)
         service = self.service
         self.services = [
             self.adapt("~encode", Encode, EncodeResponse, service.encode),
@@ -107,9 +111,6 @@ class GeodesicServer:
         self.scene = SceneAdapter(self.service)
         self.executor = Executor(self)
         self.diagnostics = ServerDiagnostics(self)
-        # The MF map is drawn by one long-lived thread: matplotlib drawing from each
-        # request's fresh thread grew the node by ~10 MB a reload (allocator arenas).
-        self.mf_drawer = ThreadPoolExecutor(max_workers=1)
         self.mf_drawer.submit(self.publish_mf_map)   # after the services: seconds
 
     def on_joint_state(self, msg):

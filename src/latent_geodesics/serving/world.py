@@ -17,6 +17,7 @@ from scipy.interpolate import BPoly
 
 from latent_geodesics.errors import RequestError
 from latent_geodesics.geometry.metric import segment_pieces, split, subdivide
+from latent_geodesics.serving.detour import EXTRA as EXTRA_CLEARANCE
 from latent_geodesics.serving.detour import bend
 from latent_geodesics.serving.parsing import run_model
 from latent_geodesics.serving.trajectory import carry_residuals
@@ -313,14 +314,17 @@ class RequestWorld:
     def polyline_clear(self, points):
         return not self.violations(points).any()
 
-    def keep_clear(self, positions):
-        """(positions, bent): a decoded motion as it is when it keeps the margin, else
-        bent around the objects in joint space (serving/detour.py); RequestError when
-        no bend clears them."""
+    def keep_clear(self, positions, extra=False):
+        """(positions, bent): waypoints as they are when they and the chords between
+        them keep the margin, else bent around the objects in joint space
+        (serving/detour.py); RequestError when no bend clears them. extra: aim for
+        the margin plus the bend's own allowance (for points already found too near
+        between them)."""
         checker = self.world.checker
-        if not checker.violations(positions, self.margin, self.world.settings.resolution).any():
+        margin = self.margin + (EXTRA_CLEARANCE if extra else 0.0)
+        if not checker.violations(positions, margin, self.world.settings.resolution).any():
             return positions, False
-        bent = bend(checker, positions, self.margin)
+        bent = bend(checker, positions, margin)
         if bent is None:
             contact = checker.smallest(positions)
             raise RequestError(
