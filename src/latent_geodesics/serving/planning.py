@@ -65,40 +65,37 @@ def fidelity(served, settings, timing):
                         chord_data_distance=line.largest, chord_data_distance_mean=line.mean)
 
 
-def doubled(points):
-    """Every point and the midpoints between them."""
-    return np.insert(points, np.arange(1, len(points)), (points[:-1] + points[1:]) / 2, axis=0)
-
-
-def timed(served, settings, q, z, scaling, world):
-    """(Timing, the world's Contact or None, bent, the latent points of the timed
-    points): the waypoints q (and their latent points z) timed by TOPP-RA
-    within the (scaled) limits. With a world the waypoints, and the chords between
-    them, keep the request's margin first (bent around objects where they do not),
-    and the timed motion is checked as a controller draws it; where the curve between
-    the points still comes too near, the timed points are bent once more and timed
+def timed(served, settings, q, z, scaling, world, keep_ends):
+    """(Timing, clipped points, the world's Contact or None, bent, the latent points of
+    the timed points): the dense motion q (its latent points z) thinned to waypoints,
+    clipped to the position limits (keep_ends: requested ends stay exact) and timed by
+    TOPP-RA within the (scaled) limits. With a world the dense motion keeps the
+    request's margin first (bent around objects where it does not) and the timed one
+    is checked as a controller draws it; where the curve between its points still
+    comes too near, the dense motion is bent once more with room to spare and timed
     again, else the request is refused (world.check_motion)."""
     bent = False
-    if world is not None:
-        q, bent = world.keep_clear(q)
     for attempt in range(2):
+        dense = q
+        if world is not None:
+            dense, again = world.keep_clear(q, extra=attempt > 0)
+            bent = bent or again
+        picks = select_waypoints(dense, settings.max_joint_step)
+        points, clipped = served.limits.clip(dense[picks], *keep_ends)
         try:
-            timing = time_parametrize(q, served.limits.scaled(*scaling),
+            timing = time_parametrize(points, served.limits.scaled(*scaling),
                                       max_duration=settings.max_duration)
         except LimitError as e:
             raise RequestError("the path cannot be timed: %s" % e) from None
+        kept = z[picks][timing.kept]
         if world is None:
-            return timing, None, bent, z[timing.kept]
+            return timing, clipped, None, bent, kept
         try:
             contact = world.world.check_motion(timing, spline_peaks(timing)[1])
-            return timing, contact, bent, z[timing.kept]
+            return timing, clipped, contact, bent, kept
         except RequestError:
             if attempt:
                 raise
-            # Twice the points (the curve between them strays a quarter as far), kept
-            # clear of the objects by the bend's allowance.
-            q, again = world.keep_clear(doubled(timing.positions), extra=True)
-            z, bent = doubled(z[timing.kept]), bent or again
 
 
 def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0), world=None):
@@ -107,12 +104,10 @@ def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0), 
     position limits, timed by TOPP-RA within the (scaled) limits, and measured
     against the recorded data; with a world, checked over its whole motion against
     the scene (world.check_motion: a colliding motion is refused)."""
-    cfg = settings
     points, length = smoothed(served, path, world)
     z, q, off_s, off_g = dense_positions(served, settings, points, q_start, q_goal)
-    picks = select_waypoints(q, cfg.max_joint_step)
-    q, clipped = served.limits.clip(q[picks], q_start is not None, q_goal is not None)
-    timing, contact, bent, z = timed(served, settings, q, z[picks], scaling, world)
+    timing, clipped, contact, bent, z = timed(served, settings, q, z, scaling, world,
+                                             (q_start is not None, q_goal is not None))
     method = path.method + ("+bend" if bent else "")
     straight = path.stats.straight_length   # measured by the path's own search
     if not np.isfinite(straight):
