@@ -145,6 +145,8 @@ def test_an_object_on_the_rest_of_a_running_motion_is_found_and_one_behind_is_no
         hit, when = service.obstruction(free, 0.0)
         assert hit.object == "ball" and 0 < when < free.times[-1]
         assert service.obstruction(free, float(free.times[-1]) - 1e-3) is None
+        with pytest.raises(RequestError, match=r"not executed: ball is on the path at t = "):
+            service.check_scene(free)   # what ~execute asks as it sends the goal
     finally:
         clear_scene(engine)
 

@@ -141,14 +141,7 @@ class Executor:
             self.watch.done()
 
     def check_scene(self, result):
-        """The scene may have changed since planning: the motion is checked against it
-        as it is when the goal is sent."""
-        found = self.server.service.obstruction(result, 0.0)
-        if found is not None:
-            hit, at = found
-            raise RequestError("not executed: %s is on the path at t = %.2f s (%s would reach "
-                               "it); the scene changed after planning: ask again"
-                               % (hit.object, at, hit.link))
+        self.server.service.check_scene(result)
 
     def follow(self, trajectory, result, started, duration, deadline):
         rate = rospy.Rate(FEEDBACK_HZ)

@@ -171,14 +171,7 @@ class Executor:
         self.server.service.check_robot_at(result, self.settings.allowed_start_tolerance)
 
     def check_scene(self, result):
-        """The scene may have changed since planning: the motion is checked against it
-        as it is when the goal is sent."""
-        found = self.server.service.obstruction(result, 0.0)
-        if found is not None:
-            hit, at = found
-            raise RequestError("not executed: %s is on the path at t = %.2f s (%s would reach "
-                               "it); the scene changed after planning: ask again"
-                               % (hit.object, at, hit.link))
+        self.server.service.check_scene(result)
 
     def run(self, result):
         """Send, follow, finish: the action's result, or None when an object stopped the

@@ -256,6 +256,16 @@ class GeodesicService:
             frame_id=scene.frame, object_ids=list(scene.object_ids), version=scene.version,
             updated=float(scene.updated or 0.0), objects_yaml=scene.to_yaml()), scene)
 
+    def check_scene(self, result):
+        """RequestError when the scene changed since planning and an object now lies on
+        the motion: ~execute checks it as the goal is sent."""
+        found = self.obstruction(result, 0.0)
+        if found is not None:
+            hit, at = found
+            raise RequestError("not executed: %s is on the path at t = %.2f s (%s would reach "
+                               "it); the scene changed after planning: ask again"
+                               % (hit.object, at, hit.link))
+
     def obstruction(self, result, since):
         """The first contact of a served motion's rest (from `since` s on) with the
         scene as it is now, or None: what execution monitoring stops for."""
