@@ -109,10 +109,18 @@ class Client:
         return self.clients[key]
 
     def call(self, kind, name, timeout=60, **fields):
-        future = self.wait(kind, name).call_async(kind.Request(**fields))
-        self.spin_until(future, timeout)
-        assert future.done(), "%s did not answer within %d s" % (name, timeout)
-        return future.result()
+        """The answer, within timeout. A request sent just after the service was
+        discovered can be lost when the client's reply reader is not matched yet (a
+        DDS discovery race: the server answers, the answer never arrives); so a
+        request not answered within timeout goes out once more."""
+        client = self.wait(kind, name)
+        for _ in range(2):
+            future = client.call_async(kind.Request(**fields))
+            self.spin_until(future, timeout)
+            if future.done():
+                return future.result()
+            client.remove_pending_request(future)
+        raise AssertionError("%s did not answer within 2 x %d s" % (name, timeout))
 
     def spin_until(self, future, timeout):
         rclpy.spin_until_future_complete(self.node, future, timeout_sec=timeout)
