@@ -32,7 +32,6 @@ class PathStats:
     iterations: int = 0          # refinement iterations
     cancelled: bool = False      # a refinement stopped on request: the best curve so far
     query_path: list = field(default_factory=list)  # the search's path; query ends: n, n + 1
-    lazy_rounds: int = 0         # searches until a path's edges were all clear (Lazy PRM)
 
 
 @dataclass

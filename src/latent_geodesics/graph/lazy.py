@@ -31,7 +31,6 @@ def lazy_node_path(graph, zs, zg, method, world):
             raise GraphError(_no_free_path(rounds)) from None
         bad = np.flatnonzero(world.violations(points))
         if not len(bad):
-            stats.lazy_rounds = rounds
             return points, hops, stats
         ids = stats.query_path
         pairs = [(ids[e], ids[e + 1]) for e in bad]

@@ -13,11 +13,11 @@ import rospy
 import tf2_ros
 from moveit_msgs.msg import CollisionObject, PlanningScene, PlanningSceneComponents
 from moveit_msgs.srv import GetPlanningScene
-from scipy.spatial.transform import Rotation
 from visualization_msgs.msg import Marker, MarkerArray
 
 from latent_geodesics.srv import GetScene, GetSceneResponse
 from latent_geodesics.world.display import marker_specs
+from latent_geodesics.world.scene import pose_matrix
 
 TF_TIMEOUT = 0.2        # s to wait for a frame's transform
 MOVE_GROUP_WAIT = 0.5   # s to wait for move_group's get_planning_scene at start
@@ -53,11 +53,8 @@ class SceneAdapter:
         except (tf2_ros.LookupException, tf2_ros.ConnectivityException,
                 tf2_ros.ExtrapolationException, tf2_ros.TimeoutException):
             return None
-        matrix = np.eye(4)
-        q = t.rotation
-        matrix[:3, :3] = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
-        matrix[:3, 3] = [t.translation.x, t.translation.y, t.translation.z]
-        return matrix
+        q, x = t.rotation, t.translation
+        return pose_matrix([x.x, x.y, x.z], [q.x, q.y, q.z, q.w])
 
     def on_collision_object(self, msg):
         self.report(self.service.collision_object(msg, self.transform), "collision object")

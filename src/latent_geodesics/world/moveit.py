@@ -10,9 +10,9 @@ this reading does not know, is refused with a SceneError naming it: never droppe
 silently, never half applied.
 """
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from latent_geodesics.world.scene import Scene, SceneError, Shape, WorldObject
+from latent_geodesics.world.scene import pose_matrix as position_pose
 
 # moveit_msgs/CollisionObject operations and shape_msgs/SolidPrimitive types
 ADD, REMOVE, APPEND, MOVE = 0, 1, 2, 3
@@ -21,16 +21,11 @@ OPERATIONS = {ADD: "ADD", REMOVE: "REMOVE", APPEND: "APPEND", MOVE: "MOVE"}
 
 
 def pose_matrix(pose):
-    """geometry_msgs/Pose -> 4x4; an all-zero quaternion (an unset pose) is the identity."""
-    matrix = np.eye(4)
+    """geometry_msgs/Pose -> 4x4 (scene.pose_matrix); an all-zero quaternion, which
+    MoveIt sends for a pose nobody set, is the identity."""
     o, p = pose.orientation, pose.position
-    quaternion = np.array([o.x, o.y, o.z, o.w], dtype=np.float64)
-    if not np.isfinite(quaternion).all() or not np.isfinite([p.x, p.y, p.z]).all():
-        raise ValueError("a pose holds NaN or inf")
-    if np.linalg.norm(quaternion) > 1e-9:
-        matrix[:3, :3] = Rotation.from_quat(quaternion).as_matrix()
-    matrix[:3, 3] = [p.x, p.y, p.z]
-    return matrix
+    quaternion = [o.x, o.y, o.z, o.w]
+    return position_pose([p.x, p.y, p.z], quaternion if any(quaternion) else None)
 
 
 def operation_of(msg):
