@@ -3,13 +3,19 @@ collision_object turns the very next ~/graph_geodesic from one through it (by th
 independent dense check of the URDF's geometry) into a collision-free one; ~/scene
 reports what the server holds (the `scene` file's objects from the start);
 ~/scene_markers draws it; an object in a frame the server cannot use is refused with a
-warning naming it; a whole PlanningScene replaces the world."""
+warning naming it; a whole PlanningScene replaces the world; move_group's world,
+asked for at start (get_planning_scene), is known before the first request."""
+import threading
+
 import numpy as np
 import pytest
 import torch
 import yaml
 from geometry_msgs.msg import Pose
-from moveit_msgs.msg import CollisionObject, PlanningScene
+from moveit_msgs.msg import CollisionObject, PlanningScene, PlanningSceneComponents
+from moveit_msgs.srv import GetPlanningScene
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from shape_msgs.msg import SolidPrimitive
 from std_msgs.msg import String
@@ -154,15 +160,8 @@ def test_an_object_in_an_unknown_frame_is_refused_naming_it(server, client):
 
 def test_a_whole_planning_scene_replaces_the_world(server, client, arm_data):
     q, names = arm_data
-    table = CollisionObject(id="table", operation=CollisionObject.ADD)
-    table.header.frame_id = ROOT_FRAME
-    table.pose.position.x, table.pose.position.z = -0.9, -0.3
-    table.pose.orientation.w = 1.0
-    table.primitives = [SolidPrimitive(type=SolidPrimitive.BOX, dimensions=[0.4, 0.4, 0.02])]
-    table.primitive_poses = [Pose()]
-    table.primitive_poses[0].orientation.w = 1.0
     world = PlanningScene(is_diff=False)
-    world.world.collision_objects = [table]
+    world.world.collision_objects = [table_object()]
     version = client.call(GetScene, S + "scene").version
     pub = publish(client, PlanningScene, "/world_test/planning_scene", world)
     report = scene_after(client, version)
@@ -172,3 +171,58 @@ def test_a_whole_planning_scene_replaces_the_world(server, client, arm_data):
                       goal=Endpoint(joint_names=names, positions=q[GOAL].tolist()))
     assert res.success and res.stats.clearance_object == "table", res.message
     client.node.destroy_publisher(pub)
+
+
+def table_object():
+    table = CollisionObject(id="table", operation=CollisionObject.ADD)
+    table.header.frame_id = ROOT_FRAME
+    table.pose.position.x, table.pose.position.z = -0.9, -0.3
+    table.pose.orientation.w = 1.0
+    table.primitives = [SolidPrimitive(type=SolidPrimitive.BOX, dimensions=[0.4, 0.4, 0.02])]
+    table.primitive_poses = [Pose()]
+    table.primitive_poses[0].orientation.w = 1.0
+    return table
+
+
+class FakeMoveGroup(Node):
+    """move_group's get_planning_scene, as MoveIt answers it: the whole world (is_diff
+    false), here a table; it records the components each request asked for."""
+
+    def __init__(self, name):
+        super().__init__("fake_move_group")
+        self.asked = []
+        self.create_service(GetPlanningScene, name, self.answer)
+
+    def answer(self, req, res):
+        self.asked.append(req.components.components)
+        res.scene.is_diff = False
+        res.scene.world.collision_objects = [table_object()]
+        return res
+
+
+def test_move_groups_world_is_read_at_start_before_any_request(fixture_dir, start_node,
+                                                               client):
+    move_group = FakeMoveGroup("/move_group_test/get_planning_scene")
+    spinner = SingleThreadedExecutor()
+    spinner.add_node(move_group)
+    threading.Thread(target=spinner.spin, daemon=True).start()
+    urdf_pub = client.node.create_publisher(String, "/move_group_test/robot_description",
+                                            LATCHED)
+    urdf_pub.publish(String(data=URDF))
+    node = start_node("server", "--ros-args", "-r", "__node:=mg_server",
+                      "-r", "robot_description:=/move_group_test/robot_description",
+                      "-r", "get_planning_scene:=/move_group_test/get_planning_scene",
+                      "-p", "model_dir:=%s" % (fixture_dir / "fixture_model"),
+                      "-p", "device:=cpu", "-p", "robot_description_wait:=20.0",
+                      "-p", "move_group_wait:=60.0", name="mg_server")
+    try:
+        # The very first answer already holds move_group's world: no waiting for it.
+        report = client.call(GetScene, "/mg_server/scene")
+        assert list(report.object_ids) == ["table"], node.output()[-3000:]
+        assert move_group.asked and set(move_group.asked) == {
+            PlanningSceneComponents.WORLD_OBJECT_GEOMETRY}
+    finally:
+        assert node.stop() == 0, node.output()[-3000:]
+        spinner.shutdown()
+        move_group.destroy_node()
+        client.node.destroy_publisher(urdf_pub)

@@ -87,9 +87,11 @@ class GeodesicServer(Node):
         self.path_pub = self.create_publisher(Path, "~/latent_path", 10)
         self.mf_pub = self.create_publisher(Image, "~/mf_map", LATCHED)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # The scene first: it may spin the node to read move_group's world, and no
+        # request may be served before that world is known.
+        self.scene = SceneTopics(self, self.service, self.service_qos, self.services_group)
         self.create_services()
         self.refinement = Refinement(self)
-        self.scene = SceneTopics(self, self.service, self.service_qos, self.services_group)
         self.execution = Executor(self, self.service_qos)   # not .executor: rclpy's own
         background = MutuallyExclusiveCallbackGroup()
         self.create_timer(1.0, self.publish_diagnostics, callback_group=background)

@@ -1,18 +1,22 @@
 """The robot's world on ROS 2, as MoveIt 2 users keep it: the geodesic server reads
 moveit_msgs/CollisionObject on collision_object and moveit_msgs/PlanningScene on
 planning_scene (both remappable; MoveIt's names are /collision_object and
-/planning_scene), loads a static scene from the `scene` parameter's YAML file at
-start, answers ~/scene (what it holds) and draws the objects on ~/scene_markers
-(transient local, as ROS 1 latches). The same rules as ros/scene.py, through the
-same core (serving/service.py applies the changes, world/moveit.py reads the
-messages), except frames: no tf2_ros wheel exists for the pip-installed ROS 2, so
-objects must be given in the robot's root frame (the scene's frame); any other frame
-is refused with a warning naming the object and the frame.
+/planning_scene), asks move_group's get_planning_scene once at start where one answers
+within move_group_wait (MoveIt's own scene monitors do this), loads a static scene from
+the `scene` parameter's YAML file at start, answers ~/scene (what it holds) and draws
+the objects on ~/scene_markers (transient local, as ROS 1 latches). The same rules as
+ros/scene.py, through the same core (serving/service.py applies the changes,
+world/moveit.py reads the messages), except frames: no tf2_ros (nor tf2_msgs) wheel
+exists for the pip-installed ROS 2, so objects must be given in the robot's root frame
+(the scene's frame); any other frame is refused with a warning naming the object and
+the frame.
 """
 import dataclasses
 
 import numpy as np
-from moveit_msgs.msg import CollisionObject, PlanningScene
+import rclpy
+from moveit_msgs.msg import CollisionObject, PlanningScene, PlanningSceneComponents
+from moveit_msgs.srv import GetPlanningScene
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from visualization_msgs.msg import Marker, MarkerArray
@@ -26,26 +30,33 @@ from latent_geodesics.world.display import marker_specs
 # them all, reliably, in order.
 SCENE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 MARKERS_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+MOVE_GROUP_ANSWER = 5.0   # s for move_group to answer, once found (twice: see read_move_group)
 
 
 @dataclasses.dataclass(frozen=True)
 class SceneSettings:
     scene: str = setting("", "a YAML file of objects loaded at start (the format ~/scene's "
                          "objects_yaml reports; see the README); empty: none")
+    move_group_wait: float = setting(
+        1.0, "s to wait at start for move_group's get_planning_scene (DDS discovery); "
+        "0: do not ask", low=0.0, high=600.0)
 
 
 class SceneTopics:
     """The scene's topics, service and markers for one node over its GeodesicService."""
 
     def __init__(self, node, service, service_qos, callback_group):
+        """Before the node's other services exist: reading move_group's scene spins the
+        node, which must not serve a request before the world is known."""
         self.node, self.service = node, service
         self.unknown_frames = []   # frames the latest update named that cannot be used
         self.markers = node.create_publisher(MarkerArray, "~/scene_markers", MARKERS_QOS)
+        settings = declare_settings(node, SceneSettings())
+        self.read_move_group(settings.move_group_wait)
+        if settings.scene:
+            self.report(service.load_scene(settings.scene), "scene file %s" % settings.scene)
         node.create_service(GetScene, "~/scene", self.handle_scene, qos_profile=service_qos,
                             callback_group=callback_group)
-        scene_file = declare_settings(node, SceneSettings()).scene
-        if scene_file:
-            self.report(service.load_scene(scene_file), "scene file %s" % scene_file)
         self.publish_markers()
         # One update at a time, in arrival order: each applies to the scene before it.
         updates = MutuallyExclusiveCallbackGroup()
@@ -66,9 +77,34 @@ class SceneTopics:
         self.unknown_frames = []
         self.report(self.service.collision_object(msg, self.transform), "collision object")
 
-    def on_planning_scene(self, msg):
+    def on_planning_scene(self, msg, what="planning scene"):
         self.unknown_frames = []
-        self.report(self.service.planning_scene(msg, self.transform), "planning scene")
+        self.report(self.service.planning_scene(msg, self.transform), what)
+
+    def read_move_group(self, wait):
+        """move_group's world at start, where it answers (as on ROS 1): spun here, before
+        the executor takes the node. A request sent just after discovery can be lost to
+        DDS matching the reply reader late, so an unanswered one is sent once more."""
+        client = self.node.create_client(GetPlanningScene, "get_planning_scene")
+        try:
+            if wait <= 0 or not client.wait_for_service(timeout_sec=wait):
+                return   # no move_group: the topics and the scene file bring the world
+            request = GetPlanningScene.Request(components=PlanningSceneComponents(
+                components=PlanningSceneComponents.WORLD_OBJECT_GEOMETRY))
+            for _ in range(2):
+                future = client.call_async(request)
+                rclpy.spin_until_future_complete(self.node, future,
+                                                 timeout_sec=MOVE_GROUP_ANSWER)
+                if future.done():
+                    self.on_planning_scene(future.result().scene,
+                                           "move_group's planning scene")
+                    return
+                client.remove_pending_request(future)
+            self.node.get_logger().warning(
+                "move_group's get_planning_scene did not answer within 2 x %.0f s: the "
+                "scene holds only what the topics and the scene file bring" % MOVE_GROUP_ANSWER)
+        finally:
+            self.node.destroy_client(client)
 
     def report(self, reply, what):
         log = self.node.get_logger()
