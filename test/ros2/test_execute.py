@@ -206,7 +206,7 @@ def test_an_object_added_mid_motion_stops_the_arm_before_it(server, client, exec
     centre = ball_on(client, names, here, goal)
     during, added = add_when_moving(client, centre, arm, names)
     start_history = len(arm.history)
-    status, result, _ = run(client, execute, (goal, names), during, **SCALING)
+    status, result, states = run(client, execute, (goal, names), during, **SCALING)
     assert added, ("the arm never moved 0.3 s", status, result.message, states)
     assert status == 6 and result.error_code == ExecuteGeodesic.Result.STOPPED, result.message
     assert result.message.startswith("stopped: ball on the path at t = "), result.message

@@ -11,8 +11,12 @@ just before sending, nor when the motion touches the scene as it is then. Cancel
 allowed_execution_duration_scaling x its duration + allowed_goal_duration_margin
 (TIMED_OUT, MoveIt's execution monitoring), and a scene update that puts an object on
 the rest of the motion (STOPPED; with `replan` the motion is planned again from where
-the robot stopped). One goal runs at a time: a goal arriving while one runs is rejected
-(one controller cannot follow two motions).
+the robot stopped). One goal runs at a time, and the newest wins, as on ROS 1: a goal
+arriving while one runs preempts it (the controller's goal is cancelled, the running
+goal ends "preempted by a new goal; ...") and then runs, as joint_trajectory_controller
+replaces a running trajectory with a new one. The preempted goal ends ABORTED: ROS 2
+has no PREEMPTED, and rcl_action lets a goal end CANCELED only after its own client's
+cancel (rclpy's single-goal example and Nav2 abort a preempted goal too).
 """
 import dataclasses
 import threading
@@ -35,8 +39,10 @@ from latent_geodesics.serving.engine import RequestError
 from latent_geodesics.serving.execution import (
     GOAL_STATUS,
     ExecutionSettings,
+    NewestGoal,
     ObstructionWatch,
     cancelled_message,
+    not_sent_message,
     status_name,
     timed_out_message,
 )
@@ -87,13 +93,25 @@ def controller_goal(trajectory, settings):
     return goal
 
 
+def unsent(handle, preempted):
+    """End a goal stopped before anything reached the controller: CANCELED on its
+    client's cancel, else (preempted) ABORTED; the message says which, as ROS 1's."""
+    out = Result(success=False, message=not_sent_message(preempted),
+                 error_code=Result.NOT_SENT)
+    if handle.is_cancel_requested:
+        handle.canceled()
+    else:
+        handle.abort()
+    return out
+
+
 class Executor:
     def __init__(self, server, qos):
         """server: the GeodesicServer node, whose service plans and checks the start;
         qos: the service QoS of the action's and the controller client's services."""
         self.server = server
         self.settings = declare_settings(server, ExecutionSettings())
-        self.busy = threading.Lock()
+        self.goals = NewestGoal(POLL_S)
         self.handle, self.replanning = None, False
         group = ReentrantCallbackGroup()
         queues = dict(goal_service_qos_profile=qos, cancel_service_qos_profile=qos,
@@ -103,22 +121,31 @@ class Executor:
         self.watch = ObstructionWatch(server.service, server.now)
         self.action = ActionServer(server, ExecuteGeodesic, "~/execute",
                                    execute_callback=self.execute,
-                                   goal_callback=self.on_goal,
+                                   goal_callback=lambda goal: GoalResponse.ACCEPT,
+                                   handle_accepted_callback=self.on_accepted,
                                    cancel_callback=lambda handle: CancelResponse.ACCEPT,
                                    **queues)
 
-    def on_goal(self, goal):
-        if self.busy.acquire(blocking=False):   # released when the goal's execution ends
-            return GoalResponse.ACCEPT
-        self.server.get_logger().warning("~/execute: a goal arrived while another runs; "
-                                         "rejected (cancel the running one first)")
-        return GoalResponse.REJECT
+    def on_accepted(self, handle):
+        """The newest goal preempts the one running: that one sees it (stop_requested),
+        cancels the controller's goal and ends; then this one runs."""
+        self.goals.arrived(handle)
+        handle.execute()
 
     def execute(self, handle):
+        if not self.goals.take(handle, lambda: handle.is_cancel_requested
+                               or not rclpy.ok(context=self.server.context)):
+            return unsent(handle, self.goals.preempted(handle))   # while waiting
+        try:
+            return self.execute_alone(handle)
+        finally:
+            self.goals.release()
+
+    def execute_alone(self, handle):
         self.handle, started = handle, time.perf_counter()
         try:
-            if handle.is_cancel_requested:   # cancelled while queued: no planning
-                out = self.cancelled_before_sending()
+            if self.stop_requested():   # cancelled or preempted while queued: no planning
+                out = unsent(handle, self.goals.preempted(handle))
             else:
                 out = self.plan_and_run(handle.request)
         except (RequestError, StateError) as e:
@@ -127,10 +154,12 @@ class Executor:
             self.server.get_logger().error("execute failed: %r\n%s"
                                            % (e, traceback.format_exc()))
             out = self.refuse("internal error: %s" % e)
-        finally:
-            self.busy.release()
         self.server.service.health.record(time.perf_counter() - started, out.success)
         return out
+
+    def stop_requested(self):
+        """The goal's client cancelled it, or a newer goal preempts it."""
+        return self.handle.is_cancel_requested or self.goals.preempted(self.handle)
 
     def plan_and_run(self, goal):
         """Plan, check the start, run; with goal.replan, an object arriving on the motion
@@ -151,10 +180,6 @@ class Executor:
         getattr(self.handle, outcome)()
         return out
 
-    def cancelled_before_sending(self):
-        return self.end("canceled", Result(success=False, message="cancelled before execution",
-                                           error_code=Result.NOT_SENT))
-
     def refuse(self, message):
         return self.end("abort", Result(success=False, message=message,
                                         error_code=Result.NOT_SENT))
@@ -165,7 +190,7 @@ class Executor:
 
     def plan(self, goal):
         self.feedback("planning")
-        return self.server.service.plan_execution(goal, lambda: self.handle.is_cancel_requested)
+        return self.server.service.plan_execution(goal, self.stop_requested)
 
     def check_robot_at(self, result):
         self.server.service.check_robot_at(result, self.settings.allowed_start_tolerance)
@@ -176,8 +201,8 @@ class Executor:
     def run(self, result):
         """Send, follow, finish: the action's result, or None when an object stopped the
         motion and the goal replans."""
-        if self.handle.is_cancel_requested:
-            return self.cancelled_before_sending()
+        if self.stop_requested():
+            return unsent(self.handle, self.goals.preempted(self.handle))
         wait_s = self.settings.controller_wait
         if not self.controller.wait_for_server(timeout_sec=wait_s):
             raise RequestError("not executed: no FollowJointTrajectory controller answers on "
@@ -218,10 +243,11 @@ class Executor:
                 state, reply = self.cancel(goal, answer)
                 return self.finish(trajectory, result, state, reply, STOPPED, "%s (controller: "
                                    "%s)" % (self.watch.stopped, status_name(state)))
-            if self.handle.is_cancel_requested or not rclpy.ok(context=self.server.context):
+            if self.stop_requested() or not rclpy.ok(context=self.server.context):
                 state, reply = self.cancel(goal, answer)
                 return self.finish(trajectory, result, state, reply, CANCELLED,
-                                   cancelled_message(state))
+                                   cancelled_message(state,
+                                                     self.goals.preempted(self.handle)))
             if deadline is not None and elapsed > deadline:
                 self.server.get_logger().error("~/execute: the controller did not finish "
                                                "within %.2f s; cancelling its goal" % deadline)

@@ -5,6 +5,7 @@ that has not finished within allowed_execution_duration_scaling x its duration +
 allowed_goal_duration_margin is cancelled and reported as timed out, whatever the
 controller says later; a late success is not a success.
 """
+import threading
 from dataclasses import dataclass
 
 from latent_geodesics.serving.robot_state import ALLOWED_START_TOLERANCE
@@ -72,8 +73,21 @@ def timed_out_message(duration, monitoring, status):
                 monitoring.allowed_goal_duration_margin, cancel_outcome(status)))
 
 
-def cancelled_message(status):
-    return "cancelled; the controller's goal %s" % cancel_outcome(status)
+def why_stopped(preempted):
+    """A goal ends early on its client's cancel or, on both front ends, when a newer
+    ~execute goal preempts it: one controller follows one motion, and the newest
+    wins, as in actionlib's SimpleActionServer and ros2_control's
+    joint_trajectory_controller. A preemption is named as such, a cancel as a cancel."""
+    return "preempted by a new goal" if preempted else "cancelled"
+
+
+def cancelled_message(status, preempted=False):
+    return "%s; the controller's goal %s" % (why_stopped(preempted), cancel_outcome(status))
+
+
+def not_sent_message(preempted=False):
+    """A goal that ended early before anything reached the controller."""
+    return "%s before execution" % why_stopped(preempted)
 
 
 def cancel_outcome(status):
@@ -85,6 +99,36 @@ def cancel_outcome(status):
         return "was already over (%s)" % name
     return ("is still %s: the controller did not confirm the cancel; the robot may still be "
             "moving, stop it at the controller" % name)
+
+
+class NewestGoal:
+    """One goal at a time, and the newest wins: actionlib's SimpleActionServer rule,
+    which ~execute keeps on both front ends (ROS 2's ActionServer has no such rule; one
+    controller follows one motion). A goal that arrives preempts the running one, which
+    sees preempted() and ends; the newest then takes() the controller."""
+
+    def __init__(self, poll):
+        """poll: s between looks at a waiting goal's fate."""
+        self.poll, self.newest = poll, None
+        self.lock = threading.Lock()   # held by the goal that may use the controller
+
+    def arrived(self, goal):
+        self.newest = goal
+
+    def preempted(self, goal):
+        return self.newest is not goal
+
+    def take(self, goal, gone):
+        """Wait until the goal may use the controller (release() gives it back): False
+        once a newer goal preempts it or gone() (cancelled, shutting down) meanwhile.
+        Only the newest waits on, so a burst of goals holds one waiting thread."""
+        while not self.lock.acquire(timeout=self.poll):
+            if self.preempted(goal) or gone():
+                return False
+        return True
+
+    def release(self):
+        self.lock.release()
 
 
 class ObstructionWatch:
