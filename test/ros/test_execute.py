@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """rostest: ~execute through a FollowJointTrajectory controller (fake_controller.py):
-the arm reaches the goal, a cancel stops it, a start off the robot is refused before
-anything is sent; and /diagnostics reports the server."""
+the arm reaches the goal, a cancel stops it, a new goal preempts the running one, a
+start off the robot is refused before anything is sent; and /diagnostics reports the server."""
 import os
 import unittest
 
@@ -71,6 +71,35 @@ class TestExecute(unittest.TestCase):
         self.assertLess(np.abs(self.arm() - stopped).max(), 1e-9)   # not moving any more
         self.assertGreater(np.abs(stopped - before).max(), 1e-4)    # it had moved
         self.assertGreater(np.abs(stopped - goal).max(), 0.05)      # and is not at the goal
+
+    def test_2b_a_new_goal_preempts_the_running_one(self):
+        """As SimpleActionServer does, and the ROS 2 node too: the running goal ends
+        PREEMPTED once the controller confirmed its cancel; the new one runs from
+        where the arm stopped."""
+        before, goal, sent = self.arm(), self.poses[4], self.goals_received()
+        self.execute.send_goal(ExecuteGeodesicGoal(
+            goal=Endpoint(joint_names=NAMES, positions=list(map(float, goal))),
+            max_velocity_scaling_factor=0.1, max_acceleration_scaling_factor=0.1))
+        deadline = rospy.get_time() + 60
+        while np.abs(self.arm() - before).max() < 1e-3:   # until the arm moves
+            self.assertLess(rospy.get_time(), deadline, self.execute.get_goal_status_text())
+        other = actionlib.SimpleActionClient(NODE + "/execute", ExecuteGeodesicAction)
+        self.assertTrue(other.wait_for_server(rospy.Duration(30)))
+        other.send_goal(ExecuteGeodesicGoal(
+            goal=Endpoint(joint_names=NAMES, positions=list(map(float, before)))))
+        self.assertTrue(self.execute.wait_for_result(rospy.Duration(60)))
+        self.assertEqual(self.execute.get_state(), GoalStatus.PREEMPTED)
+        self.assertEqual(self.execute.get_result().message, "preempted by a new goal; the "
+                         "controller's goal was cancelled (PREEMPTED)")
+        self.assertTrue(other.wait_for_result(rospy.Duration(120)))
+        res = other.get_result()
+        self.assertTrue(res.success, res.message)
+        self.assertEqual(self.goals_received(), sent + 2)
+        rospy.sleep(0.2)
+        self.assertLess(np.abs(self.arm() - before).max(), 0.02)   # at the new goal
+        start = np.array(res.trajectory.points[0].positions)
+        self.assertGreater(np.abs(start - before).max(), 1e-3)      # from where it stopped
+        self.assertGreater(np.abs(start - goal).max(), 0.05)
 
     def test_3_start_off_the_robot_is_refused_before_sending(self):
         sent = self.goals_received()

@@ -5,7 +5,10 @@ The controller is any control_msgs/FollowJointTrajectory action server
 Nothing is sent unless the robot's latest joint_states lie within
 ~allowed_start_tolerance of the trajectory's first point (MoveIt's rule), checked
 again just before sending;
-cancelling ~execute cancels the controller's goal. Parameters: ~controller_action,
+cancelling ~execute cancels the controller's goal, and so does a new ~execute goal
+arriving while one runs: SimpleActionServer preempts the running goal (it ends
+PREEMPTED, "preempted by a new goal; ...") and then runs the new one, as
+joint_trajectory_controller replaces a running trajectory. Parameters: ~controller_action,
 ~controller_wait, ~allowed_start_tolerance, ~path_tolerance, ~goal_tolerance,
 ~goal_time_tolerance, and MoveIt's execution monitoring: a goal not finished within
 ~allowed_execution_duration_scaling x its duration + ~allowed_goal_duration_margin
@@ -33,6 +36,7 @@ from latent_geodesics.serving.execution import (
     ExecutionSettings,
     ObstructionWatch,
     cancelled_message,
+    not_sent_message,
     status_name,
     timed_out_message,
 )
@@ -87,9 +91,14 @@ class Executor:
             rospy.sleep(REPLAN_SETTLE)  # the controller brings the arm to rest
         return False
 
+    def preempted(self):
+        """True when a newer goal waits: SimpleActionServer then requests the running
+        goal's preemption, as a cancel does; the newer goal runs once this one ends."""
+        return self.action.is_new_goal_available()
+
     def cancelled_before_sending(self):
         self.action.set_preempted(ExecuteGeodesicResult(
-            success=False, message="cancelled before execution",
+            success=False, message=not_sent_message(self.preempted()),
             error_code=ExecuteGeodesicResult.NOT_SENT))
 
     def refuse(self, message):
@@ -154,8 +163,8 @@ class Executor:
                     self.watch.stopped, status_name(self.cancel())), stopped=True)
                 return STOPPED
             if self.action.is_preempt_requested() or rospy.is_shutdown():
-                return self.finish(trajectory, result, cancelled_message(self.cancel()),
-                                   preempted=True)
+                return self.finish(trajectory, result, cancelled_message(
+                    self.cancel(), self.preempted()), preempted=True)
             if deadline is not None and elapsed > deadline:
                 rospy.logerr("~execute: the controller did not finish within %.2f s; "
                              "cancelling its goal", deadline)
