@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from latent_geodesics.geometry.metric import LatentMetric
-from latent_geodesics.serving.detour import bend
+from latent_geodesics.serving.detour import bend, fit_rows
 from latent_geodesics.serving.engine import Engine, RequestError, Settings
 from latent_geodesics.serving.trajectory import spline_peaks, time_parametrize
 from latent_geodesics.world.collision import CollisionChecker
@@ -177,7 +177,20 @@ def test_a_bend_clears_an_object_and_keeps_the_ends(engine):
     bent = bend(checker, line, 0.02)
     assert bent is not None
     assert checker.smallest(bent).clearance >= 0.02 - 1e-6
+    assert not checker.violations(bent, 0.02, 0.005).any()   # between the rows too
     np.testing.assert_allclose(bent[[0, -1]], line[[0, -1]], atol=1e-6)
+
+
+def test_the_bend_fits_rows_that_stand_for_the_whole_motion(engine):
+    body = engine.served.body
+    q0 = np.array([0.0, -0.5, 0.0, -2.0, 0.0, 1.6, 0.8])
+    line = q0 + np.linspace(0, 1, 400)[:, None] * np.array([1.2, 0.3, 0.0, 0.3, 0.0, 0.0, 0.0])
+    rows = fit_rows(body, line, step=0.01)
+    assert rows[0] == 0 and rows[-1] == len(line) - 1 and len(rows) < len(line) / 2
+    travelled = np.r_[0.0, np.cumsum(body.motion_bound(np.diff(line, axis=0)))]
+    # every row left out lies within one step of body motion after the last row kept
+    for kept, following in zip(rows[:-1], rows[1:]):
+        assert travelled[following - 1] - travelled[kept] < 0.01 + 1e-12
 
 
 def test_geodesic_lengths_measure_the_graph_the_scene_leaves(engine, pair):

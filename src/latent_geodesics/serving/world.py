@@ -324,7 +324,7 @@ class RequestWorld:
         margin = self.margin + (EXTRA_CLEARANCE if extra else 0.0)
         if not checker.violations(positions, margin, self.world.settings.resolution).any():
             return positions, False
-        bent = bend(checker, positions, margin)
+        bent = bend(checker, positions, margin, self.world.settings.resolution)
         if bent is None:
             contact = checker.smallest(positions)
             raise RequestError(
