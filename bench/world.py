@@ -214,7 +214,7 @@ class SoftRequest(RequestWorld):
     def violations(self, points):
         return np.zeros(len(points) - 1, dtype=bool)
 
-    def keep_clear(self, positions):
+    def keep_clear(self, positions, extra=False):
         return positions, False
 
 
