@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from latent_geodesics.demo.figures import write_active_learning_figures
+from demo.figures import write_active_learning_figures
 from latent_geodesics.files import atomic_write
 
 SERVER = "/geodesic_server"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latent_geodesics.demo.client import ROBOT_PIXELS
+from demo.client import ROBOT_PIXELS
 from latent_geodesics.files import atomic_write
 from latent_geodesics.model.training import NOISE_FACTOR, NOISE_FLOOR_RAD
 

@@ -14,9 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latent_geodesics.data import arm_dataset
-from latent_geodesics.data.recordings import to_ros2_bag
-from latent_geodesics.demo.client import (
+from demo.client import (
     TOPICS,
     closed_bag,
     first_pair,
@@ -24,9 +22,11 @@ from latent_geodesics.demo.client import (
     run_queries,
     rviz_screenshot,
 )
-from latent_geodesics.demo.figures import write_figures
-from latent_geodesics.demo.report import write_report
-from latent_geodesics.demo.world import remove_box, run_world_step, world_figure
+from demo.figures import write_figures
+from demo.report import write_report
+from demo.world import remove_box, run_world_step, world_figure
+from latent_geodesics.data import arm_dataset
+from latent_geodesics.data.recordings import to_ros2_bag
 from latent_geodesics.files import atomic_write
 from latent_geodesics.learning.evaluation import hole_side_pairs
 from latent_geodesics.model.iwae import load_model, save_model

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from latent_geodesics.demo.client import SERVER
+from demo.client import SERVER
 from latent_geodesics.world.body import RobotBody
 from latent_geodesics.world.collision import CollisionChecker
 from latent_geodesics.world.scene import Scene
@@ -111,7 +111,7 @@ def world_figure(world, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from latent_geodesics.demo.figures import save_png
+    from demo.figures import save_png
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for name, colour, label in (("before", "tab:red", "served before the box (blind)"),
                                 ("after", "tab:green", "served with the box in the scene")):
