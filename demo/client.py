@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 
-from demo.figures import write_active_learning_figures
 from latent_geodesics.files import atomic_write
 
 SERVER = "/geodesic_server"
@@ -26,65 +25,132 @@ def closed_bag(path, timeout=30):
     return path
 
 
-def run_queries(model, pairs, data):
-    """Call the server as a client would, between recorded poses (joint
-    configurations, as a robot asks); returns per-pair results and timings."""
+def refine(client, goal, timeout=300.0):
+    """The result of one ~nn_geodesic goal. A plain actionlib.ActionClient, not the
+    SimpleActionClient: that one tracks its goal by the handle send_goal returns, so
+    when the server's first status for a new goal arrives before send_goal has
+    returned (a busy machine), it logs "Got a transition callback on a goal handle
+    that we're not tracking" and drops that transition (ros/actionlib#206). Waiting
+    on the goal's own state, which the transition callback is handed, has no such
+    window."""
+    import threading
+
+    from actionlib import CommState
+    done = threading.Event()
+    handle = client.send_goal(goal, transition_cb=lambda gh: done.set()
+                              if gh.get_comm_state() == CommState.DONE else None)
+    if not done.wait(timeout):
+        handle.cancel()
+        raise RuntimeError("~nn_geodesic gave no result within %.0f s" % timeout)
+    return handle.get_result()
+
+
+def endpoints(names, q_start, q_goal):
+    from latent_geodesics.msg import Endpoint
+    return (Endpoint(joint_names=list(names), positions=list(map(float, q_start))),
+            Endpoint(joint_names=list(names), positions=list(map(float, q_goal))))
+
+
+def connect(model):
+    """The server's proxies once it answers, and the encode/decode checks."""
     import actionlib
     import rospy
 
-    from latent_geodesics.msg import Endpoint, NNGeodesicAction, NNGeodesicGoal
+    from latent_geodesics.msg import NNGeodesicAction
     from latent_geodesics.srv import Decode, Encode, GraphGeodesic
 
     rospy.init_node("latent_geodesics_demo", anonymous=True)
     for name in ("encode", "decode", "graph_geodesic"):
         rospy.wait_for_service(SERVER + "/" + name, timeout=180)
-    encode = rospy.ServiceProxy(SERVER + "/encode", Encode)
-    decode = rospy.ServiceProxy(SERVER + "/decode", Decode)
     graph = rospy.ServiceProxy(SERVER + "/graph_geodesic", GraphGeodesic, persistent=True)
-    nn = actionlib.SimpleActionClient(SERVER + "/nn_geodesic", NNGeodesicAction)
-    nn.wait_for_server(rospy.Duration(60))
-    rospy.sleep(1.0)  # let rosbag subscribe before anything is published
+    nn = actionlib.ActionClient(SERVER + "/nn_geodesic", NNGeodesicAction)
+    if not nn.wait_for_server(rospy.Duration(60)):
+        raise RuntimeError("the server's ~nn_geodesic action did not come up within 60 s")
+    decode = rospy.ServiceProxy(SERVER + "/decode", Decode)
+    dec = decode(latent=list(map(float, model.latents[0])))
+    enc = rospy.ServiceProxy(SERVER + "/encode", Encode)(joint_names=dec.joint_names,
+                                                          positions=dec.positions)
+    again = decode(latent=enc.latent)
+    # Measured on the poses: with more latent dimensions than the demonstrations need,
+    # codes that differ along a direction the decoder ignores decode alike.
+    services = {"decode_ok": dec.success and again.success, "encode_ok": enc.success,
+                "round_trip_error": float(np.abs(np.subtract(again.positions,
+                                                             dec.positions)).max())}
+    return graph, nn, services
 
-    z = model.latents
-    dec = decode(latent=list(map(float, z[0])))
-    enc = encode(joint_names=dec.joint_names, positions=dec.positions)
-    services = {"decode_ok": dec.success, "encode_ok": enc.success,
-                "round_trip_latent_error": float(np.abs(np.array(enc.latent) - z[0]).max())}
+
+def run_queries(model, pairs, data, demos):
+    """Call the server as a client would, between recorded poses (joint
+    configurations, as a robot asks); returns per-pair results and timings.
+    demos[k]: the recorded demonstration between pair k's poses (for figures)."""
+    import rospy
+
+    from latent_geodesics.msg import NNGeodesicGoal
+    graph, nn, services = connect(model)
+    rospy.sleep(1.0)  # let rosbag subscribe before anything is published
     results = []
-    names = list(dec.joint_names)
-    for i, j in pairs:
-        start = Endpoint(joint_names=names, positions=list(map(float, data[i])))
-        goal = Endpoint(joint_names=names, positions=list(map(float, data[j])))
+    for (i, j), demo in zip(pairs, demos):
+        start, goal = endpoints(model.joint_names, data[i], data[j])
         t0 = time.perf_counter()
         g = graph(start=start, goal=goal, publish=True)
         graph_ms = 1e3 * (time.perf_counter() - t0)
         t0 = time.perf_counter()
-        nn.send_goal(NNGeodesicGoal(start=start, goal=goal, publish=True))   # defaults
-        nn.wait_for_result(rospy.Duration(300))
+        r = refine(nn, NNGeodesicGoal(start=start, goal=goal, publish=True))   # defaults
         refine_ms = 1e3 * (time.perf_counter() - t0)
-        r = nn.get_result()
         if not (g.success and r.success):
             raise RuntimeError("geodesic query failed: %s / %s" % (g.message, r.message))
-        q = np.array([p.positions for p in r.trajectory.points])
-        results.append({
-            "data_distance": r.stats.data_distance, "graph_data_distance": g.stats.data_distance,
-            "chord_data_distance": r.stats.chord_data_distance,
-            "data_spacing": r.stats.data_spacing, "metric_candidate": g.stats.candidate,
-            "joint_path_length": float(np.linalg.norm(np.diff(q, axis=0), axis=1).sum()),
-            "chord_length": float(np.linalg.norm(q[-1] - q[0])),
-            "pair": [int(i), int(j)], "straight_line_length": g.straight_line_length,
-            "graph_length": g.length, "refined_length": r.length, "graph_round_trip_ms": graph_ms,
-            "refine_round_trip_ms": refine_ms, "refine_iterations": r.stats.iterations,
-            "start_offset": r.stats.start_offset, "goal_offset": r.stats.goal_offset,
-            "endpoint_error": float(max(np.abs(q[0] - data[i]).max(),
-                                        np.abs(q[-1] - data[j]).max())),
-            "max_joint_step": r.stats.max_joint_step, "duration": r.stats.duration,
-            "bridges": g.stats.bridges,
-            "graph_path": np.reshape(g.latent_path, (-1, g.latent_dim)),
-            "refined_path": np.reshape(r.latent_path, (-1, r.latent_dim)),
-            "trajectory": r.trajectory, "joint_names": list(r.trajectory.joint_names)})
+        results.append(pair_result(g, r, data[i], data[j], demo))
+        results[-1].update(pair=[int(i), int(j)], graph_round_trip_ms=graph_ms,
+                           refine_round_trip_ms=refine_ms)
         rospy.sleep(0.2)
     return services, results
+
+
+def pair_result(g, r, q_start, q_goal, demo):
+    """One pair's numbers (and curves for the figures) from the graph geodesic g and
+    the refined one r the server answered."""
+    from demo.task import through_box
+    from latent_geodesics.serving.fidelity import chord, largest_deviation
+    q = positions(r.trajectory)
+    return {
+        "data_distance": r.stats.data_distance, "graph_data_distance": g.stats.data_distance,
+        "chord_data_distance": r.stats.chord_data_distance,
+        "mean_data_distance": r.stats.data_distance_mean,
+        "chord_mean_data_distance": r.stats.chord_data_distance_mean,
+        "data_spacing": r.stats.data_spacing, "metric_candidate": g.stats.candidate,
+        "demonstration_deviation": largest_deviation(q, demo),
+        "chord_demonstration_deviation": largest_deviation(chord(q_start, q_goal), demo),
+        "chord_through_box": through_box(chord(q_start, q_goal, 0.01)),
+        "served_through_box": through_box(q),
+        "joint_path_length": float(np.linalg.norm(np.diff(q, axis=0), axis=1).sum()),
+        "chord_length": float(np.linalg.norm(q_goal - q_start)),
+        "straight_line_length": g.straight_line_length,
+        "graph_length": g.length, "refined_length": r.length,
+        "refine_iterations": r.stats.iterations, "refine_message": r.message,
+        "refined_candidate": r.stats.candidate,
+        "start_offset": r.stats.start_offset, "goal_offset": r.stats.goal_offset,
+        "endpoint_error": float(max(np.abs(q[0] - q_start).max(),
+                                    np.abs(q[-1] - q_goal).max())),
+        "max_joint_step": r.stats.max_joint_step, "duration": r.stats.duration,
+        "max_jerk": largest_jerk(r.trajectory), "bridges": g.stats.bridges,
+        "graph_path": np.reshape(g.latent_path, (-1, g.latent_dim)),
+        "refined_path": np.reshape(r.latent_path, (-1, r.latent_dim)),
+        "demonstration": np.asarray(demo), "trajectory": r.trajectory,
+        "joint_names": list(r.trajectory.joint_names)}
+
+
+def largest_jerk(trajectory):
+    """rad/s^3: the largest change of a joint's acceleration per second between
+    trajectory points (what a controller's smoothness limit would see)."""
+    t = np.array([p.time_from_start.to_sec() for p in trajectory.points])
+    a = np.array([p.accelerations for p in trajectory.points])
+    if a.size == 0 or len(t) < 2:
+        return float("nan")
+    return float((np.abs(np.diff(a, axis=0)) / np.diff(t).clip(1e-9)[:, None]).max())
+
+
+def positions(trajectory):
+    return np.array([p.positions for p in trajectory.points])
 
 
 ROBOT_PIXELS = 1500   # bright (white) pixels of the demo arm in rviz's 3-D view, at least
@@ -106,11 +172,11 @@ def robot_pixels(path):
     return int(((view.min(-1) > 150) & (view.max(-1) - view.min(-1) < 40)).sum())
 
 
-def rviz_screenshot(ros, out, pair_endpoints, seconds=12):
-    """rviz on a virtual screen (Xvfb) showing the robot following a geodesic;
-    saved as out/rviz.png. Returns (path or None, what happened, robot pixels)."""
+def rviz_screenshot(ros, out, pair_endpoints, seconds=10):
+    """rviz on a virtual screen (Xvfb) showing the robot following a geodesic, in
+    several poses along it; saved as out/rviz.png. Returns (path or None, what
+    happened, robot pixels)."""
     import rospy
-    from PIL import ImageGrab
 
     from latent_geodesics.srv import GraphGeodesic
     if not (shutil.which("rviz") and shutil.which("Xvfb")):
@@ -125,11 +191,12 @@ def rviz_screenshot(ros, out, pair_endpoints, seconds=12):
     start, goal = pair_endpoints
     deadline = time.time() + seconds
     while time.time() < deadline:   # the path is not latched: publish while rviz subscribes
-        graph(start=start, goal=goal, publish=True)
+        answer = graph(start=start, goal=goal, publish=True)
         time.sleep(2.0)
+    answer = graph(start=start, goal=goal, publish=True)   # the player starts it over now
     path = os.path.join(out, "rviz.png")
     try:
-        shot = ImageGrab.grab(xdisplay=display)
+        shot = poses_along(display, answer.trajectory.points[-1].time_from_start.to_sec())
         atomic_write(path, lambda f: shot.save(f, format="PNG"))
         pixels = robot_pixels(path)
         result = path, "%d robot pixels in the 3-D view" % pixels, pixels
@@ -141,61 +208,14 @@ def rviz_screenshot(ros, out, pair_endpoints, seconds=12):
     return result
 
 
-def first_pair(model, pairs, data):
-    from latent_geodesics.msg import Endpoint
-    i, j = pairs[0]
-    return (Endpoint(joint_names=model.joint_names, positions=list(map(float, data[i]))),
-            Endpoint(joint_names=model.joint_names, positions=list(map(float, data[j]))))
-
-
-def round_summary(m, store):
-    """A RoundMetrics message (and the store's record of its round) as a dict."""
-    info = store.round_info(m.round) if m.round >= 1 else None
-    queries, refused = None, None
-    if info is not None:
-        queries, refused = store.query_latents(m.round)
-    return {"round": m.round, "asked_by": info["model_dir"] if info else None,
-            "queries": queries, "query_refused": refused, "demonstrations": m.demonstrations,
-            "refused": m.refused, "total": m.total_demonstrations, "smoothness": m.smoothness,
-            "max_step": m.max_step, "max_log_mf": m.max_log_mf,
-            "held_out_rmse": m.held_out_rmse, "model_dir": m.model_dir}
-
-
-def run_active_learning(ros, out, model_dir, data_path, rounds, queries, epochs):
-    """Server + demonstrator + learner (active_learning.launch, as the README runs it,
-    with the settings that fill gaps: retrain from scratch, as many epochs as the
-    first model); waits until the learner has finished `rounds` rounds.
-
-    Runs on the demo's roscore once the geodesic server has been stopped. Returns
-    per-round metrics from round 0 (the initial model, published by the learner),
-    queries and model directories, and writes the figures.
-    """
-    import rospy
-
-    from latent_geodesics.learning.store import DemoStore
-    from latent_geodesics.msg import RoundMetrics
-    work = os.path.abspath(os.path.join(out, "active_learning"))
-    shutil.rmtree(work, ignore_errors=True)   # a fresh loop on every run
-    metrics = {}
-    sub = rospy.Subscriber("/active_learner/metrics", RoundMetrics,
-                           lambda m: metrics.__setitem__(m.round, m))
-    launched = ros.launch("latent_geodesics", "active_learning.launch",
-                          model_dir=os.path.abspath(model_dir),
-                          initial_data=os.path.abspath(data_path), work_dir=work,
-                          rounds=rounds, queries_per_round=queries, retrain="scratch",
-                          epochs=epochs, output="log")
-    # Round 0 is the initial model's baseline, published first: it is not a round done.
-    finished = lambda: sorted(r for r in metrics if r >= 1)  # noqa: E731
-    deadline = time.time() + 300 + 120 * rounds
-    while len(finished()) < rounds and time.time() < deadline and launched.poll() is None:
-        time.sleep(0.5)
-    sub.unregister()
-    ros.end(launched)
-    if len(finished()) < rounds or 0 not in metrics:
-        raise RuntimeError("active learning finished %d of %d rounds; see %s/ros.log"
-                           % (len(finished()), rounds, out))
-    store = DemoStore(os.path.join(work, "demonstrations.db"))
-    summary = [round_summary(metrics[r], store) for r in sorted(metrics)]
-    store.close()
-    write_active_learning_figures(summary, out)
-    return summary
+def poses_along(display, duration, frames=5):
+    """Screen shots taken along one playback of a motion `duration` s long, laid on
+    each other (the lighter pixel wins: the white robot in each pose on rviz's dark
+    background)."""
+    from PIL import ImageChops, ImageGrab
+    shot, start = None, time.time()
+    for k in range(frames):
+        time.sleep(max(0.0, start + k * duration / (frames - 1) - time.time()))
+        frame = ImageGrab.grab(xdisplay=display)
+        shot = frame if shot is None else ImageChops.lighter(shot, frame)
+    return shot
