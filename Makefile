@@ -91,7 +91,8 @@ $(VENV)/.installed: requirements.txt $(VENV)/.ros-ok
 # The package in the workspace is a directory of links to the package's parts, not a
 # link to this whole tree: rosrun searches the package directory for executables and
 # would find the workspace's own copies inside it.
-PKG_PARTS := package.xml CMakeLists.txt setup.py msg srv action config launch scripts src test urdf
+PKG_PARTS := package.xml CMakeLists.txt setup.py msg srv action config launch scripts src test urdf \
+  demo
 
 $(WS)/.built: $(PKG_FILES) Makefile $(VENV)/.installed
 	@pkg=$(WS)/src/latent_geodesics; [ ! -L $$pkg ] || rm -rf $$pkg $(WS)/build $(WS)/devel; \
@@ -122,7 +123,7 @@ demo: setup $(VENV)/.demo-ok
 	$(ENV) python scripts/demo --out $(OUT)
 
 test: setup $(VENV)/.demo-ok setup-ros2   # the demo and viewer tests need rviz
-	$(ENV) ruff check src test bench scripts
+	$(ENV) ruff check src test bench scripts demo
 	$(ENV) python -m pytest -q test
 	@echo "core tests on numpy $$($(VENV_ROS2)/bin/python -c 'import numpy; print(numpy.__version__)')"
 	PYTHONPATH=$(ROOT)/src $(VENV_ROS2)/bin/python -m pytest -q test

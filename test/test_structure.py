@@ -1,17 +1,19 @@
 """The layout stays easy to change: no class over 200 lines, no function over 60 in
-the package, and the core never imports rospy (the ROS front ends do)."""
+the package and the demo, and the core never imports rospy (the ROS front ends do)."""
 import ast
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "latent_geodesics"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "latent_geodesics"
+DEMO = ROOT / "demo"   # the main job: a client of the package, outside it
 MAX_CLASS, MAX_FUNCTION = 200, 60
 
 
 def definitions():
-    for path in sorted(SRC.rglob("*.py")):
+    for path in sorted(SRC.rglob("*.py")) + sorted(DEMO.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                yield path.relative_to(SRC), node
+                yield path.relative_to(ROOT), node
 
 
 def test_no_long_classes_or_functions():
@@ -61,12 +63,12 @@ def test_front_ends_hold_no_request_logic():
 
 # The layers, lowest first: a module imports only from its own package or from
 # packages of lower layers; packages of one layer are independent of each other,
-# except the front ends on top (the demo drives the ROS 1 nodes; msg, srv and
-# action are the generated interfaces).
+# except the front ends on top (msg, srv and action are the generated interfaces).
+# The demo is not a layer: it lives in demo/ beside the package and only uses it.
 LAYERS = [{"errors", "files"}, {"settings"}, {"geometry", "sim", "world"}, {"graph", "data"},
           {"model"},
           {"serving", "learning"},
-          {"ros", "ros2", "demo", "nn_geodesic", "training", "msg", "srv", "action"}]
+          {"ros", "ros2", "nn_geodesic", "training", "msg", "srv", "action"}]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 
@@ -95,3 +97,29 @@ def test_imports_only_go_down_the_layers():
              if own != other and (other not in RANK or RANK[other] > RANK.get(own, -1)
                                   or RANK[other] == RANK[own] < len(LAYERS) - 1)]
     assert not wrong, wrong
+
+
+def imported_top_levels(path):
+    """The top-level module of every absolute import in one file."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module.split(".")[0]
+
+
+def test_the_demo_is_outside_the_package_and_nothing_in_it_imports_the_demo():
+    assert not (SRC / "demo").exists() and (DEMO / "__init__.py").exists()
+    offenders = [str(path.relative_to(ROOT)) for path in sorted(SRC.rglob("*.py"))
+                 if "demo" in set(imported_top_levels(path))]
+    assert not offenders, offenders
+
+
+def test_scripts_demo_finds_the_demo_from_any_directory(tmp_path):
+    """`make demo` runs scripts/demo from the repository root, rosrun from elsewhere."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo"), "--help"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--quick" in done.stdout

@@ -68,28 +68,3 @@ def data_evaluation_set(model, data, n_pairs=6, n_held_out=400, seed=0):
     rng = np.random.default_rng(seed)
     held_out = data[rng.choice(len(data), min(n_held_out, len(data)), replace=False)]
     return np.stack([np.stack([data[i], data[j]]) for i, j in pairs]), held_out
-
-
-def hole_side_pairs(arm, n_pairs=3, band=0.12, allowed=None):
-    """Index pairs into arm.data: demonstrations' final poses (fingertip on the table)
-    just before and just after the data hole's band of targets, at similar reach, so
-    that the joint-space straight line between them sweeps over the never-recorded
-    band while the recorded motions go around it. The pairs are spread over the reach;
-    allowed (N,) bool, optional: the poses that may be used (e.g. those the model
-    reproduces)."""
-    from latent_geodesics.sim.arm import ArmSimulator, fingertip
-    lo, hi = ArmSimulator().workspace.hole_y
-    ends = np.cumsum([len(d) for d in arm.demos]) - 1
-    if allowed is not None:
-        ends = ends[np.asarray(allowed)[ends]]
-    tip = fingertip(arm.data[ends]).numpy()
-    before = ends[(tip[:, 1] < lo) & (tip[:, 1] > lo - band)]
-    after = ends[(tip[:, 1] > hi) & (tip[:, 1] < hi + band)]
-    tip_of = dict(zip(ends, tip))
-    pairs = []
-    for reach in np.linspace(0.4, 0.65, n_pairs):   # spread along x
-        a = before[np.argmin([abs(tip_of[i][0] - reach) for i in before])]
-        b = after[np.argmin([abs(tip_of[i][0] - reach) for i in after])]
-        if (int(a), int(b)) not in pairs:
-            pairs.append((int(a), int(b)))
-    return pairs

@@ -1,3 +1,0 @@
-from latent_geodesics.demo import main
-
-main()
