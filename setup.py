@@ -4,6 +4,6 @@ from setuptools import setup
 
 setup(**generate_distutils_setup(
     packages=["latent_geodesics"] + ["latent_geodesics." + sub for sub in (
-        "geometry", "graph", "data", "sim", "model", "serving", "learning", "ros", "ros2")],
+        "geometry", "graph", "data", "sim", "world", "model", "serving", "learning", "ros", "ros2")],
     package_dir={"": "src"},
 ))
