@@ -410,3 +410,26 @@ def test_a_reload_without_robot_description_keeps_the_urdf_limits(engine, descri
                    robot_description=description)   # no URDF was ever in force
     assert fresh.served.limits.source == "parameters"
     assert not np.isfinite(fresh.served.limits.lower).any()
+
+
+def test_smoothing_serves_a_straight_segment_unmeasured(engine, monkeypatch):
+    """A two-point path has no corners to round: smoothed() serves it with its own
+    length and embeds nothing; a path with corners is measured rounded, and kept only
+    where the rounding measures no longer."""
+    from latent_geodesics.geometry.curves import Geodesic
+    from latent_geodesics.geometry.metric import LatentMetric
+    from latent_geodesics.serving.planning import smoothed
+    served = engine.served
+    z = served.model.latents
+    embedded = []
+    original = LatentMetric.embed
+    monkeypatch.setattr(LatentMetric, "embed",
+                        lambda self, points: embedded.append(len(points)) or original(self,
+                                                                                      points))
+    straight = Geodesic(np.stack([z[0], z[-1]]), 1.25, "graph")
+    points, length = smoothed(served, straight)
+    assert points is straight.points and length == 1.25 and not embedded
+    path = served.graph.shortest_path(z[0], z[-1])
+    points, length = smoothed(served, path)
+    assert embedded and length <= path.length
+    assert length == pytest.approx(served.graph.measure(points), rel=1e-6)

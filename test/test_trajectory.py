@@ -1,13 +1,14 @@
 """From a decoded path to an executable trajectory: residuals, density, limits, timing."""
 import numpy as np
 import pytest
-from scipy.interpolate import BPoly, CubicSpline
+from scipy.interpolate import BPoly, CubicHermiteSpline, CubicSpline
 
 from latent_geodesics.serving.trajectory import (
     NS,
     JointLimits,
     LimitError,
     carry_residuals,
+    hermite_coefficients,
     peak_ratios,
     quintic_peaks,
     select_waypoints,
@@ -247,3 +248,15 @@ def test_quintic_peaks_agree_with_scipy(points):
     v_peak, a_peak = quintic_peaks(np.diff(t), q, v, a, samples=16)
     np.testing.assert_allclose(v_peak, np.abs(reference(ts, 1)).max(0), rtol=1e-9)
     np.testing.assert_allclose(a_peak, np.abs(reference(ts, 2)).max(0), rtol=1e-9)
+
+
+@pytest.mark.parametrize("points", [2, 3, 25])
+def test_hermite_coefficients_are_scipys(points):
+    """The cubic pieces the limits are checked on are CubicHermiteSpline's, number for
+    number, on random positions, velocities and piece lengths."""
+    rng = np.random.default_rng(10 + points)
+    t = np.r_[0.0, np.cumsum(rng.uniform(0.05, 2.0, points - 1))]
+    q, v = rng.normal(size=(2, points, 4))
+    reference = CubicHermiteSpline(t, q, v).c
+    for ours, theirs in zip(hermite_coefficients(t, q, v), reference[:3]):
+        assert np.array_equal(ours, theirs)

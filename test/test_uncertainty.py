@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from latent_geodesics.model.uncertainty import RBFPrecision
+from latent_geodesics.model.uncertainty import RBFPrecision, kth_smallest, square_distances
 
 # Both paths sum the same NEAREST kernels, nearest first, when they pick the same
 # centres: float64 results then agree to rounding (measured: bit for bit). Far from
@@ -66,3 +66,37 @@ def test_fewer_centres_than_candidates():
     rbf = RBFPrecision(latents, variance)
     z = torch.as_tensor(queries(rbf, latents, seed=5, per_distance=50), dtype=torch.float64)
     assert torch.allclose(rbf.precision(z), rbf._dense_precision(z), rtol=AGREEMENT, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kth_smallest_is_torch_kthvalue(dtype):
+    """The numpy selection gives torch.kthvalue's numbers, ties included, and the
+    gradient flows into the entry holding the k-th value, as kthvalue's does."""
+    generator = torch.Generator().manual_seed(0)
+    d2 = torch.rand(700, 48, dtype=dtype, generator=generator)
+    d2[:, 7] = d2[:, 3]   # ties
+    d2[::5, :20] = 0.5    # the k-th value tied many times
+    for k in (1, 16, 48):
+        assert torch.equal(kth_smallest(d2, k), d2.kthvalue(k, dim=-1).values)
+    x = d2.clone().requires_grad_()
+    weights = torch.rand(700, dtype=dtype, generator=generator)
+    ours, = torch.autograd.grad((kth_smallest(x * 3, 16) * weights).sum(), x)
+    theirs, = torch.autograd.grad(((x * 3).kthvalue(16, dim=-1).values * weights).sum(), x)
+    assert torch.equal(ours.sum(-1), theirs.sum(-1)) and (ours != 0).sum() == 700
+    assert torch.equal((ours * x.detach()).sum(-1), (theirs * x.detach()).sum(-1))
+
+
+@pytest.mark.parametrize("dim", [1, 2, 4])
+def test_square_distances_are_the_broadcast_sum(dim):
+    """Coordinate by coordinate in place (no gradients) or broadcast (gradients): the
+    same numbers, and gradients where asked for."""
+    generator = torch.Generator().manual_seed(dim)
+    z = torch.rand(500, dim, generator=generator)
+    centres = torch.rand(500, dim, 48, generator=generator)
+    expected = ((z[:, :, None] - centres) ** 2).sum(1)
+    with torch.no_grad():
+        assert torch.equal(square_distances(z, centres), expected)
+    z.requires_grad_()
+    got = square_distances(z, centres)
+    grad, = torch.autograd.grad(got.sum(), z)
+    assert torch.allclose(grad, 2 * (z[:, :, None] - centres).sum(-1).detach(), rtol=1e-5)

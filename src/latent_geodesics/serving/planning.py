@@ -32,7 +32,10 @@ def dense_positions(served, settings, latent, q_start, q_goal):
 
 def smoothed(served, path, world=None):
     """The path with its corners rounded (a B-spline), unless that measures longer
-    (under the world's metric, where there is one) or comes nearer an object."""
+    (under the world's metric, where there is one) or comes nearer an object. A
+    straight segment has no corners: it is served as it is, not measured again."""
+    if len(path.points) <= 2:
+        return path.points, path.length
     rounded = smooth(path.points)
     if world is None:
         length = served.graph.measure(rounded)

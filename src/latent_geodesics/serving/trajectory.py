@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import CubicHermiteSpline, CubicSpline
+from scipy.interpolate import CubicSpline
 
 from latent_geodesics.errors import LimitError, is_number
 from latent_geodesics.world.urdf import URDFError, parse_urdf
@@ -229,8 +229,7 @@ def spline_peaks(timing, samples=QUINTIC_SAMPLES):
     vanishes), and the quintic through positions, velocities and accelerations
     (sampled, samples per segment)."""
     t = timing.time_ns / NS
-    cubic = CubicHermiteSpline(t, timing.positions, timing.velocities)
-    c3, c2, c1 = cubic.c[0], cubic.c[1], cubic.c[2]          # (m - 1, D), local time
+    c3, c2, c1 = hermite_coefficients(t, timing.positions, timing.velocities)
     h = np.diff(t)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         vertex = -c2 / (3 * c3)
@@ -241,6 +240,17 @@ def spline_peaks(timing, samples=QUINTIC_SAMPLES):
     v_quintic, a_quintic = quintic_peaks(h[:, 0], timing.positions, timing.velocities,
                                          timing.accelerations, samples)
     return np.maximum(v_peak, v_quintic), np.maximum(a_peak, a_quintic)
+
+
+def hermite_coefficients(t, q, v):
+    """The cubic Hermite pieces through positions q and velocities v (m, D) at times t:
+    (c3, c2, c1), each (m - 1, D), in local time, as scipy's CubicHermiteSpline
+    computes them (its formulas; building the spline object costs more than the peaks
+    it serves)."""
+    h = np.diff(t)[:, None]
+    slope = np.diff(q, axis=0) / h
+    bend = (v[:-1] + v[1:] - 2 * slope) / h
+    return bend / h, (slope - v[:-1]) / h - bend, v[:-1]
 
 
 def quintic_peaks(h, q, v, a, samples=QUINTIC_SAMPLES):
@@ -304,16 +314,13 @@ def time_parametrize(positions, limits, margin=1e-6, max_duration=np.inf):
 
 def _toppra_times(q, limits):
     """TOPP-RA's time-optimal times (seconds) at the points of the spline through q."""
-    import toppra
-    import toppra.algorithm as algo
-
+    toppra, algo = _toppra()
     ss = arc_fraction(q)
     # Gridpoints between the points too: TOPP-RA meets the limits at gridpoints only.
     grid = np.r_[(ss[:-1, None] + np.diff(ss)[:, None]
                   * np.arange(GRID_REFINE) / GRID_REFINE).ravel(), ss[-1]]
     path = toppra.SplineInterpolator(ss, q)
     cons = _constraints(limits.velocity.tobytes(), limits.acceleration.tobytes())
-    logging.getLogger("toppra").setLevel(logging.WARNING)
     instance = algo.TOPPRA(list(cons), path, gridpoints=grid, parametrizer="ParametrizeConstAccel")
     instance.compute_parameterization(0.0, 0.0)
     data = instance.problem_data
@@ -325,6 +332,17 @@ def _toppra_times(q, limits):
     # Constant path acceleration between gridpoints (ParametrizeConstAccel's times).
     dt = 2 * np.diff(grid) / np.maximum(sd[:-1] + sd[1:], 1e-12)
     return np.r_[0.0, np.cumsum(dt)][::GRID_REFINE]
+
+
+@functools.lru_cache(maxsize=1)
+def _toppra():
+    """(toppra, toppra.algorithm), imported on the first timing with toppra's info
+    messages silenced once: setting a logger's level clears every logger's cache, a
+    fraction of a millisecond a request."""
+    import toppra
+    import toppra.algorithm as algo
+    logging.getLogger("toppra").setLevel(logging.WARNING)
+    return toppra, algo
 
 
 @functools.lru_cache(maxsize=32)
