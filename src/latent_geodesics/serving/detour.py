@@ -46,7 +46,8 @@ def fit_rows(body, positions, step=FIT_STEP):
 def bend(checker, positions, margin, resolution=0.005):
     """positions (T, J) bent so the whole motion, the stretches between rows included,
     keeps margin from every object (the fit aims for margin + EXTRA), or None when the
-    fit cannot make it (the caller refuses the request)."""
+    fit cannot make it (the caller refuses the request). Where the fit on the rows
+    that stand for the motion gets stuck, every row is fitted (fit_every_row)."""
     positions = np.asarray(positions, dtype=float)
     s = arc_fraction(positions)
     design = basis(s)
@@ -57,14 +58,25 @@ def bend(checker, positions, margin, resolution=0.005):
         # each fitted row stands for len(positions) / len(rows) of the motion's rows
         weight = len(positions) / len(rows)
         if not fit(checker, positions[rows], design[rows], s[rows], margin, weights, weight):
-            return None
+            break
         bent = positions + design @ weights.detach().double().cpu().numpy()
         near = checker.violations(bent, margin, resolution)
         if not near.any():
             return bent
         near_rows = np.flatnonzero(near)
         rows = np.union1d(rows, np.r_[near_rows, near_rows + 1])
-    return None
+    return fit_every_row(checker, positions, design, s, margin)
+
+
+def fit_every_row(checker, positions, design, s, margin):
+    """The slow way, where the fit on fewer rows got stuck: every row measured, from no
+    offset (the gradient steps then take another course). The caller checks the
+    stretches between rows (the timed motion's check)."""
+    weights = torch.zeros(design.shape[1], positions.shape[1], dtype=checker.body.dtype,
+                          requires_grad=True)
+    if not fit(checker, positions, design, s, margin, weights):
+        return None
+    return positions + design @ weights.detach().double().cpu().numpy()
 
 
 def fit(checker, positions, design, s, margin, weights, weight=1.0):
