@@ -171,6 +171,9 @@ def start_rig(name, prefix, fixture_dir, start_node, client, arm_data, serve):
                       "-p", "model_dir:=%s" % (fixture_dir / "fixture_model"),
                       "-p", "device:=cpu", "-p", "robot_description_wait:=20.0",
                       "-p", "move_group_wait:=0.0",
+                      # on a busy test machine the server's joint_states callback may
+                      # lag a second behind the controller's 100 Hz publishing
+                      "-p", "joint_states_max_age:=3.0",
                       "-p", "controller_action:=%sfollow_joint_trajectory" % prefix,
                       "-p", "controller_wait:=30.0", "-p", "cancel_wait:=%s" % CANCEL_WAIT,
                       name=name)
