@@ -72,11 +72,7 @@ class FakeController(Node):
         self.state_pub.publish(msg)
 
     def follow(self, handle):
-        traj = handle.request.trajectory
-        order = [list(traj.joint_names).index(n) for n in self.names]
-        times = [p.time_from_start.sec * 10 ** 9 + p.time_from_start.nanosec
-                 for p in traj.points]
-        path = [[p.positions[i] for i in order] for p in traj.points]
+        times, path = timeline(handle.request.trajectory, self.names)
         started = time.monotonic()
         while not handle.is_cancel_requested:
             elapsed = time.monotonic() - started
@@ -90,6 +86,15 @@ class FakeController(Node):
             time.sleep(0.005)
         handle.canceled()
         return FollowJointTrajectory.Result(error_string="cancelled")
+
+
+def timeline(trajectory, names):
+    """(times in ns, positions in names' order) of a JointTrajectory's points: what a
+    test controller follows."""
+    order = [list(trajectory.joint_names).index(n) for n in names]
+    times = [p.time_from_start.sec * 10 ** 9 + p.time_from_start.nanosec
+             for p in trajectory.points]
+    return times, [[p.positions[i] for i in order] for p in trajectory.points]
 
 
 @pytest.fixture(scope="module")

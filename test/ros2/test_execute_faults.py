@@ -31,6 +31,7 @@ from latent_geodesics.msg import Endpoint
 from latent_geodesics.serving.trajectory import position_at
 from latent_geodesics.srv import GetScene
 
+from .test_execute import timeline
 from .test_scene import GOAL, LATCHED, START, URDF, positions
 
 Result = ExecuteGeodesic.Result
@@ -111,11 +112,7 @@ class FaultController(Node):
         return self.end(handle, "abort", ended)
 
     def follow(self, handle, ended):
-        traj = handle.request.trajectory
-        order = [list(traj.joint_names).index(n) for n in self.names]
-        times = [p.time_from_start.sec * 10 ** 9 + p.time_from_start.nanosec
-                 for p in traj.points]
-        path = [[p.positions[i] for i in order] for p in traj.points]
+        times, path = timeline(handle.request.trajectory, self.names)
         started = time.monotonic()
         while not handle.is_cancel_requested and not self.closing.is_set():
             elapsed = time.monotonic() - started
@@ -329,12 +326,18 @@ def test_a_late_success_is_not_a_success(client, execute, rig, arm_data):
     assert_timed_out(status, result, took, rig, "was already over (SUCCEEDED)")
 
 
-def test_a_cancel_stops_the_arm(client, execute, rig, arm_data):
+def start_moving(client, execute, rig, arm_data):
+    """(where the arm was, the goal, the goal handle) once a slow motion is under way."""
     rig.controller.reset("normal")
     here = rig.controller.arm()
     goal = away(arm_data, here)
     handle = send(client, execute, goal, arm_data[1], **SLOW)
     wait_until_moving(client, rig.controller, here, handle)
+    return here, goal, handle
+
+
+def test_a_cancel_stops_the_arm(client, execute, rig, arm_data):
+    here, goal, handle = start_moving(client, execute, rig, arm_data)
     client.spin_until(handle.cancel_goal_async(), 30)
     status, result = result_of(client, handle)
     assert status == GoalStatus.STATUS_CANCELED and not result.success, result.message
@@ -360,11 +363,7 @@ def test_a_cancel_that_the_controller_ignores_is_reported_as_such(client, execut
 
 
 def test_a_new_goal_preempts_the_running_one(client, execute, rig, arm_data):
-    rig.controller.reset("normal")
-    here = rig.controller.arm()
-    goal = away(arm_data, here)
-    first = send(client, execute, goal, arm_data[1], **SLOW)
-    wait_until_moving(client, rig.controller, here, first)
+    here, goal, first = start_moving(client, execute, rig, arm_data)
     second = send(client, execute, here, arm_data[1])   # back where it began
     status, result = result_of(client, first)
     # ROS 2 has no PREEMPTED, and a goal ends CANCELED only on its own client's cancel
