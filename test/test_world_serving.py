@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from latent_geodesics.geometry.metric import LatentMetric
+from latent_geodesics.serving import world as serving_world
 from latent_geodesics.serving.detour import bend, fit_rows
 from latent_geodesics.serving.engine import Engine, RequestError, Settings
+from latent_geodesics.serving.roadmap import around
 from latent_geodesics.serving.trajectory import spline_peaks, time_parametrize
 from latent_geodesics.world.collision import CollisionChecker
 from latent_geodesics.world.scene import Shape, WorldObject
@@ -179,6 +181,47 @@ def test_a_bend_clears_an_object_and_keeps_the_ends(engine):
     assert checker.smallest(bent).clearance >= 0.02 - 1e-6
     assert not checker.violations(bent, 0.02, 0.005).any()   # between the rows too
     np.testing.assert_allclose(bent[[0, -1]], line[[0, -1]], atol=1e-6)
+
+
+def test_the_roadmap_goes_around_an_object_keeping_the_rest_of_the_motion(engine):
+    served = engine.served
+    q0 = np.array([0.0, -0.5, 0.0, -2.0, 0.0, 1.6, 0.8])
+    line = q0 + np.linspace(0, 1, 80)[:, None] * np.array([1.2, 0.3, 0.0, 0.3, 0.0, 0.0, 0.0])
+    hand = served.body.sphere_centres(line[40][None])[0].detach().numpy()[
+        served.body.sphere_links == 7][0]
+    checker = CollisionChecker(served.body, engine.world.scene.add(ball("ball", hand, 0.08)))
+    limits = (served.limits.lower, served.limits.upper)
+    way = around(checker, line, 0.02, 0.005, limits, served.recorded)
+    assert checker.violations(line, 0.02, 0.005).any()
+    assert way is not None and not checker.violations(way, 0.02, 0.005).any()
+    assert np.all((way >= limits[0]) & (way <= limits[1]))
+    np.testing.assert_array_equal(way[[0, -1]], line[[0, -1]])
+    assert np.abs(np.diff(way, axis=0)).max() <= np.abs(np.diff(line, axis=0)).max() + 1e-9
+    # rows clear of the object on both sides are kept as they were
+    np.testing.assert_array_equal(way[:5], line[:5])
+    np.testing.assert_array_equal(way[-5:], line[-5:])
+    # seeded: the same request gets the same way
+    np.testing.assert_array_equal(way, around(checker, line, 0.02, 0.005, limits,
+                                              served.recorded))
+
+
+def test_where_the_bend_fails_the_roadmap_clears_the_motion(engine, pair, monkeypatch):
+    ends, free, hand = pair
+    engine.world.update(lambda scene: scene.remove(None).add(ball("ball", hand)))
+    try:
+        served = engine.served
+        request = engine.world.request(served, (None, free.positions[0]),
+                                       (None, free.positions[-1]))
+        checker = request.world.checker
+        assert checker.violations(free.positions, request.margin, 0.005).any()
+        monkeypatch.setattr(serving_world, "bend", lambda *args: None)
+        cleared, bent = request.keep_clear(free.positions)
+        assert bent and not checker.violations(cleared, request.margin, 0.005).any()
+        check = independent(engine, cleared)
+    finally:
+        clear_scene(engine)
+    assert not check.collides, check
+    np.testing.assert_array_equal(cleared[[0, -1]], free.positions[[0, -1]])
 
 
 def test_the_bend_fits_rows_that_stand_for_the_whole_motion(engine):

@@ -119,7 +119,9 @@ def test_readme_robot_blocks_run_as_pasted(tmp_path):
     assert status == 0, out[-3000:]
     assert re.search(r"^success: True$", out, re.M), out[-3000:]           # the service
     assert re.search(r"^  success: True$", out, re.M), out[-3000:]         # the action
-    assert "data_distance" in out
+    served = float(re.findall(r"^\s+data_distance: (\S+)$", out, re.M)[0])
+    chord = float(re.findall(r"^\s+chord_data_distance: (\S+)$", out, re.M)[0])
+    assert served < chord, (served, chord)   # the README's claim for its example pair
     assert "joint limits from urdf" in out   # the URDF was set before the server started
     assert (home / "lg_robot" / "my_model" / "model.yaml").is_file()
     assert viewer_up and "process has died" not in out, out[-3000:]

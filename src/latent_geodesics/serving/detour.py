@@ -1,5 +1,6 @@
-"""The last way around an object: where neither the demonstrations (the graph) nor the
-metric's relaxation off them keep clear, the decoded motion is bent in joint space.
+"""A way around an object: where neither the demonstrations (the graph) nor the metric's
+relaxation off them keep clear, the decoded motion is bent in joint space (and where no
+bend clears it, serving/roadmap.py searches a roadmap around the blocked stretch).
 
 The bend is a smooth offset added to the motion, as the model's residuals are carried
 (trajectory.carry_residuals): zero at both ends, a cubic B-spline in the motion's arc

@@ -68,6 +68,17 @@ def fidelity(served, settings, timing):
                         chord_data_distance=line.largest, chord_data_distance_mean=line.mean)
 
 
+def rows_like(z, count):
+    """The latent samples z (T, d) stretched to count rows by their index fraction: a
+    way around an object in joint space (serving/roadmap.py) has other rows than the
+    decoded motion it replaces, and no latent points of its own (the latent path
+    shown for it is the one it was planned from)."""
+    if len(z) == count:
+        return z
+    t = np.linspace(0.0, len(z) - 1, count)
+    return np.stack([np.interp(t, np.arange(len(z)), column) for column in z.T], 1)
+
+
 def timed(served, settings, q, z, scaling, world, keep_ends):
     """(Timing, clipped points, the world's Contact or None, bent, the latent points of
     the timed points): the dense motion q (its latent points z) thinned to waypoints,
@@ -90,7 +101,7 @@ def timed(served, settings, q, z, scaling, world, keep_ends):
                                       max_duration=settings.max_duration)
         except LimitError as e:
             raise RequestError("the path cannot be timed: %s" % e) from None
-        kept = z[picks][timing.kept]
+        kept = rows_like(z, len(dense))[picks][timing.kept]
         if world is None:
             return timing, clipped, None, bent, kept
         try:

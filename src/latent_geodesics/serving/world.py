@@ -20,6 +20,7 @@ from latent_geodesics.geometry.metric import segment_pieces, split, subdivide
 from latent_geodesics.serving.detour import EXTRA as EXTRA_CLEARANCE
 from latent_geodesics.serving.detour import bend
 from latent_geodesics.serving.parsing import run_model
+from latent_geodesics.serving.roadmap import around
 from latent_geodesics.serving.trajectory import carry_residuals
 from latent_geodesics.world.body import RobotBody
 from latent_geodesics.world.collision import CollisionChecker
@@ -317,14 +318,23 @@ class RequestWorld:
     def keep_clear(self, positions, extra=False):
         """(positions, bent): waypoints as they are when they and the chords between
         them keep the margin, else bent around the objects in joint space
-        (serving/detour.py); RequestError when no bend clears them. extra: aim for
+        (serving/detour.py), else their blocked stretch replaced by a way through a
+        local joint-space roadmap (serving/roadmap.py); RequestError when neither clears. extra: aim for
         the margin plus the bend's own allowance (for points already found too near
         between them)."""
         checker = self.world.checker
-        margin = self.margin + (EXTRA_CLEARANCE if extra else 0.0)
+        margin = self.margin
+        if extra:   # as much of the allowance as the motion's ends keep (they cannot move)
+            ends = checker.clearance(np.asarray(positions)[[0, -1]])[0].min()
+            margin += min(EXTRA_CLEARANCE, max(0.0, float(ends) - self.margin))
         if not checker.violations(positions, margin, self.world.settings.resolution).any():
             return positions, False
-        bent = bend(checker, positions, margin, self.world.settings.resolution)
+        resolution = self.world.settings.resolution
+        bent = bend(checker, positions, margin, resolution)
+        if bent is None:
+            served = self.world.served
+            bent = around(checker, positions, margin, resolution,
+                          (served.limits.lower, served.limits.upper), served.recorded)
         if bent is None:
             contact = checker.smallest(positions)
             raise RequestError(
