@@ -224,6 +224,31 @@ def test_where_the_bend_fails_the_roadmap_clears_the_motion(engine, pair, monkey
     np.testing.assert_array_equal(cleared[[0, -1]], free.positions[[0, -1]])
 
 
+def test_a_start_millimetres_from_an_object_is_served_clear_of_it(engine, pair):
+    """The curve between the first samples may only stray as far as the start's own
+    clearance allows: the first and last intervals are sampled finely (a uniform
+    allowance refused every such start)."""
+    ends, free, _ = pair
+    body, start = engine.served.body, free.positions[0]
+    hand = body.sphere_centres(start[None])[0].detach().numpy()[body.sphere_links == 7]
+    above = at(hand.mean(axis=0) + np.array([0.0, 0.0, 0.12]))
+    low, high = 0.0, 0.2   # the ball's radius that leaves the start 2 mm from it
+    for _ in range(30):
+        radius = (low + high) / 2
+        scene = engine.world.scene.remove(None).add(
+            WorldObject("ball", above, (Shape.sphere(radius),)))
+        clear = CollisionChecker(body, scene).clearance(start[None])[0][0] > 0.002
+        low, high = (radius, high) if clear else (low, radius)
+    engine.world.update(lambda old: scene)
+    try:
+        result = engine.graph_geodesic(*ends)
+        check = independent(engine, result.positions)
+    finally:
+        clear_scene(engine)
+    assert 0 < result.stats.min_clearance < 0.003
+    assert not check.collides, check
+
+
 def test_the_bend_fits_rows_that_stand_for_the_whole_motion(engine):
     body = engine.served.body
     q0 = np.array([0.0, -0.5, 0.0, -2.0, 0.0, 1.6, 0.8])

@@ -36,6 +36,7 @@ CHORD_ALLOWANCE = 0.02
 EDGE_CHECK_PIECES = 8   # samples per edge checked (the graph's own measure uses as many)
 EDGE_BATCH = 4096       # edges decoded and checked at once
 MOTION_SUBSTEPS = 4   # samples of the controller's curve per trajectory interval
+END_SUBSTEPS = 32     # the same in the first and last interval (ends near an object)
 
 
 @dataclass(frozen=True)
@@ -248,8 +249,9 @@ class PathWorld:
         """Refuses a timed motion that comes into contact with an object, naming the
         link, the object and the time (first_contact); returns the Contact of its
         smallest clearance, for the response's stats."""
-        hit, ts, q, slack = self.first_contact(timing, a_peak)
+        hit, ts, q, slacks = self.first_contact(timing, a_peak)
         if hit is not None:
+            slack = slacks[hit.index]
             raise RequestError(
                 "refused: the motion would collide: %s reaches %s at t = %.2f s (clearance "
                 "%.3f m, checked with %.3f m for the curve between samples); no motion that "
@@ -258,20 +260,31 @@ class PathWorld:
         return self.checker.smallest(q)
 
     def first_contact(self, timing, a_peak, since=0.0):
-        """(Contact or None, sample times, samples, slack): the first contact with an
-        object of the motion as a controller draws it from `since` (s) on: the quintic
-        through the points' positions, velocities and accelerations, sampled
-        MOTION_SUBSTEPS times per interval; between samples it strays from their chord
-        by at most a_peak h^2 / 8 per joint, which the body's motion bound turns into
-        the slack every sample must keep on top of the check's own."""
+        """(Contact or None, sample times, samples, slack per sample): the first contact
+        with an object of the motion as a controller draws it from `since` (s) on: the
+        quintic through the points' positions, velocities and accelerations, sampled
+        MOTION_SUBSTEPS times per interval (END_SUBSTEPS in the first and last, where
+        the motion may start or end near an object); between samples h apart it
+        strays from their chord by at most a_peak h^2 / 8 per joint, which the body's
+        motion bound turns into the slack those samples keep on top of the check's own
+        (a sample shared by two intervals keeps the larger)."""
         t = timing.times
         quintic = BPoly.from_derivatives(t, np.stack([timing.positions, timing.velocities,
                                                       timing.accelerations], 1))
-        h = np.diff(t) / MOTION_SUBSTEPS
-        ts = np.r_[(t[:-1, None] + np.arange(MOTION_SUBSTEPS) * h[:, None]).ravel(), t[-1]]
-        ts = np.r_[since, ts[ts > since]] if since > 0 else ts
+        count = np.full(len(t) - 1, MOTION_SUBSTEPS)
+        count[[0, -1]] = END_SUBSTEPS
+        h = np.diff(t) / count
+        interval = np.repeat(np.arange(len(count)), count)
+        first = np.repeat(np.cumsum(count) - count, count)
+        ts = np.r_[t[interval] + (np.arange(len(interval)) - first) * h[interval], t[-1]]
+        spread = self.body.motion_bound(np.asarray(a_peak)[None] * h[:, None] ** 2 / 8)
+        slack = np.r_[spread[interval], spread[-1]]
+        slack[1:-1] = np.maximum(slack[1:-1], np.r_[spread[interval]][:-1])
+        if since > 0:
+            keep = ts > since
+            before = max(0, int(np.argmax(keep)) - 1) if keep.any() else len(ts) - 1
+            ts, slack = np.r_[since, ts[keep]], np.r_[slack[before], slack[keep]]
         q = quintic(ts)
-        slack = float(self.body.motion_bound(np.asarray(a_peak) * h.max() ** 2 / 8))
         hit = self.checker.check_path(q, margin=slack, resolution=self.settings.resolution)
         return hit, ts, q, slack
 
@@ -319,9 +332,9 @@ class RequestWorld:
         """(positions, bent): waypoints as they are when they and the chords between
         them keep the margin, else bent around the objects in joint space
         (serving/detour.py), else their blocked stretch replaced by a way through a
-        local joint-space roadmap (serving/roadmap.py); RequestError when neither clears. extra: aim for
-        the margin plus the bend's own allowance (for points already found too near
-        between them)."""
+        local joint-space roadmap (serving/roadmap.py); RequestError when neither
+        clears. extra: aim for the margin plus the bend's own allowance (for points
+        already found too near between them), as far as the motion's ends allow."""
         checker = self.world.checker
         margin = self.margin
         if extra:   # as much of the allowance as the motion's ends keep (they cannot move)
