@@ -279,3 +279,24 @@ def test_auto_latent_dimension_never_tries_one_as_wide_as_the_data():
                                       progress=False)
     assert sorted(report.latent_dim_search.tried) == [2], tried
     assert model.z_dim == 2 and data.shape[1] == 3
+
+
+def test_auto_latent_dimension_stops_once_a_wider_one_does_not_help(monkeypatch):
+    """Dimensions 2, 3, 4 are tried on 7 joints when 4 is no better than 3; the
+    smallest within the factor of the best is kept, and the time per dimension said."""
+    from types import SimpleNamespace
+
+    from latent_geodesics.model import training
+    rmse = {2: 0.06, 3: 0.025, 4: 0.026, 5: 0.01, 6: 0.01}
+
+    def fake_train(data, names, latent_dim, **options):
+        report = SimpleNamespace(held_out=SimpleNamespace(rmse=rmse[latent_dim]),
+                                 data_noise=0.001, as_dict=lambda: {})
+        return SimpleNamespace(z_dim=latent_dim, meta={}), report
+
+    monkeypatch.setattr(training, "train_iwae", fake_train)
+    said = []
+    model, report = training.train_auto_latent(np.zeros((10, 7)), None, log=said.append)
+    assert sorted(report.latent_dim_search.tried) == [2, 3, 4], said
+    assert model.z_dim == 3
+    assert any("up to 4 more to try" in line for line in said), said
