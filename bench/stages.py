@@ -38,6 +38,7 @@ STAGES = [
     ("shortcut", "latent_geodesics.graph.latent_graph", "path_embedding"),
     ("shortcut", "latent_geodesics.graph.latent_graph", "exact_hops"),
     ("relax", "latent_geodesics.graph.latent_graph", "relax"),
+    ("candidates", "latent_geodesics.graph.latent_graph", "measured_chain"),
     ("candidates", "latent_geodesics.graph.latent_graph", "best_candidate"),
     ("smoothing", "latent_geodesics.serving.planning", "smoothed"),
     ("dense decode", "latent_geodesics.serving.planning", "dense_positions"),

@@ -14,14 +14,17 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from latent_geodesics.geometry.curves import best_candidate, subdivide
+from latent_geodesics.geometry.curves import best_candidate, shortcut_segments, subdivide
 from latent_geodesics.geometry.metric import curve_length
 from latent_geodesics.geometry.refinement import polyline_geodesic
 from latent_geodesics.graph.build import GRAPH
 from latent_geodesics.graph.files import digest
 from latent_geodesics.graph.latent_graph import (
+    SHORTCUT_PIECES,
+    SHORTCUT_WINDOW,
     GraphError,
     LatentGraph,
+    node_edges,
     shortening_candidates,
     unique_pairs,
 )
@@ -542,3 +545,33 @@ def test_shortening_reuses_only_lengths_the_measure_gives(sphere_graph):
         assert name == fresh[0] and length == pytest.approx(fresh[2], rel=1e-6)
         assert lengths == pytest.approx(fresh[3], rel=1e-6)
     assert reused > 20
+
+
+def test_the_shortcut_arrives_measured_and_never_longer_than_the_node_path(arm_model_dir):
+    """Under the data-aware metric a coarse measure misjudges jumps (one that leaves
+    the demonstrations looks short at a few pieces): the chain it picks is measured at
+    the full resolution and chosen again over the hops and those jumps, so the
+    shortcut is never longer than the node path (the coarse chain alone often is) and
+    every candidate arrives with its lengths, the measure's own."""
+    g = model_graph(load_model(arm_model_dir, "cpu"), cache=False)[0]
+    rng = np.random.default_rng(11)
+    shorter = misjudged = 0
+    for _ in range(16):
+        i, j = rng.choice(len(g), 2, replace=False)
+        points, hops, stats = g._node_path(g.nodes[i], g.nodes[j], "dijkstra")
+        candidates = {name: (pts, known)
+                      for name, pts, known in shortening_candidates(g, points, hops, stats)}
+        for name, (pts, known) in candidates.items():
+            assert not np.isnan(known).any(), name
+            assert np.sum(known) == pytest.approx(g.measure(pts), rel=1e-6), name
+        node_path, shortcut = (np.sum(candidates[c][1]) for c in ("graph", "shortcut"))
+        assert shortcut <= node_path
+        shorter += shortcut < 0.999 * node_path
+        ids = np.asarray(stats.query_path)
+        coarse, _ = shortcut_segments(g.metric, points, hops, g.step, SHORTCUT_WINDOW,
+                                      skip=lambda a, b: node_edges(g, ids[a], ids[b]),
+                                      pieces=SHORTCUT_PIECES)
+        alone = g.measure(points[coarse])
+        assert shortcut <= alone * (1 + 1e-9)
+        misjudged += alone > node_path
+    assert shorter >= 8 and misjudged >= 1, (shorter, misjudged)

@@ -16,7 +16,8 @@ from latent_geodesics.errors import PointError
 from latent_geodesics.geometry.metric import LatentMetric, segment_pieces, split, subdivide
 
 __all__ = ["Geodesic", "PathStats", "best_candidate", "check_point", "relax", "resample",
-           "shortcut", "shortcut_segments", "smooth", "split", "subdivide", "to_numpy"]
+           "shortcut", "shortcut_segments", "shortest_chain", "smooth", "split", "subdivide",
+           "to_numpy"]
 
 
 @dataclass
@@ -69,11 +70,12 @@ def shortcut(metric, points, hop_lengths, step, window=6):
 
 
 def shortcut_segments(metric, points, hop_lengths, step, window=6, embedded=None,
-                      skip=None):
+                      skip=None, pieces=SHORTCUT_PIECES):
     """The shortest chain of direct segments and original hops along a path.
 
     points: (m, Nz) a path; hop_lengths: (m-1,) the decoded length of each hop.
-    A dynamic programme over all jumps i -> j (j - i <= window) finds it.
+    A dynamic programme over all jumps i -> j (j - i <= window) finds it, each
+    jump measured with at most `pieces` pieces.
     embedded: the points' embeddings (m, D), where the caller has them (only the
     segments' interior points are embedded); skip(ii, jj): a mask of jumps known
     not to be shorter than their hops (not measured).
@@ -92,11 +94,21 @@ def shortcut_segments(metric, points, hop_lengths, step, window=6, embedded=None
     ii, jj = ii[near], jj[near]
     xa, xb = (None, None) if embedded is None else (embedded[ii], embedded[jj])
     direct = LatentMetric.of(metric).segment_lengths(points[ii], points[jj], step,
-                                                     SHORTCUT_PIECES, xa, xb)
-    exact = segment_pieces(points[ii], points[jj], step) <= SHORTCUT_PIECES
+                                                     pieces, xa, xb)
+    exact = segment_pieces(points[ii], points[jj], step) <= pieces
+    return shortest_chain(hops, ii, jj, direct, np.where(exact, direct, np.nan))
+
+
+def shortest_chain(hops, ii, jj, lengths, exact=None):
+    """The chain of hops (i, i + 1) and jumps (ii[k], jj[k]) from the first point to
+    the last of the least total length (a dynamic programme in point order; the
+    earlier of equal chains). Returns (indices of the kept points, each kept
+    segment's length: the hop's, or the jump's `exact` (default: its length))."""
+    m = len(hops) + 1
+    exact = lengths if exact is None else exact
     cost = {(i, i + 1): (float(w), float(w)) for i, w in enumerate(hops)}
-    cost.update({(int(i), int(j)): (float(w), float(w) if ok else np.nan)
-                 for i, j, w, ok in zip(ii, jj, direct, exact)})
+    cost.update({(int(i), int(j)): (float(w), float(e))
+                 for i, j, w, e in zip(ii, jj, lengths, exact)})
     into = [[] for _ in range(m)]
     for (i, j), (w, _) in cost.items():
         into[j].append((i, w))

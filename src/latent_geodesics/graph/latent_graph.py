@@ -23,9 +23,10 @@ from latent_geodesics.geometry.curves import (
     relax,
     shortcut,
     shortcut_segments,
+    shortest_chain,
     to_numpy,
 )
-from latent_geodesics.geometry.metric import Points, segment_pieces
+from latent_geodesics.geometry.metric import MAX_MEASURE_POINTS, Points, segment_pieces
 from latent_geodesics.graph.build import EDGE_PIECES, RELAX_ITERATIONS, KnnGraph, unique_pairs
 from latent_geodesics.graph.files import load_graph, save_graph
 from latent_geodesics.graph.lazy import lazy_node_path
@@ -36,6 +37,13 @@ __all__ = ["Geodesic", "GraphError", "LatentGraph", "RELAX_ITERATIONS", "check_p
 
 SAME_POINT = 1e-9    # latent distance under which a query point *is* a node
 DISTANCE_BLOCK = 1 << 22   # distances held at once by distances(): 32 MB of float64
+# The shortcut's first, coarse pass: jumps over at most SHORTCUT_WINDOW hops of the
+# node path, each measured with at most SHORTCUT_PIECES pieces; the chain it finds is
+# measured again at the full resolution and corrected (measured_chain). Measured on
+# the arm, curved-skill and laikago data against 6 hops of 8 pieces without the
+# correction: the same distance from the demonstrations, paths 1-3 % shorter, half the
+# points decoded.
+SHORTCUT_WINDOW, SHORTCUT_PIECES = 3, 4
 
 
 class LatentGraph(KnnGraph):
@@ -242,21 +250,28 @@ def shortening_candidates(graph, points, hops, stats, world=None):
     Without a world, what the graph has measured already is not measured again: the
     path's nodes' embeddings (node_x) serve as the shortcut's segment ends, jumps
     between nodes that share an edge are not tried (the search found no shorter way
-    through that edge), and the hops' edge weights and the shortcut's direct segments
-    are the candidates' lengths where they were measured at the full resolution."""
+    through that edge), and the hops' edge weights are the graph candidate's lengths
+    where they were measured at the full resolution. The shortcut's jumps are first
+    measured coarsely (SHORTCUT_PIECES); the jumps of the chain found are then
+    measured at the full resolution, in one embedding with the straight line and the
+    hops not measured at it, and the chain is chosen again over the hops and those
+    jumps alone: every candidate arrives measured, and the shortcut is never longer
+    than the node path (a coarse measure often misjudges a jump)."""
     zs, zg = points[0], points[-1]
     if world is not None:
         short, known, short_known = shortcut(world.metric, points, hops, graph.step), None, None
+        straight = None
     else:
         ids = np.asarray(stats.query_path)
-        hop_known = exact_hops(graph, points, ids)
-        keep, short_known = shortcut_segments(
-            graph.metric, points, hops, graph.step, embedded=path_embedding(graph, points, ids),
-            skip=lambda i, j: node_edges(graph, ids[i], ids[j]))
-        short_known[(np.diff(keep) == 1) & ~hop_known[keep[:-1]]] = np.nan
-        short, known = points[keep], np.where(hop_known, hops, np.nan)
+        x = path_embedding(graph, points, ids)
+        keep, coarse = shortcut_segments(
+            graph.metric, points, hops, graph.step, SHORTCUT_WINDOW, embedded=x,
+            skip=lambda i, j: node_edges(graph, ids[i], ids[j]), pieces=SHORTCUT_PIECES)
+        known, keep, short_known, straight = measured_chain(graph, points, hops, x, keep,
+                                                            coarse, exact_hops(graph, points, ids))
+        short = points[keep]
     candidates = [("graph", points, known), ("shortcut", short, short_known),
-                  ("straight", np.stack([zs, zg]), None)]
+                  ("straight", np.stack([zs, zg]), straight)]
     if graph.relax_iterations > 0 and len(short) > 2:
         relaxed, _ = relax(graph.metric if world is None else world.metric, short, graph.step,
                            knots=16, iterations=graph.relax_iterations)
@@ -264,6 +279,25 @@ def shortening_candidates(graph, points, hops, stats, world=None):
     if world is not None:   # the graph path's edges are clear; the others are checked
         candidates = [c for c in candidates if c[0] == "graph" or world.polyline_clear(c[1])]
     return candidates
+
+
+def measured_chain(graph, points, hops, x, keep, coarse, hop_known):
+    """(the hops' lengths, the shortcut's kept points and segment lengths, the straight
+    line's length as a one-segment list), all at the full resolution: the hops not
+    measured at it (hop_known False), the jumps of the coarse chain (keep, coarse:
+    shortcut_segments') and the straight line in one embedding (x: the points'
+    embeddings), then the chain chosen again over the hops and those jumps."""
+    jumps = np.flatnonzero(np.diff(keep) > 1)
+    jump = coarse[jumps]   # NaN where the coarse measure was not the full one
+    loose, fine = np.flatnonzero(~hop_known), jumps[np.isnan(jump)]
+    ends = (np.r_[loose, keep[fine], 0], np.r_[loose + 1, keep[fine + 1], len(points) - 1])
+    lengths = graph.metric.segment_lengths(points[ends[0]], points[ends[1]], graph.step,
+                                           MAX_MEASURE_POINTS, x[ends[0]], x[ends[1]])
+    known = np.asarray(hops, dtype=np.float64).copy()
+    known[loose] = lengths[:len(loose)]
+    jump[np.isnan(jump)] = lengths[len(loose):-1]
+    keep, short_known = shortest_chain(known, keep[jumps], keep[jumps + 1], jump)
+    return known, keep, short_known, lengths[-1:]
 
 
 def path_embedding(graph, points, ids):
