@@ -215,7 +215,7 @@ class SoftRequest(RequestWorld):
         return np.zeros(len(points) - 1, dtype=bool)
 
     def keep_clear(self, positions, extra=False):
-        return positions, False
+        return positions, ""
 
 
 def origin_body(urdf, joint_names, radius=ORIGIN_RADIUS):

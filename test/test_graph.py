@@ -569,7 +569,7 @@ def test_the_shortcut_arrives_measured_and_never_longer_than_the_node_path(arm_m
         shorter += shortcut < 0.999 * node_path
         ids = np.asarray(stats.query_path)
         coarse, _ = shortcut_segments(g.metric, points, hops, g.step, SHORTCUT_WINDOW,
-                                      skip=lambda a, b: node_edges(g, ids[a], ids[b]),
+                                      skip=lambda a, b, ids=ids: node_edges(g, ids[a], ids[b]),
                                       pieces=SHORTCUT_PIECES)
         alone = g.measure(points[coarse])
         assert shortcut <= alone * (1 + 1e-9)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.interpolate import BPoly
 
 from latent_geodesics.geometry.metric import LatentMetric
 from latent_geodesics.serving import world as serving_world
@@ -215,8 +216,9 @@ def test_where_the_bend_fails_the_roadmap_clears_the_motion(engine, pair, monkey
         checker = request.world.checker
         assert checker.violations(free.positions, request.margin, 0.005).any()
         monkeypatch.setattr(serving_world, "bend", lambda *args: None)
-        cleared, bent = request.keep_clear(free.positions)
-        assert bent and not checker.violations(cleared, request.margin, 0.005).any()
+        cleared, how = request.keep_clear(free.positions)
+        assert how == "roadmap"
+        assert not checker.violations(cleared, request.margin, 0.005).any()
         check = independent(engine, cleared)
     finally:
         clear_scene(engine)
@@ -242,7 +244,11 @@ def test_a_start_millimetres_from_an_object_is_served_clear_of_it(engine, pair):
     engine.world.update(lambda old: scene)
     try:
         result = engine.graph_geodesic(*ends)
-        check = independent(engine, result.positions)
+        # the curve a controller draws (the quintic between the points), densely
+        t = result.time_ns / 1e9
+        quintic = BPoly.from_derivatives(t, np.stack([result.positions, result.velocities,
+                                                      result.accelerations], 1))
+        check = independent(engine, quintic(np.linspace(0.0, t[-1], 40 * len(t))))
     finally:
         clear_scene(engine)
     assert 0 < result.stats.min_clearance < 0.003
@@ -275,3 +281,16 @@ def test_geodesic_lengths_measure_the_graph_the_scene_leaves(engine, pair):
         assert blocked[0, 0] > free[0, 0]   # the way around is longer
     finally:
         clear_scene(engine)
+
+
+def test_a_replaced_stretch_keeps_the_latent_points_of_the_rows_around_it():
+    from latent_geodesics.serving.planning import rows_like
+    z = np.arange(10.0)[:, None] * np.array([[1.0, -1.0]])
+    q = np.arange(10.0)[:, None] * np.ones((1, 3))
+    dense = np.vstack([q[:3], np.full((5, 3), 50.0), q[7:]])   # rows 3-6 replaced by 5
+    matched = rows_like(z, q, dense)
+    assert matched.shape == (len(dense), 2)
+    np.testing.assert_array_equal(matched[:3], z[:3])
+    np.testing.assert_array_equal(matched[-3:], z[7:])
+    np.testing.assert_allclose(matched[3:8, 0], np.linspace(3.0, 6.0, 5))
+    assert rows_like(z, q, q) is z

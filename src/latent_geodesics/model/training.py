@@ -346,7 +346,7 @@ def train_auto_latent(data, joint_names=None, dims=AUTO_DIMS, factor=AUTO_FACTOR
         if k == 0 and len(candidates) > 1:
             log("each latent dimension takes about %.0f s here; up to %d more to try "
                 "(--latent-dim %d trains one)" % (time.perf_counter() - started,
-                                                  len(candidates) - 1, dim + 1))
+                                                  len(candidates) - 1, candidates[1]))
     best = min(rmse for _, rmse, _, _ in tried)
     dim, rmse, model, report = next(t for t in tried if t[1] <= factor * best)
     report.latent_dim_search = LatentDimSearch({int(d): float(r) for d, r, _, _ in tried},

@@ -68,15 +68,23 @@ def fidelity(served, settings, timing):
                         chord_data_distance=line.largest, chord_data_distance_mean=line.mean)
 
 
-def rows_like(z, count):
-    """The latent samples z (T, d) stretched to count rows by their index fraction: a
-    way around an object in joint space (serving/roadmap.py) has other rows than the
-    decoded motion it replaces, and no latent points of its own (the latent path
-    shown for it is the one it was planned from)."""
-    if len(z) == count:
+def rows_like(z, q, dense):
+    """The latent samples z (T, d) of the decoded motion q, matched to the rows of
+    dense: a way around an object in joint space (serving/roadmap.py) replaces a
+    stretch of q with other rows and no latent points of their own, so the rows kept
+    from q keep theirs and the replaced stretch's are stretched over the new rows
+    (the latent path shown there is the one it was planned from)."""
+    if len(dense) == len(q):
         return z
-    t = np.linspace(0.0, len(z) - 1, count)
-    return np.stack([np.interp(t, np.arange(len(z)), column) for column in z.T], 1)
+    size = min(len(q), len(dense))
+    same = np.all(q[:size] == dense[:size], axis=1)
+    head = int(np.argmin(same)) if not same.all() else size
+    same = np.all(q[::-1][:size] == dense[::-1][:size], axis=1)
+    tail = min(int(np.argmin(same)) if not same.all() else size, size - head)
+    rows = len(dense) - head - tail
+    t = np.linspace(head, len(z) - 1 - tail, rows)
+    middle = np.stack([np.interp(t, np.arange(len(z)), column) for column in z.T], 1)
+    return np.vstack([z[:head], middle, z[len(z) - tail:]])
 
 
 def timed(served, settings, q, z, scaling, world, keep_ends):
@@ -88,12 +96,12 @@ def timed(served, settings, q, z, scaling, world, keep_ends):
     is checked as a controller draws it; where the curve between its points still
     comes too near, the dense motion is bent once more with room to spare and timed
     again, else the request is refused (world.check_motion)."""
-    bent = False
+    bent = ""
     for attempt in range(2):
         dense = q
         if world is not None:
-            dense, again = world.keep_clear(q, extra=attempt > 0)
-            bent = bent or again
+            dense, how = world.keep_clear(q, extra=attempt > 0)
+            bent = how or bent
         picks = select_waypoints(dense, settings.max_joint_step)
         points, clipped = served.limits.clip(dense[picks], *keep_ends)
         try:
@@ -101,7 +109,7 @@ def timed(served, settings, q, z, scaling, world, keep_ends):
                                       max_duration=settings.max_duration)
         except LimitError as e:
             raise RequestError("the path cannot be timed: %s" % e) from None
-        kept = rows_like(z, len(dense))[picks][timing.kept]
+        kept = rows_like(z, q, dense)[picks][timing.kept]
         if world is None:
             return timing, clipped, None, bent, kept
         try:
@@ -122,7 +130,7 @@ def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0), 
     z, q, off_s, off_g = dense_positions(served, settings, points, q_start, q_goal)
     timing, clipped, contact, bent, z = timed(served, settings, q, z, scaling, world,
                                              (q_start is not None, q_goal is not None))
-    method = path.method + ("+bend" if bent else "")
+    method = path.method + ("+" + bent if bent else "")
     straight = path.stats.straight_length   # measured by the path's own search
     if not np.isfinite(straight):
         straight = served.graph.measure(np.stack([path.points[0], path.points[-1]]))

@@ -128,10 +128,11 @@ def search(checker, nodes, margin, resolution, recorded):
     edges checked lazily; None when no clear way is left."""
     k = min(NEIGHBOURS + 1, len(nodes))
     _, nearest = cKDTree(nodes).query(nodes, k=k)
-    i = np.repeat(np.arange(len(nodes)), k - 1)
-    j = nearest[:, 1:].ravel()
-    keep = i < j
-    i, j = i[keep], j[keep]
+    # each configuration's nearest, as undirected pairs (a neighbour's own list may
+    # not hold it back: both directions are kept, once)
+    pairs = np.sort(np.c_[np.repeat(np.arange(len(nodes)), k - 1), nearest[:, 1:].ravel()], 1)
+    pairs = np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0)
+    i, j = pairs[:, 0], pairs[:, 1]
     cost = np.linalg.norm(nodes[j] - nodes[i], axis=1)
     if recorded is not None:
         far = recorded.tree.query(nodes)[0]
@@ -198,6 +199,6 @@ def densify(way, step):
     rows = [way[:1]]
     for a, b in zip(way[:-1], way[1:]):
         n = int(np.ceil(np.abs(b - a).max() / step))
-        t = np.arange(1, n + 1)[:, None] / n
-        rows.append(a + t * (b - a))
+        t = np.arange(1, n)[:, None] / n
+        rows.append(np.vstack([a + t * (b - a), b]))   # b itself: the ends stay exact
     return np.vstack(rows)

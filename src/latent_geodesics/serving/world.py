@@ -280,6 +280,7 @@ class PathWorld:
         spread = self.body.motion_bound(np.asarray(a_peak)[None] * h[:, None] ** 2 / 8)
         slack = np.r_[spread[interval], spread[-1]]
         slack[1:-1] = np.maximum(slack[1:-1], np.r_[spread[interval]][:-1])
+        since = min(since, t[-1])   # a motion already over: its last pose, not beyond
         if since > 0:
             keep = ts > since
             before = max(0, int(np.argmax(keep)) - 1) if keep.any() else len(ts) - 1
@@ -329,7 +330,7 @@ class RequestWorld:
         return not self.violations(points).any()
 
     def keep_clear(self, positions, extra=False):
-        """(positions, bent): waypoints as they are when they and the chords between
+        """(positions, how): waypoints as they are (how "") when they and the chords between
         them keep the margin, else bent around the objects in joint space
         (serving/detour.py), else their blocked stretch replaced by a way through a
         local joint-space roadmap (serving/roadmap.py); RequestError when neither
@@ -341,13 +342,14 @@ class RequestWorld:
             ends = checker.clearance(np.asarray(positions)[[0, -1]])[0].min()
             margin += min(EXTRA_CLEARANCE, max(0.0, float(ends) - self.margin))
         if not checker.violations(positions, margin, self.world.settings.resolution).any():
-            return positions, False
+            return positions, ""
         resolution = self.world.settings.resolution
-        bent = bend(checker, positions, margin, resolution)
+        bent, how = bend(checker, positions, margin, resolution), "bend"
         if bent is None:
             served = self.world.served
-            bent = around(checker, positions, margin, resolution,
-                          (served.limits.lower, served.limits.upper), served.recorded)
+            bent, how = around(checker, positions, margin, resolution,
+                               (served.limits.lower, served.limits.upper),
+                               served.recorded), "roadmap"
         if bent is None:
             contact = checker.smallest(positions)
             raise RequestError(
@@ -355,7 +357,7 @@ class RequestWorld:
                 "them keep %.3f m from the objects (%s reaches %s); move or remove the "
                 "object, demonstrate a way around it, or lower collision_padding"
                 % (self.margin, contact.link, contact.object))
-        return bent, True
+        return bent, how
 
     def positions(self, points):
         """Joint positions along a whole latent path, decoded until no joint moves more
