@@ -2,8 +2,9 @@
 `python load_client.py SERVICE CALLS TIMEOUT GO_FILE REQUEST_JSON`: waits for the
 ~/encode service SERVICE and one answer from it (first_answer), prints "ready",
 waits for GO_FILE to exist (so that every process starts calling at once), makes
-CALLS calls one after another, each given up after TIMEOUT s, and prints {"answered", "refused" (answered with success false),
-"lost", "lost_at" (the calls' indices)} as its last line. After three calls in a row
+CALLS calls one after another, each given up after TIMEOUT s, and prints
+{"answered", "refused" (answered with success false), "lost", "lost_at" (the calls'
+indices)} as its last line. After three calls in a row
 without an answer the rest count as lost (the server is gone).
 
 Its client has a response queue as deep as the nodes' service queues: with ROS 2's
