@@ -294,3 +294,31 @@ def test_a_replaced_stretch_keeps_the_latent_points_of_the_rows_around_it():
     np.testing.assert_array_equal(matched[-3:], z[7:])
     np.testing.assert_allclose(matched[3:8, 0], np.linspace(3.0, 6.0, 5))
     assert rows_like(z, q, q) is z
+
+
+def test_each_sample_of_the_timed_check_keeps_the_slack_of_the_intervals_it_touches(
+        engine, pair):
+    from latent_geodesics.serving.trajectory import Timing
+    from latent_geodesics.serving.world import END_SUBSTEPS, MOTION_SUBSTEPS
+    ends, free, hand = pair
+    engine.world.update(lambda scene: scene.remove(None).add(ball("far", hand + 2.0)))
+    try:
+        world = engine.world.view(engine.served)
+        timing = Timing(free.positions, free.time_ns, free.velocities, free.accelerations)
+        a_peak = spline_peaks(timing)[1]
+        _, ts, _, slack = world.first_contact(timing, a_peak)
+        t = timing.times
+        spread = engine.served.body.motion_bound(
+            a_peak[None] * (np.diff(t) / np.r_[END_SUBSTEPS, [MOTION_SUBSTEPS] * (len(t) - 3),
+                                               END_SUBSTEPS])[:, None] ** 2 / 8)
+        assert len(ts) == 2 * END_SUBSTEPS + MOTION_SUBSTEPS * (len(t) - 3) + 1
+        for i, when in enumerate(ts):   # every interval a sample bounds
+            touched = np.flatnonzero((t[:-1] <= when + 1e-12) & (when - 1e-12 <= t[1:]))
+            assert slack[i] >= spread[touched].max() - 1e-15, i
+        since = 0.5 * (t[1] + t[2])   # mid-way through the second interval
+        _, later, _, later_slack = world.first_contact(timing, a_peak, since=since)
+        assert later[0] == since and later_slack[0] >= spread[1] - 1e-15
+        _, after, _, _ = world.first_contact(timing, a_peak, since=t[-1] + 5.0)
+        assert after[0] == t[-1]   # a motion already over: its last pose
+    finally:
+        clear_scene(engine)
