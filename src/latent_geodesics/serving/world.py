@@ -279,7 +279,7 @@ class PathWorld:
         ts = np.r_[t[interval] + (np.arange(len(interval)) - first) * h[interval], t[-1]]
         spread = self.body.motion_bound(np.asarray(a_peak)[None] * h[:, None] ** 2 / 8)
         slack = np.r_[spread[interval], spread[-1]]
-        slack[1:-1] = np.maximum(slack[1:-1], np.r_[spread[interval]][:-1])
+        slack[1:-1] = np.maximum(slack[1:-1], spread[interval][:-1])
         since = min(since, t[-1])   # a motion already over: its last pose, not beyond
         if since > 0:
             keep = ts > since
@@ -336,14 +336,13 @@ class RequestWorld:
         local joint-space roadmap (serving/roadmap.py); RequestError when neither
         clears. extra: aim for the margin plus the bend's own allowance (for points
         already found too near between them), as far as the motion's ends allow."""
-        checker = self.world.checker
+        checker, resolution = self.world.checker, self.world.settings.resolution
         margin = self.margin
         if extra:   # as much of the allowance as the motion's ends keep (they cannot move)
             ends = checker.clearance(np.asarray(positions)[[0, -1]])[0].min()
             margin += min(EXTRA_CLEARANCE, max(0.0, float(ends) - self.margin))
-        if not checker.violations(positions, margin, self.world.settings.resolution).any():
+        if not checker.violations(positions, margin, resolution).any():
             return positions, ""
-        resolution = self.world.settings.resolution
         bent, how = bend(checker, positions, margin, resolution), "bend"
         if bent is None:
             served = self.world.served
