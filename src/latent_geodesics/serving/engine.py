@@ -266,6 +266,7 @@ class Engine:
                                % (len(names), model.x_dim))
         limits, urdf = self._limits(names)
         graph, source = self._graph(model)
+        graph.search.warm()
         info = {"model_seconds": loaded - start, "graph_seconds": time.perf_counter() - loaded,
                 "graph_source": source, "model_dir": model.directory}
         endpoint_limit, why = endpoint_limit_of(model, cfg.max_endpoint_offset)
