@@ -148,26 +148,36 @@ class PathWorld:
     def search(self):
         """The graph's search for this scene: edges reweighted by the barrier (an edge
         pays the barrier's change between its ends, the least its straight line pays),
-        without the edges that touch an object; a request leaves out those nearer than
-        its margin through blocked(margin). Built once per scene."""
+        without the edges with an end inside an object; a request leaves out those
+        with an end nearer than its margin through blocked(margin), and its lazy
+        rounds (graph/lazy.py) check the rest of each edge as its path uses it. Built
+        once per scene from the nodes' clearances alone (no edge is decoded: a scene
+        update costs the next request little)."""
         return self._scene_graph()[2]
 
     def blocked(self, margin):
-        """(K, 2) node pairs of the search's edges that come within margin of an object."""
-        graph, bound = self.served.graph, self._edge_bounds()
-        return graph.edges[(bound >= 0) & (bound < margin)]
+        """(K, 2) node pairs of the search's edges with an end nearer than margin to an
+        object."""
+        near = self._end_clearances()
+        return self.served.graph.edges[(near >= 0) & (near < margin)]
 
     def edge_set(self, margin):
-        """(edges, weights) of the graph as this scene leaves it (~geodesic_lengths)."""
+        """(edges, weights) of the graph as this scene leaves it (~geodesic_lengths):
+        every edge decoded and checked, those nearer than margin left out."""
         keep = self._edge_bounds() >= margin
         return self.served.graph.edges[keep], self._scene_graph()[1][keep]
+
+    def _end_clearances(self):
+        """(E,) each graph edge's smaller clearance at its two ends."""
+        edges = self.served.graph.edges
+        return np.minimum(self.node_clearance[edges[:, 0]], self.node_clearance[edges[:, 1]])
 
     def _scene_graph(self):
         with self._lock:
             if "graph" not in self._cache:
                 graph = self.served.graph
                 i, j = graph.edges[:, 0], graph.edges[:, 1]
-                keep = self._edge_bounds_locked() >= 0
+                keep = self._end_clearances() >= 0
                 weights = graph.weights + np.abs(self.node_barrier[i] - self.node_barrier[j])
                 self._cache["graph"] = (keep, weights, graph.search_over(keep, weights))
             return self._cache["graph"]
@@ -177,9 +187,9 @@ class PathWorld:
             return self._edge_bounds_locked()
 
     def _edge_bounds_locked(self):
-        """(E,) a lower bound of each graph edge's clearance along its decoded motion,
-        +inf where it keeps collision_padding (the largest margin a request plans
-        with) without decoding: along the chord between two configurations of
+        """(E,) a lower bound of each graph edge's clearance along its decoded motion
+        (~geodesic_lengths), +inf where it keeps collision_padding (the largest margin
+        a request plans with) without decoding: along the chord between two configurations of
         clearances c_i, c_j no body point moves more than b (the body's motion
         bound), so the clearance stays above (c_i + c_j - b)/2. Once per scene."""
         if "bounds" not in self._cache:
