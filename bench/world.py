@@ -420,10 +420,27 @@ def evaluate(name, data, names, pairs, scenes=None, log=print):
 
 
 # --- latency on the 10,000-node arm graph ---------------------------------------
+WORKSPACE = ((-0.8, -0.8, 0.0), (0.8, 0.8, 1.2))   # m: a box around the Panda's reach
+PLACEMENTS = {
+    "on demonstrated reaches": "every object centred on the body mid-way along a "
+                               "demonstrated reach (the way most queries take is blocked)",
+    "anywhere in reach": "objects centred uniformly in the robot's reach "
+                         "(-0.8..0.8, -0.8..0.8, 0..1.2 m), kept clear of the queries' ends "
+                         "(a cluttered workspace: some ways are blocked)"}
+
+
+def anywhere(rng, body, name, ends):
+    """(object, extent) centred anywhere in WORKSPACE, clear of every queried end."""
+    while True:
+        obj, extent = primitive(rng, name, rng.uniform(*WORKSPACE))
+        if ends_clearance(body, obj, ends) >= FREE:
+            return obj, extent
+
+
 def latency(queries=30, scenes=4, objects=10, log=print):
-    """In-process graph_geodesic p50 with no objects and with `objects` on demonstrated
-    reaches (section 6's arm: 400 reaches, 10,000 poses, train_iwae 30 epochs); the
-    first request after each scene update (it builds the scene's edge index) apart."""
+    """In-process graph_geodesic p50 with no objects and with `objects` placed two ways
+    (PLACEMENTS) on section 6's arm (400 reaches, 10,000 poses, train_iwae 30
+    epochs); the first request after each scene update apart."""
     import tempfile
 
     from latent_geodesics.model.iwae import save_model
@@ -438,13 +455,25 @@ def latency(queries=30, scenes=4, objects=10, log=print):
     rng = np.random.default_rng(0)
     asked = [arm.demos[i] for i in rng.choice(len(arm.demos), queries, replace=False)]
     ends = [((names, list(d[0]), []), (names, list(d[-1]), [])) for d in asked]
+    every_end = np.array([q for d in asked for q in (d[0], d[-1])])
     ask(engine.graph_geodesic, *ends[0])   # warm-up: torch's first calls
     empty = [ask(engine.graph_geodesic, *e) for e in ends]
-    first, full, answered_both, refused = [], [], [], 0
+    place = {"on demonstrated reaches": lambda k: on_demonstration(
+                 rng, body, "object%d" % k, arm.demos[rng.integers(len(arm.demos))]),
+             "anywhere in reach": lambda k: anywhere(rng, body, "object%d" % k, every_end)}
+    rows = [placed_latency(engine, ends, empty, place[name], name, scenes, objects, log)
+            for name in PLACEMENTS]
+    with_scene(engine, Scene("", []))
+    return {"graph_nodes": len(engine.served.graph), "queries": queries, "scenes": scenes,
+            "objects": objects, "placements": rows,
+            "empty_p50_ms": 1e3 * float(np.median([t for _, t, _ in empty]))}
+
+
+def placed_latency(engine, ends, empty, place, name, scenes, objects, log):
+    """One placement's scenes: every query asked in each (as latency() says)."""
+    first, full, answered_both, refused, methods = [], [], [], 0, {}
     for scene in range(scenes):
-        placed = [on_demonstration(rng, body, "object%d" % k,
-                                   arm.demos[rng.integers(len(arm.demos))])
-                  for k in range(objects)]
+        placed = [place(k) for k in range(objects)]
         with_scene(engine, Scene("", [p[0] for p in placed if p is not None]))
         first.append(ask(engine.graph_geodesic, *ends[scene])[1])
         for k, e in enumerate(ends):
@@ -453,15 +482,17 @@ def latency(queries=30, scenes=4, objects=10, log=print):
             refused += result is None
             if result is not None and empty[k][0] is not None:
                 answered_both.append((empty[k][1], seconds))
-        log("   latency scene %d: %d objects" % (scene, len(engine.world.scene.objects)))
-    with_scene(engine, Scene("", []))
-    both = np.array(answered_both)
-    return {"graph_nodes": len(engine.served.graph), "queries": queries, "scenes": scenes,
-            "objects": objects, "empty_p50_ms": 1e3 * float(np.median([t for _, t, _ in empty])),
-            "objects_p50_ms": 1e3 * float(np.median(full)),
+                way = result.stats.method.split("+", 1)[-1] if "+" in result.stats.method \
+                    else "along the demonstrations"
+                methods[way] = methods.get(way, 0) + 1
+        log("   latency, %s, scene %d: %d objects" % (name, scene,
+                                                      len(engine.world.scene.objects)))
+    both = np.array(answered_both).reshape(-1, 2)
+    return {"placement": name, "objects_p50_ms": 1e3 * float(np.median(full)),
             "answered_both": len(both), "refused_with_objects": int(refused),
-            "both_empty_p50_ms": 1e3 * float(np.median(both[:, 0])),
-            "both_objects_p50_ms": 1e3 * float(np.median(both[:, 1])),
+            "both_empty_p50_ms": 1e3 * float(np.median(both[:, 0])) if len(both) else None,
+            "both_objects_p50_ms": 1e3 * float(np.median(both[:, 1])) if len(both) else None,
+            "ways": methods,
             "first_after_update_p50_ms": 1e3 * float(np.median(first)),
             "first_after_update_max_ms": 1e3 * float(np.max(first))}
 
@@ -599,7 +630,7 @@ def report_lines(results):
 
 def shown(fmt, value):
     """A figure for the table; '-' where there is none (nothing of that kind)."""
-    return fmt % value if np.isfinite(value) else "-"
+    return fmt % value if value is not None and np.isfinite(value) else "-"
 
 
 def demonstration_lines(w):
@@ -630,14 +661,24 @@ def demonstration_lines(w):
 
 
 def latency_lines(lat):
-    return ["In-process graph_geodesic on the %d-node arm graph (section 6's model), %d "
-            "queries (demonstrated reaches' ends): p50 %.1f ms without objects; with %d "
-            "objects on demonstrated reaches (%d scenes) p50 %.1f ms over every request "
-            "(%d refused), %.1f ms vs %.1f ms over the %d answered in both (ratio %.2f; "
-            "target <= 2); the first request after a scene update (it builds the scene's "
-            "edge index): p50 %.0f ms, at most %.0f ms."
-            % (lat["graph_nodes"], lat["queries"], lat["empty_p50_ms"], lat["objects"],
-               lat["scenes"], lat["objects_p50_ms"], lat["refused_with_objects"],
-               lat["both_objects_p50_ms"], lat["both_empty_p50_ms"], lat["answered_both"],
-               lat["both_objects_p50_ms"] / lat["both_empty_p50_ms"],
-               lat["first_after_update_p50_ms"], lat["first_after_update_max_ms"])]
+    if "placements" not in lat:   # a run from before the placements
+        return []
+    md = ["In-process graph_geodesic on the %d-node arm graph (section 6's model), %d "
+          "queries (demonstrated reaches' ends): p50 %.1f ms without objects. With %d "
+          "objects (%d scenes per placement; target: p50 <= 2 x without, over the queries "
+          "answered in both):" % (lat["graph_nodes"], lat["queries"], lat["empty_p50_ms"],
+                                  lat["objects"], lat["scenes"]), ""]
+    for row in lat["placements"]:
+        ratio = (row["both_objects_p50_ms"] / row["both_empty_p50_ms"]
+                 if row["answered_both"] else float("nan"))
+        ways = ", ".join("%d %s" % (n, way) for way, n in sorted(row["ways"].items()))
+        md.append("- %s (%s): p50 %.1f ms over every request (%d refused); %s ms vs %s ms "
+                  "over the %d answered in both (ratio %.2f); answered by: %s; the first "
+                  "request after a scene update: p50 %.0f ms, at most %.0f ms."
+                  % (row["placement"], PLACEMENTS.get(row["placement"], ""),
+                     row["objects_p50_ms"], row["refused_with_objects"],
+                     shown("%.1f", row["both_objects_p50_ms"]),
+                     shown("%.1f", row["both_empty_p50_ms"]), row["answered_both"], ratio,
+                     ways or "none", row["first_after_update_p50_ms"],
+                     row["first_after_update_max_ms"]))
+    return md

@@ -47,8 +47,8 @@ def fit_rows(body, positions, step=FIT_STEP):
 def bend(checker, positions, margin, resolution=0.005):
     """positions (T, J) bent so the whole motion, the stretches between rows included,
     keeps margin from every object (the fit aims for margin + EXTRA), or None when the
-    fit cannot make it (the caller refuses the request). Where the fit on the rows
-    that stand for the motion gets stuck, every row is fitted (fit_every_row)."""
+    fit on the rows that stand for the motion cannot make it (the caller then tries a
+    roadmap, and bend_every_row last)."""
     positions = np.asarray(positions, dtype=float)
     s = arc_fraction(positions)
     design = basis(s)
@@ -66,13 +66,16 @@ def bend(checker, positions, margin, resolution=0.005):
             return bent
         near_rows = np.flatnonzero(near)
         rows = np.union1d(rows, np.r_[near_rows, near_rows + 1])
-    return fit_every_row(checker, positions, design, s, margin)
+    return None
 
 
-def fit_every_row(checker, positions, design, s, margin):
+def bend_every_row(checker, positions, margin):
     """The slow way, where the fit on fewer rows got stuck: every row measured, from no
-    offset (the gradient steps then take another course). The caller checks the
-    stretches between rows (the timed motion's check)."""
+    offset (the gradient steps then take another course), or None. The caller checks
+    the stretches between rows (the timed motion's check)."""
+    positions = np.asarray(positions, dtype=float)
+    s = arc_fraction(positions)
+    design = basis(s)
     weights = torch.zeros(design.shape[1], positions.shape[1], dtype=checker.body.dtype,
                           requires_grad=True)
     if not fit(checker, positions, design, s, margin, weights):

@@ -18,7 +18,7 @@ from scipy.interpolate import BPoly
 from latent_geodesics.errors import RequestError
 from latent_geodesics.geometry.metric import segment_pieces, split, subdivide
 from latent_geodesics.serving.detour import EXTRA as EXTRA_CLEARANCE
-from latent_geodesics.serving.detour import bend
+from latent_geodesics.serving.detour import bend, bend_every_row
 from latent_geodesics.serving.parsing import run_model
 from latent_geodesics.serving.roadmap import around
 from latent_geodesics.serving.trajectory import carry_residuals
@@ -343,9 +343,10 @@ class RequestWorld:
         """(positions, how): waypoints as they are (how "") when they and the chords between
         them keep the margin, else bent around the objects in joint space
         (serving/detour.py), else their blocked stretch replaced by a way through a
-        local joint-space roadmap (serving/roadmap.py); RequestError when neither
-        clears. extra: aim for the margin plus the bend's own allowance (for points
-        already found too near between them), as far as the motion's ends allow."""
+        local joint-space roadmap (serving/roadmap.py), else bent with every row
+        fitted; RequestError when none clears. extra: aim for the margin plus the
+        bend's own allowance (for points already found too near between them), as far
+        as the motion's ends allow."""
         checker, resolution = self.world.checker, self.world.settings.resolution
         margin = self.margin
         if extra:   # as much of the allowance as the motion's ends keep (they cannot move)
@@ -353,20 +354,22 @@ class RequestWorld:
             margin += min(EXTRA_CLEARANCE, max(0.0, float(ends) - self.margin))
         if not checker.violations(positions, margin, resolution).any():
             return positions, ""
-        bent, how = bend(checker, positions, margin, resolution), "bend"
-        if bent is None:
-            served = self.world.served
-            bent, how = around(checker, positions, margin, resolution,
-                               (served.limits.lower, served.limits.upper),
-                               served.recorded), "roadmap"
-        if bent is None:
-            contact = checker.smallest(positions)
-            raise RequestError(
-                "no collision-free motion: neither the demonstrations nor a way around "
-                "them keep %.3f m from the objects (%s reaches %s); move or remove the "
-                "object, demonstrate a way around it, or lower collision_padding"
-                % (self.margin, contact.link, contact.object))
-        return bent, how
+        served = self.world.served
+        ways = (("bend", lambda: bend(checker, positions, margin, resolution)),
+                ("roadmap", lambda: around(checker, positions, margin, resolution,
+                                           (served.limits.lower, served.limits.upper),
+                                           served.recorded)),
+                ("bend", lambda: bend_every_row(checker, positions, margin)))
+        for how, way in ways:   # cheapest first: a failing bend_every_row takes seconds
+            bent = way()
+            if bent is not None:
+                return bent, how
+        contact = checker.smallest(positions)
+        raise RequestError(
+            "no collision-free motion: neither the demonstrations nor a way around them "
+            "keep %.3f m from the objects (%s reaches %s); move or remove the object, "
+            "demonstrate a way around it, or lower collision_padding"
+            % (self.margin, contact.link, contact.object))
 
     def positions(self, points):
         """Joint positions along a whole latent path, decoded until no joint moves more
