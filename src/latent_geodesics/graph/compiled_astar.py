@@ -18,7 +18,8 @@ START = -2   # parent of a node reached by one of the query's start edges
 @njit(cache=True, nogil=True)
 def _bound(marks, rows, c, r, v):
     """max over the active landmarks of |d_L(v) - c_L| + r_L: a lower bound of v's
-    graph distance to the goal (Landmarks.of_end)."""
+    graph distance to the goal (Landmarks.of_end); a NaN term (both distances
+    infinite: another component) is skipped by the comparison."""
     best = 0.0
     for a in range(len(rows)):
         value = abs(marks[rows[a], v] - c[a]) + r[a]

@@ -149,7 +149,8 @@ class LatentGraph(KnnGraph):
         """Dijkstra (or the A* reference) between two query points:
         (points, hop lengths, PathStats). search: another edge set's search (the
         world's); skip: query edges (end, node) not to use (end n: start, n + 1: goal);
-        blocked: node pairs of the search's edges not to use (dijkstra only)."""
+        blocked: node pairs of the search's edges not to use, or a boolean mask over
+        its CSR data (dijkstra only)."""
         search = search or self.search
         ends = np.stack([zs, zg])
         # Ends that are nodes need no decoding (their edges and decodings are stored);
@@ -168,8 +169,7 @@ class LatentGraph(KnnGraph):
             start_edges.append((target, direct))
         if method == "dijkstra":
             found = search.dijkstra(source, target, start_edges, into_goal,
-                                    None if blocked is None or not len(blocked)
-                                    else search.positions(blocked))
+                                    _blocked_positions(search, blocked))
         elif method == "astar":
             # A goal node's stored decoding keeps the heuristic exactly consistent.
             x_goal = self._node_x_np[g_att] if isinstance(g_att, int) else \
@@ -328,3 +328,12 @@ def node_edges(graph, a, b):
     if inside.any():
         out[inside] = np.asarray(graph.matrix[a[inside], b[inside]]).ravel() != 0
     return out
+
+
+def _blocked_positions(search, blocked):
+    """What the search takes as `blocked`: a mask over its CSR data as it is, node
+    pairs as their positions; None where nothing is blocked."""
+    if blocked is None or not len(blocked):
+        return None
+    blocked = np.asarray(blocked)
+    return blocked if blocked.dtype == bool else search.positions(blocked)

@@ -1,15 +1,17 @@
 """Graph paths that keep clear of the robot's world, checked lazily (Lazy PRM:
 Bohlin & Kavraki, ICRA 2000): search the graph as the scene leaves it, check only the
-found path as it will be served, drop its edges that come too near an object, search
-again. The scene's own index (serving/world.py) has already left out the edges whose
-decoded motion comes too near; the lazy rounds catch what the request's own
-residuals add. A scene update starts over, so the next request sees it.
+found path, drop its edges that come too near an object, search again. Each round
+checks the path's graph edges first, each edge once per scene (the scene's lazy
+index, serving/world.py: later requests start without the edges found too near),
+then, once they all keep clear, the whole path as it will be served (the request's
+own ends and residuals). A scene update starts over, so the next request sees it.
 
 The world (serving/world.py's RequestWorld) gives: search(), the graph's search for
 its scene (weighted by its metric); blocked(), the edges (node pairs) the request
 leaves out: those of the scene nearer than its margin, and those it found itself;
 violations(points), which segments of a whole path from start to goal come too near
-an object, checked as the served motion moves; block(pairs), edges to leave out.
+an object, checked as the served motion moves; near_edges(node_path), the path's
+graph edges too near an object; block(pairs), edges to leave out.
 """
 import numpy as np
 
@@ -29,6 +31,8 @@ def lazy_node_path(graph, zs, zg, method, world):
                                                    frozenset(skipped), world.blocked())
         except GraphError:
             raise GraphError(_no_free_path(rounds)) from None
+        if len(stats.node_path) > 1 and len(world.near_edges(stats.node_path)):
+            continue   # the scene's index holds them now: blocked() leaves them out
         bad = np.flatnonzero(world.violations(points))
         if not len(bad):
             return points, hops, stats

@@ -36,13 +36,20 @@ class Landmarks:
 
     def __init__(self, nodes, matrix):
         count = min(LANDMARKS, max(8, LANDMARK_BYTES // (12 * len(nodes))), len(nodes))
-        chosen, gap = [0], np.full(len(nodes), np.inf)
+        # Landmarks among the nodes with edges: a graph the robot's world leaves may
+        # hold isolated nodes (inside an object), whose distances bound nothing.
+        linked = np.diff(matrix.indptr) > 0
+        chosen = [int(np.argmax(linked))]
+        gap = np.where(linked, np.inf, -np.inf)
         for _ in range(count - 1):
             gap = np.minimum(gap, np.linalg.norm(nodes - nodes[chosen[-1]], axis=1))
             chosen.append(int(np.argmax(gap)))
-        dist = dijkstra(matrix, directed=False, indices=chosen)
-        # A landmark that misses a component bounds nothing: its row is left out.
-        self.dist = np.ascontiguousarray(dist[np.isfinite(dist).all(1)])
+        # Where a graph falls apart, a landmark's distance to another component is
+        # infinite: a node there gets an infinite bound (it cannot reach the goal),
+        # and where both distances are infinite the bound is NaN, which the search
+        # skips (no information), so every row is kept.
+        self.dist = np.ascontiguousarray(dijkstra(matrix, directed=False,
+                                                  indices=np.unique(chosen)))
 
     def of_end(self, end, attached, n):
         """(c, r, near) per landmark for a query end: a node, or a point joined to
@@ -61,14 +68,17 @@ class Landmarks:
     def active(self, a, b):
         """The landmarks that bound d(a, b) best (a, b: of_end's tuples), best
         first: a max over fewer rows is still a consistent lower bound, and cheaper."""
-        return np.argsort(np.abs(a[2] - b[2]))[::-1]
+        with np.errstate(invalid="ignore"):   # inf - inf: no information, last
+            gap = np.abs(a[2] - b[2])
+        return np.argsort(np.where(np.isnan(gap), -1.0, gap))[::-1]
 
     def below(self, rows, cols, end):
         """float64 lower bounds of d(v, end) for the nodes cols, from landmarks rows."""
         c, r, _ = end
-        bound = (np.abs(self.dist[rows[:, None], cols] - c[rows, None])
-                 + r[rows, None]).max(0, initial=0.0)
-        return np.maximum(bound, 0.0)
+        with np.errstate(invalid="ignore"):
+            bound = np.abs(self.dist[rows[:, None], cols] - c[rows, None]) + r[rows, None]
+        return np.maximum(np.nan_to_num(bound, nan=0.0, posinf=np.inf).max(0, initial=0.0),
+                          0.0)
 
 
 class GraphSearch:
@@ -129,7 +139,10 @@ class GraphSearch:
         goal_end = marks.of_end(target, goal, n)
         rows = marks.active(start_end, goal_end)[:ACTIVE]
         mask = self._open
-        if blocked is not None:
+        if blocked is not None and np.asarray(blocked).dtype == bool \
+                and np.shape(blocked) == (len(m.data),):
+            mask = blocked
+        elif blocked is not None:
             mask = np.zeros(len(m.data), bool)
             mask[_positions(blocked, len(m.data))] = True
         nodes, reach, last_hop, expanded = alt_astar(

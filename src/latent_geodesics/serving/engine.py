@@ -211,6 +211,9 @@ def check_length_request(settings, starts, goals):
 
 
 DETOUR_KNOTS, DETOUR_ITERATIONS = 32, 100
+# A way left by the objects this many times longer than the way without them takes other
+# demonstrations: the way without them is bent around the objects instead, where it can be
+LOCAL_DETOUR = 1.25
 
 
 def detour(served, zs, zg, world, why):
@@ -359,7 +362,24 @@ class Engine:
         (zs, qs), (zg, qg) = endpoints(served, self.settings, start, goal)
         world = self.world_for(served, (zs, qs), (zg, qg))
         path = self.graph_path(served, zs, zg, world)
-        return plan(served, self.settings, path, qs, qg, scaling, world)
+        local = world and self.around_objects(served, path, (qs, qg), scaling, world)
+        return local or plan(served, self.settings, path, qs, qg, scaling, world)
+
+    def around_objects(self, served, path, ends, scaling, world):
+        """The way the demonstrations take without the objects, bent around them
+        (serving/detour.py, roadmap.py), where the way the scene leaves is more than
+        LOCAL_DETOUR times longer: it then takes other demonstrations, far from the
+        blocked one, where a user expects the blocked motion to go around the object.
+        None where the way left is not much longer, or the bent way cannot be served."""
+        zs, zg = path.points[0], path.points[-1]
+        # the node path bounds its shortened way from above: most requests stop here
+        if path.length <= LOCAL_DETOUR * served.graph.shortest_path(zs, zg, shorten=False).length:
+            return None
+        try:
+            return plan(served, self.settings, served.graph.shortest_path(zs, zg), *ends,
+                        scaling, world)
+        except RequestError:
+            return None
 
     def world_for(self, served, start, goal):
         """This request in the scene (RequestWorld), or None while it is empty."""

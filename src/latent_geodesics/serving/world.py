@@ -60,7 +60,9 @@ class ObstacleBarrier(torch.nn.Module):
 
     def forward(self, q):
         body = self.checker.body
-        clearance = self.checker.clearance_tensor(q.to(body.dtype)).amin(dim=(1, 2))
+        if not self.checker.object_ids:
+            return q.new_zeros(len(q), 1)
+        clearance = self.checker.clearance_within(q.to(body.dtype), self.influence)
         rise = torch.relu(1.0 - clearance / self.influence)
         return (self.cost * rise ** 2)[:, None].to(q.dtype)
 
@@ -142,6 +144,9 @@ class PathWorld:
         self.node_clearance, _, _ = self.checker.clearance(self.node_q)
         self.node_barrier = self.barrier.of_clearance(self.node_clearance)
         self._cache = {}   # the scene's edge bounds and search, built on first use
+        # each edge's clearance bound as requests' paths have used it (NaN: not yet
+        # checked): the lazy index, filled once per edge and scene
+        self._checked = np.full(len(served.graph.edges), np.nan)
         self._lock = threading.Lock()
 
     # --- the graph under this scene -------------------------------------------------
@@ -155,11 +160,57 @@ class PathWorld:
         update costs the next request little)."""
         return self._scene_graph()[2]
 
-    def blocked(self, margin):
-        """(K, 2) node pairs of the search's edges with an end nearer than margin to an
-        object."""
+    def blocked(self, margin, pairs=()):
+        """Boolean mask over the scene search's CSR data (what its search takes as
+        `blocked`): its edges with an end nearer than margin to an object, or found
+        nearer along their decoded motion (near_edges), and the node pairs given."""
         near = self._end_clearances()
-        return self.served.graph.edges[(near >= 0) & (near < margin)]
+        with self._lock:
+            checked = self._checked < margin   # NaN (not checked yet): False
+        rows = (near >= 0) & ((near < margin) | checked)
+        search = self.search()
+        mask = np.zeros(len(search.matrix.data), dtype=bool)
+        mask[self._edge_positions()[rows].ravel()] = True
+        if len(pairs):
+            mask[search.positions(pairs)] = True
+        return mask
+
+    def _edge_positions(self):
+        """(E, 2) positions in the scene search's CSR data of each graph edge (i, j)
+        and (j, i); edges the search leaves out point at nothing (never read)."""
+        if "positions" not in self._cache:
+            keep = self._scene_graph()[0]
+            edges = self.served.graph.edges
+            found = np.zeros((len(edges), 2), dtype=np.int64)
+            found[keep] = self.search().positions(edges[keep]).reshape(2, -1).T
+            self._cache["positions"] = found
+        return self._cache["positions"]
+
+    def near_edges(self, node_path, margin):
+        """(K, 2) node pairs of consecutive nodes of node_path whose edge's decoded
+        motion comes nearer than margin to an object. Each edge is checked once per
+        scene (decoded only where the bound along its chord does not clear it), so a
+        request's lazy rounds cost only its new edges and later requests start
+        without the edges already found too near."""
+        pairs = np.c_[node_path[:-1], node_path[1:]].astype(np.int64)
+        rows = self._edge_rows(pairs)
+        with self._lock:
+            new = np.unique(rows[np.isnan(self._checked[rows])])
+            if len(new):
+                self._checked[new] = self._clearance_bounds(new)
+            return pairs[self._checked[rows] < margin]
+
+    def _edge_rows(self, pairs):
+        """Rows of the graph's edges array of node pairs (either order)."""
+        if "keys" not in self._cache:
+            graph = self.served.graph
+            n = len(graph.nodes)
+            keys = graph.edges.min(axis=1).astype(np.int64) * n + graph.edges.max(axis=1)
+            order = np.argsort(keys)
+            self._cache["keys"] = (keys[order], order, n)
+        keys, order, n = self._cache["keys"]
+        wanted = pairs.min(axis=1) * n + pairs.max(axis=1)
+        return order[np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)]
 
     def edge_set(self, margin):
         """(edges, weights) of the graph as this scene leaves it (~geodesic_lengths):
@@ -187,24 +238,31 @@ class PathWorld:
             return self._edge_bounds_locked()
 
     def _edge_bounds_locked(self):
-        """(E,) a lower bound of each graph edge's clearance along its decoded motion
-        (~geodesic_lengths), +inf where it keeps collision_padding (the largest margin
-        a request plans with) without decoding: along the chord between two configurations of
-        clearances c_i, c_j no body point moves more than b (the body's motion
-        bound), so the clearance stays above (c_i + c_j - b)/2. Once per scene."""
+        """(E,) _clearance_bounds of every graph edge (~geodesic_lengths), once per
+        scene."""
         if "bounds" not in self._cache:
-            graph = self.served.graph
-            i, j = graph.edges[:, 0], graph.edges[:, 1]
-            c = self.node_clearance
-            b = self.body.motion_bound(self.node_q[j] - self.node_q[i])
-            margin = self.settings.padding
-            suspect = np.flatnonzero((c[i] + c[j] - b) / 2 < margin + CHORD_ALLOWANCE)
-            bound = np.full(len(i), np.inf)
-            for chunk in np.array_split(suspect, max(1, len(suspect) // EDGE_BATCH)):
-                if len(chunk):
-                    bound[chunk] = self._edge_clearances(chunk)
-            self._cache["bounds"] = bound
+            edges = np.arange(len(self.served.graph.edges))
+            self._cache["bounds"] = self._clearance_bounds(edges)
         return self._cache["bounds"]
+
+    def _clearance_bounds(self, edges):
+        """(len(edges),) a lower bound of each edge's clearance (rows of the graph's
+        edges), +inf where the bound along its chord keeps collision_padding (the
+        largest margin a request plans with) without decoding: along the chord
+        between two configurations of clearances c_i, c_j no body point moves more
+        than b (the body's motion bound), so the clearance stays above
+        (c_i + c_j - b)/2; the others decoded and checked (_edge_clearances)."""
+        graph = self.served.graph
+        i, j = graph.edges[edges, 0], graph.edges[edges, 1]
+        c = self.node_clearance
+        b = self.body.motion_bound(self.node_q[j] - self.node_q[i])
+        chord = (c[i] + c[j] - b) / 2
+        suspect = np.flatnonzero(chord < self.settings.padding + CHORD_ALLOWANCE)
+        bound = np.full(len(edges), np.inf)
+        for chunk in np.array_split(suspect, max(1, len(suspect) // EDGE_BATCH)):
+            if len(chunk):
+                bound[chunk] = self._edge_clearances(edges[chunk])
+        return bound
 
     def _edge_clearances(self, edges):
         """The smallest clearance each edge's decoded samples guarantee, the stretch
@@ -314,12 +372,15 @@ class RequestWorld:
         return self.world.search()
 
     def blocked(self):
-        """(K, 2) node pairs this request leaves out: the scene's edges nearer than its
-        margin, and those its own lazy rounds found too near as it moves."""
-        near = self.world.blocked(self.margin)
-        if not self.dropped:
-            return near
-        return np.vstack([near.reshape(-1, 2), np.array(sorted(self.dropped))])
+        """The edges this request leaves out, as a mask over the scene search's CSR
+        data: the scene's edges nearer than its margin, and those its own lazy rounds
+        found too near as it moves."""
+        return self.world.blocked(self.margin, np.array(sorted(self.dropped)).reshape(-1, 2))
+
+    def near_edges(self, node_path):
+        """(K, 2) node pairs of the path's graph edges too near an object (each decoded
+        and checked once per scene; PathWorld.near_edges)."""
+        return self.world.near_edges(np.asarray(node_path), self.margin)
 
     def block(self, pairs):
         """Graph edges (node pairs) this request found too near an object, as it moves."""

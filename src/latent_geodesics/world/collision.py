@@ -8,8 +8,13 @@ moves farther than b = body.motion_bound(step), so the clearance (a distance min
 radius, 1-Lipschitz in the body's points) changes by at most b. Between two samples
 of clearance c0 and c1, a step of bound b, every intermediate configuration
 therefore has clearance ≥ min over u of max(c0 − u·b, c1 − (1−u)·b) = (c0 + c1 − b)/2.
-Each segment is cut into sub-steps with b ≤ resolution, and the motion is clear when
-that bound is ≥ the margin on every sub-step.
+The motion is clear when that bound is ≥ the margin between every two neighbouring
+samples. Samples are placed adaptively (conservative advancement): the rows first,
+then a step whose bound fails is cut into pieces short enough for the bound to hold
+at the clearances its ends have (c0 + c1 − 2·margin), and again, until every step
+either holds or is no longer than `resolution` (there it fails). Far from the
+objects a few samples certify a long motion; near them it is sampled as finely as
+the resolution asks.
 """
 from dataclasses import dataclass
 
@@ -23,6 +28,7 @@ CHUNK = 10000
 SPHERE_BLOCK = 1 << 22
 # cdist's matrix-product shortcut loses ~0.3 mm to cancellation in float32
 EXACT = "donot_use_mm_for_euclid_dist"
+MAX_PIECES = 64   # a failing step is cut into at most this many pieces per round
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,26 @@ class CollisionChecker:
         distance = self.primitives.distances(centres.reshape(-1, 3))
         return distance.reshape(batch, spheres, -1) - self._radii
 
+    def clearance_within(self, q, reach):
+        """(B,) the smallest clearance of each configuration where it is below reach,
+        else reach; differentiable w.r.t. q. Only the sphere-shape pairs whose
+        bounding balls may come within reach are measured (what a barrier that
+        vanishes beyond reach needs: the same values, far fewer distances)."""
+        centres = self.body.sphere_centres(q)
+        batch, count = centres.shape[:2]
+        points = centres.reshape(-1, 3)
+        radius = self.body.radii.repeat(batch)
+        shapes = self.primitives
+        with torch.no_grad():
+            lower = torch.cdist(points, shapes.ball_centres, compute_mode=EXACT) \
+                - radius[:, None] - shapes.outer
+            point, shape = torch.nonzero(lower < reach, as_tuple=True)
+        out = torch.full((batch,), float(reach), dtype=points.dtype, device=points.device)
+        if len(point):
+            exact = shapes.pair_distances(points[point], shape) - radius[point]
+            out = out.scatter_reduce(0, point // count, exact.clamp(max=reach), "amin")
+        return out
+
     def clearance(self, q):
         """(clearance (B,) float64, link index (B,) into body.link_names, object index
         (B,) into object_ids): the smallest over spheres and objects; +inf and -1
@@ -258,8 +284,8 @@ class CollisionChecker:
             raise ValueError("check_path resolution must be a positive number of metres")
         if not self.object_ids:
             return None
-        samples, segment, fraction, step = self._samples(positions, resolution)
-        clearance, link, obj = self.clearance(samples)
+        samples, segment, fraction, step, (clearance, link, obj) = self._samples(
+            positions, margin, resolution)
         needed = np.interp(segment + fraction, np.arange(len(positions)), margin)
         # the guaranteed clearance between consecutive samples, against the larger margin
         between = np.minimum((clearance[:-1] + clearance[1:] - step) / 2,
@@ -286,28 +312,51 @@ class CollisionChecker:
         positions = np.asarray(positions, dtype=float)
         if not self.object_ids or len(positions) < 2:
             return np.zeros(max(0, len(positions) - 1), dtype=bool)
-        samples, segment, _, step = self._samples(positions, resolution)
-        clearance, _, _ = self.clearance(samples)
+        _, segment, _, step, (clearance, _, _) = self._samples(positions, margin, resolution)
         between = np.minimum((clearance[:-1] + clearance[1:] - step) / 2,
                              np.minimum(clearance[:-1], clearance[1:]))
         bad = np.zeros(len(positions) - 1, dtype=bool)
         bad[segment[:-1][between < margin]] = True
         return bad
 
-    def _samples(self, positions, resolution):
-        """Configurations along the polyline: each segment cut into n sub-steps whose
-        motion bound is ≤ resolution; (samples, their segment row, fraction within
-        it, the motion bound of the sub-step after each sample)."""
+    def _samples(self, positions, margin, resolution):
+        """Configurations along the polyline, placed adaptively (module docstring):
+        (samples, their segment row, fraction within it, the motion bound of the step
+        after each sample, (clearance, link, object) of each sample). margin: a
+        scalar or one per row (interpolated between rows)."""
+        rows = np.arange(len(positions), dtype=float)
         if len(positions) == 1:
-            return positions, np.zeros(1, int), np.zeros(1), np.zeros(0)
+            return positions, np.zeros(1, int), np.zeros(1), np.zeros(0), \
+                self.clearance(positions)
         delta = np.diff(positions, axis=0)
         bound = self.body.motion_bound(delta)
-        count = np.maximum(1, np.ceil(bound / resolution)).astype(int)
-        segment = np.repeat(np.arange(len(delta)), count)
-        starts = np.repeat(np.cumsum(count) - count, count)
-        fraction = (np.arange(len(segment)) - starts) / count[segment]
-        samples = positions[segment] + fraction[:, None] * delta[segment]
-        samples = np.vstack([samples, positions[-1:]])
-        segment = np.append(segment, len(positions) - 1)
-        fraction = np.append(fraction, 0.0)
-        return samples, segment, fraction, (bound / count)[segment[:-1]]
+        margin = np.broadcast_to(np.asarray(margin, dtype=float), len(positions))
+        t, found = rows, self.clearance(positions)
+        while True:
+            segment = np.minimum(t[:-1].astype(int), len(delta) - 1)
+            step = bound[segment] * np.diff(t)
+            c = found[0]
+            need = np.maximum(np.interp(t[:-1], rows, margin), np.interp(t[1:], rows, margin))
+            between = np.minimum((c[:-1] + c[1:] - step) / 2, np.minimum(c[:-1], c[1:]))
+            cut = np.flatnonzero((between < need) & (step > resolution))
+            if not len(cut):
+                break
+            # pieces short enough for the bound to hold at the ends' clearances
+            room = np.maximum(c[cut] + c[cut + 1] - 2 * need[cut], resolution)
+            pieces = np.clip(np.ceil(step[cut] / room), 2, MAX_PIECES).astype(int)
+            owner = np.repeat(np.arange(len(cut)), pieces - 1)
+            k = np.arange(len(owner)) - np.repeat(np.cumsum(pieces - 1) - (pieces - 1), pieces - 1)
+            new_t = t[cut][owner] + (k + 1) / pieces[owner] * (t[cut + 1] - t[cut])[owner]
+            new_seg = np.minimum(new_t.astype(int), len(delta) - 1)
+            new_q = positions[new_seg] + (new_t - new_seg)[:, None] * delta[new_seg]
+            more = self.clearance(new_q)
+            order = np.argsort(np.r_[t, new_t], kind="stable")
+            t = np.r_[t, new_t][order]
+            found = tuple(np.r_[a, b][order] for a, b in zip(found, more))
+        segment = t.astype(int)
+        fraction = t - segment
+        samples = positions[np.minimum(segment, len(delta) - 1)] + \
+            fraction[:, None] * delta[np.minimum(segment, len(delta) - 1)]
+        samples[-1] = positions[-1]
+        return samples, segment, fraction, bound[np.minimum(segment[:-1], len(delta) - 1)] \
+            * np.diff(t), found
