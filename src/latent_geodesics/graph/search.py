@@ -63,7 +63,8 @@ class Landmarks:
         w = np.array([w for _, w in attached])[None]
         near = (self.dist[:, nodes] + w).min(1)
         far = (self.dist[:, nodes] - w).max(1)
-        return 0.5 * (near + far), 0.5 * (near - far), near
+        with np.errstate(invalid="ignore"):   # inf - inf (another component): NaN, skipped
+            return 0.5 * (near + far), 0.5 * (near - far), near
 
     def active(self, a, b):
         """The landmarks that bound d(a, b) best (a, b: of_end's tuples), best
