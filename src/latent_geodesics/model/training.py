@@ -235,7 +235,7 @@ def _fit(model, x_train, x_val, epochs, batch_size, lr, samples, seed, patience,
     judged_from = max(elbo_epochs, int(np.ceil(warmup * epochs)))
     best = (-np.inf, None, 0)   # (held-out bound, weights, epoch)
     progressed = 0              # the last epoch that improved the bound noticeably
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs), eta_min=lr / 20)
     gen = torch.Generator().manual_seed(seed)
     bar = tqdm(range(epochs), desc="IWAE", disable=not progress, file=sys.stderr, mininterval=1.0)
