@@ -575,3 +575,21 @@ def test_the_shortcut_arrives_measured_and_never_longer_than_the_node_path(arm_m
         assert shortcut <= alone * (1 + 1e-9)
         misjudged += alone > node_path
     assert shorter >= 8 and misjudged >= 1, (shorter, misjudged)
+
+
+def test_search_stays_goal_directed_where_the_graph_falls_apart(sphere_graph):
+    """Edges cut around some nodes (as a scene's objects cut the graph): the
+    landmarks still bound the search (isolated nodes are not chosen, and a landmark
+    that misses a component bounds the rest), the length is Dijkstra's."""
+    g = sphere_graph
+    rng = np.random.default_rng(5)
+    cut = rng.choice(len(g), 40, replace=False)
+    keep = ~np.isin(g.edges, cut).any(axis=1)
+    search = g.search_over(keep, g.weights)
+    for a, b in [(17, 2500), (300, 1200), (2999, 4)]:
+        if a in cut or b in cut:
+            continue
+        d = dijkstra(search.matrix, indices=[a])[0]
+        path, hops, settled = search.dijkstra(a, b, [], {})
+        assert sum(hops) == pytest.approx(d[b], rel=1e-12)
+        assert settled < 0.5 * (d <= d[b]).sum()

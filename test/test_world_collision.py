@@ -203,3 +203,41 @@ def test_the_first_contact_along_the_path_is_reported():
         WorldObject("early", pose(early), (Shape.sphere(0.03),)))
     contact = CollisionChecker(body, scene).check_path(rows)
     assert contact.object == "early" and contact.index in (0, 1)
+
+
+def test_clearance_within_a_reach_is_the_clearance_below_it_with_its_gradient():
+    """The barrier's clearance measures only the pairs that may come within reach:
+    below reach the same values and gradients as the full clearance, reach above."""
+    rng = np.random.default_rng(2)
+    body = panda()
+    checker = CollisionChecker(body, random_scene(rng, count=6))
+    q = torch.tensor(HOME + rng.normal(scale=0.6, size=(400, 7)), dtype=body.dtype,
+                     requires_grad=True)
+    full = checker.clearance_tensor(q).amin(dim=(1, 2))
+    for reach in (0.02, 0.06):
+        near = checker.clearance_within(q, reach)
+        expected = full.clamp(max=reach)
+        assert 0 < int((expected < reach).sum()) < len(q)   # both cases arise
+        assert torch.allclose(near, expected, atol=1e-6)
+        grad, = torch.autograd.grad(near.sum(), q, retain_graph=True)
+        want, = torch.autograd.grad(expected.sum(), q, retain_graph=True)
+        assert torch.allclose(grad, want, atol=1e-4)
+
+
+def test_a_motion_far_from_the_objects_is_certified_with_few_samples():
+    """Adaptive sampling: far from every object the bound between the rows holds
+    and nothing between them is measured; near one, the motion is sampled finely."""
+    body = panda()
+    start, goal = HOME.copy(), HOME.copy()
+    start[0], goal[0] = -0.6, 0.6
+    rows = np.linspace(start, goal, 4)
+    far = CollisionChecker(body, one(Shape.sphere(0.03), pose([0.0, 0.0, 2.5])))
+    measured = []
+    original = far.clearance
+    far.clearance = lambda q: measured.append(len(q)) or original(q)
+    assert far.check_path(rows, margin=0.02, resolution=0.005) is None
+    uniform = np.ceil(body.motion_bound(np.diff(rows, axis=0)) / 0.005).sum()
+    assert sum(measured) == len(rows) < uniform / 20
+    near = CollisionChecker(body, one(Shape.sphere(0.03), pose(hand(body, (start + goal) / 2))))
+    samples = near._samples(rows, 0.02, 0.005)[0]
+    assert len(samples) > 4 * len(rows)

@@ -101,6 +101,32 @@ def test_a_scene_update_applies_to_the_next_request(engine, pair):
     np.testing.assert_array_equal(back.positions, free.positions)
 
 
+def test_edges_one_request_finds_too_near_are_left_out_of_the_next(engine, pair):
+    """The scene's lazy index: a node path's edges are decoded and checked once per
+    scene, and those too near an object are blocked for every later request."""
+    ends, free, hand = pair
+    graph = engine.served.graph
+    node_path = np.array(graph.shortest_path(free.latent[0], free.latent[-1],
+                                             shorten=False).stats.node_path)
+    engine.world.update(lambda scene: scene.add(ball("ball", hand)))
+    try:
+        world = engine.world.view(engine.served)
+        before = world.blocked(0.02)
+        near = world.near_edges(node_path, 0.02)
+        assert len(near) > 0
+        after = world.blocked(0.02)
+        searched = near[(world.node_clearance[near] >= 0).all(axis=1)]   # the rest: cut
+        assert len(searched) > 0
+        assert after[world.search().positions(searched)].all()
+        assert (after | before).sum() == after.sum() > before.sum()
+        def decode_again(edges):
+            raise AssertionError("edge decoded twice in one scene")
+        world._edge_clearances = decode_again   # each edge is checked once per scene
+        np.testing.assert_array_equal(world.near_edges(node_path, 0.02), near)
+    finally:
+        clear_scene(engine)
+
+
 @pytest.mark.parametrize("end", ["start", "goal"])
 def test_an_end_inside_an_object_is_refused_by_link_and_object(engine, pair, end):
     ends, free, _ = pair

@@ -3,6 +3,7 @@
     python -m latent_geodesics.training --data poses.csv --out model_dir
 """
 import argparse
+import contextlib
 import functools
 import inspect
 import sys
@@ -138,6 +139,26 @@ def evaluate(model, x, samples=10, seed=0, batch=None):
                           pose_error_p99=float(np.quantile(pose_error.cpu().numpy(), 0.99)))
 
 
+# Torch threads while training on a CPU. The model is small (two 128-unit layers, a
+# few hundred rows a batch): a second thread gains nothing on an idle 2-core machine
+# (laikago at the defaults: 3.0 s either way) and, while the other core is busy,
+# makes every step wait for it (the same training: 111-150 s with 2 threads, 3.1 s
+# with one).
+CPU_TRAINING_THREADS = 1
+
+
+@contextlib.contextmanager
+def training_threads(device):
+    """Torch's CPU threads set to CPU_TRAINING_THREADS while training on a CPU."""
+    before = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(min(before, CPU_TRAINING_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def own_rng(fn):
     """Run fn seeded (it calls torch.manual_seed) without touching the process's
     global RNG state: a threaded server's other requests draw from it."""
@@ -190,7 +211,8 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
                     elbo_epochs=int(elbo_fraction * epochs) if samples > 1 else 0,
                     warmup=warmup if init is None else 0.0, progress=progress)
     start = time.time()
-    stopped_at, best_epoch = _fit(model, x_train, x_val, **schedule)
+    with training_threads(device):
+        stopped_at, best_epoch = _fit(model, x_train, x_val, **schedule)
     model.eval().requires_grad_(False)
     with torch.no_grad():
         model.latents = in_batches(model.encode, x_all).cpu().numpy()
