@@ -119,6 +119,7 @@ def test_edges_one_request_finds_too_near_are_left_out_of_the_next(engine, pair)
         assert len(searched) > 0
         assert after[world.search().positions(searched)].all()
         assert (after | before).sum() == after.sum() > before.sum()
+
         def decode_again(edges):
             raise AssertionError("edge decoded twice in one scene")
         world._edge_clearances = decode_again   # each edge is checked once per scene
