@@ -122,7 +122,7 @@ def test_edges_one_request_finds_too_near_are_left_out_of_the_next(engine, pair)
 
         def decode_again(edges):
             raise AssertionError("edge decoded twice in one scene")
-        world._edge_clearances = decode_again   # each edge is checked once per scene
+        world.edges.decoded_bounds = decode_again   # each edge is checked once per scene
         np.testing.assert_array_equal(world.near_edges(node_path, 0.02), near)
     finally:
         clear_scene(engine)

@@ -17,7 +17,10 @@ import numpy as np
 
 from latent_geodesics.errors import GraphError
 
-MAX_ROUNDS = 100   # searches per query before giving up (each drops at least one edge)
+MAX_ROUNDS = 100   # whole-path checks per query before giving up (each drops an edge)
+# Searches that only find graph edges already known too near: each checks at least one
+# new edge, so they are bounded by the edges; this caps a pathological scene.
+MAX_SEARCHES = 20 * MAX_ROUNDS
 
 
 def lazy_node_path(graph, zs, zg, method, world):
@@ -25,12 +28,13 @@ def lazy_node_path(graph, zs, zg, method, world):
     from every object; GraphError when none does."""
     n = len(graph.nodes)
     skipped = set()    # this query's own edges (start/goal to a node) found colliding
-    for rounds in range(1, MAX_ROUNDS + 1):
+    rounds = 0
+    for _ in range(MAX_SEARCHES):
         try:
             points, hops, stats = graph._node_path(zs, zg, method, world.search(),
                                                    frozenset(skipped), world.blocked())
         except GraphError:
-            raise GraphError(_no_free_path(rounds)) from None
+            raise GraphError(_no_free_path(rounds + 1)) from None
         if len(stats.node_path) > 1 and len(world.near_edges(stats.node_path)):
             continue   # the scene's index holds them now: blocked() leaves them out
         bad = np.flatnonzero(world.violations(points))
@@ -40,7 +44,10 @@ def lazy_node_path(graph, zs, zg, method, world):
         pairs = [(ids[e], ids[e + 1]) for e in bad]
         world.block([(a, b) for a, b in pairs if max(a, b) < n])
         skipped.update(_query_edge(a, b, n) for a, b in pairs if max(a, b) >= n)
-    raise GraphError(_no_free_path(MAX_ROUNDS))
+        rounds += 1
+        if rounds >= MAX_ROUNDS:
+            break
+    raise GraphError(_no_free_path(rounds))
 
 
 def _query_edge(a, b, n):

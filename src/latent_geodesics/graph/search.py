@@ -135,6 +135,8 @@ class GraphSearch:
         start = [(v, w) for v, w in start_edges if v < n] if source == n else [(source, 0.0)]
         goal = [(target, 0.0)] if target < n else list(into_goal.items())
         direct = min([w for v, w in start_edges if v == target], default=np.inf)
+        if not start or not goal:   # every edge of an end left out (e.g. by objects)
+            return ([source, target], [float(direct)], 0) if np.isfinite(direct) else None
         marks = self.landmarks()
         start_end = marks.of_end(source, start, n)
         goal_end = marks.of_end(target, goal, n)

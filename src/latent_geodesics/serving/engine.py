@@ -150,8 +150,9 @@ class Settings:
                                    "of demonstrated motion); 0 = checks only", low=0.0,
                                    high=1e4, runtime=True)
     collision_resolution: float = setting(0.005, "m a body point may move between checked "
-                                          "configurations", positive=True, high=0.1,
-                                          runtime=True)
+                                          "configurations where the clearance does not "
+                                          "already bound the stretch between them",
+                                          positive=True, high=0.1, runtime=True)
     robot_spheres: dict = setting({}, "per-link collision spheres {link: [[x, y, z, r], ...]} "
                                   "replacing the URDF's geometry", check=spheres_refusal)
 
@@ -230,6 +231,26 @@ def detour(served, zs, zg, world, why):
                              knots=DETOUR_KNOTS, max_iterations=DETOUR_ITERATIONS)
     path.method = "graph+detour"
     return path
+
+
+def around_objects(served, settings, path, ends, scaling, world):
+    """The way the demonstrations take without the objects, bent around them
+    (serving/detour.py, roadmap.py), where the way the scene leaves is more than
+    LOCAL_DETOUR times longer: it then takes other demonstrations, far from the
+    blocked one, where a user expects the blocked motion to go around the object.
+    None where the way left is not much longer, or the bent way cannot be served.
+    Both ways are measured without the objects' barrier (which prices nearness,
+    not length)."""
+    graph = served.graph
+    zs, zg = path.points[0], path.points[-1]
+    # the node path bounds its shortened way from above: a stricter test, and cheap
+    if graph.measure(path.points) <= LOCAL_DETOUR * graph.shortest_path(
+            zs, zg, shorten=False).length:
+        return None
+    try:
+        return plan(served, settings, graph.shortest_path(zs, zg), *ends, scaling, world)
+    except RequestError:
+        return None
 
 
 @torch.no_grad()
@@ -362,24 +383,8 @@ class Engine:
         (zs, qs), (zg, qg) = endpoints(served, self.settings, start, goal)
         world = self.world_for(served, (zs, qs), (zg, qg))
         path = self.graph_path(served, zs, zg, world)
-        local = world and self.around_objects(served, path, (qs, qg), scaling, world)
+        local = world and around_objects(served, self.settings, path, (qs, qg), scaling, world)
         return local or plan(served, self.settings, path, qs, qg, scaling, world)
-
-    def around_objects(self, served, path, ends, scaling, world):
-        """The way the demonstrations take without the objects, bent around them
-        (serving/detour.py, roadmap.py), where the way the scene leaves is more than
-        LOCAL_DETOUR times longer: it then takes other demonstrations, far from the
-        blocked one, where a user expects the blocked motion to go around the object.
-        None where the way left is not much longer, or the bent way cannot be served."""
-        zs, zg = path.points[0], path.points[-1]
-        # the node path bounds its shortened way from above: most requests stop here
-        if path.length <= LOCAL_DETOUR * served.graph.shortest_path(zs, zg, shorten=False).length:
-            return None
-        try:
-            return plan(served, self.settings, served.graph.shortest_path(zs, zg), *ends,
-                        scaling, world)
-        except RequestError:
-            return None
 
     def world_for(self, served, start, goal):
         """This request in the scene (RequestWorld), or None while it is empty."""

@@ -16,11 +16,12 @@ import torch
 from scipy.interpolate import BPoly
 
 from latent_geodesics.errors import RequestError
-from latent_geodesics.geometry.metric import segment_pieces, split, subdivide
+from latent_geodesics.geometry.metric import split, subdivide
 from latent_geodesics.serving.detour import EXTRA as EXTRA_CLEARANCE
 from latent_geodesics.serving.detour import bend, bend_every_row
 from latent_geodesics.serving.parsing import run_model
 from latent_geodesics.serving.roadmap import around
+from latent_geodesics.serving.scene_edges import SceneEdges
 from latent_geodesics.serving.trajectory import carry_residuals
 from latent_geodesics.world.body import RobotBody
 from latent_geodesics.world.collision import CollisionChecker
@@ -33,8 +34,6 @@ SEGMENT_CHECK_STEP = 0.02
 # The decoded curve of an edge bends away from the chord between its ends a little:
 # edges whose chord keeps this much more than the margin are not decoded to be checked.
 CHORD_ALLOWANCE = 0.02
-EDGE_CHECK_PIECES = 8   # samples per edge checked (the graph's own measure uses as many)
-EDGE_BATCH = 4096       # edges decoded and checked at once
 MOTION_SUBSTEPS = 4   # samples of the controller's curve per trajectory interval
 END_SUBSTEPS = 32     # the same in the first and last interval (ends near an object)
 
@@ -143,10 +142,8 @@ class PathWorld:
         self.node_q = graph.node_x[:, :self.columns].double().cpu().numpy()
         self.node_clearance, _, _ = self.checker.clearance(self.node_q)
         self.node_barrier = self.barrier.of_clearance(self.node_clearance)
-        self._cache = {}   # the scene's edge bounds and search, built on first use
-        # each edge's clearance bound as requests' paths have used it (NaN: not yet
-        # checked): the lazy index, filled once per edge and scene
-        self._checked = np.full(len(served.graph.edges), np.nan)
+        self.edges = SceneEdges(self, CHORD_ALLOWANCE)   # the lazy edge index
+        self._cache = {}   # the scene's search, built on first use
         self._lock = threading.Lock()
 
     # --- the graph under this scene -------------------------------------------------
@@ -165,9 +162,7 @@ class PathWorld:
         `blocked`): its edges with an end nearer than margin to an object, or found
         nearer along their decoded motion (near_edges), and the node pairs given."""
         near = self._end_clearances()
-        with self._lock:
-            checked = self._checked < margin   # NaN (not checked yet): False
-        rows = (near >= 0) & ((near < margin) | checked)
+        rows = (near >= 0) & ((near < margin) | self.edges.found_nearer(margin))
         search = self.search()
         mask = np.zeros(len(search.matrix.data), dtype=bool)
         mask[self._edge_positions()[rows].ravel()] = True
@@ -186,37 +181,14 @@ class PathWorld:
             self._cache["positions"] = found
         return self._cache["positions"]
 
-    def near_edges(self, node_path, margin):
-        """(K, 2) node pairs of consecutive nodes of node_path whose edge's decoded
-        motion comes nearer than margin to an object. Each edge is checked once per
-        scene (decoded only where the bound along its chord does not clear it), so a
-        request's lazy rounds cost only its new edges and later requests start
-        without the edges already found too near."""
-        pairs = np.c_[node_path[:-1], node_path[1:]].astype(np.int64)
-        rows = self._edge_rows(pairs)
-        with self._lock:
-            new = np.unique(rows[np.isnan(self._checked[rows])])
-            if len(new):
-                self._checked[new] = self._clearance_bounds(new)
-            return pairs[self._checked[rows] < margin]
-
-    def _edge_rows(self, pairs):
-        """Rows of the graph's edges array of node pairs (either order)."""
-        if "keys" not in self._cache:
-            graph = self.served.graph
-            n = len(graph.nodes)
-            keys = graph.edges.min(axis=1).astype(np.int64) * n + graph.edges.max(axis=1)
-            order = np.argsort(keys)
-            self._cache["keys"] = (keys[order], order, n)
-        keys, order, n = self._cache["keys"]
-        wanted = pairs.min(axis=1) * n + pairs.max(axis=1)
-        return order[np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)]
-
     def edge_set(self, margin):
         """(edges, weights) of the graph as this scene leaves it (~geodesic_lengths):
         every edge decoded and checked, those nearer than margin left out."""
-        keep = self._edge_bounds() >= margin
+        keep = self.edges.all_bounds() >= margin
         return self.served.graph.edges[keep], self._scene_graph()[1][keep]
+
+    def near_edges(self, node_path, margin):
+        return self.edges.near(node_path, margin)
 
     def _end_clearances(self):
         """(E,) each graph edge's smaller clearance at its two ends."""
@@ -232,56 +204,6 @@ class PathWorld:
                 weights = graph.weights + np.abs(self.node_barrier[i] - self.node_barrier[j])
                 self._cache["graph"] = (keep, weights, graph.search_over(keep, weights))
             return self._cache["graph"]
-
-    def _edge_bounds(self):
-        with self._lock:
-            return self._edge_bounds_locked()
-
-    def _edge_bounds_locked(self):
-        """(E,) _clearance_bounds of every graph edge (~geodesic_lengths), once per
-        scene."""
-        if "bounds" not in self._cache:
-            edges = np.arange(len(self.served.graph.edges))
-            self._cache["bounds"] = self._clearance_bounds(edges)
-        return self._cache["bounds"]
-
-    def _clearance_bounds(self, edges):
-        """(len(edges),) a lower bound of each edge's clearance (rows of the graph's
-        edges), +inf where the bound along its chord keeps collision_padding (the
-        largest margin a request plans with) without decoding: along the chord
-        between two configurations of clearances c_i, c_j no body point moves more
-        than b (the body's motion bound), so the clearance stays above
-        (c_i + c_j - b)/2; the others decoded and checked (_edge_clearances)."""
-        graph = self.served.graph
-        i, j = graph.edges[edges, 0], graph.edges[edges, 1]
-        c = self.node_clearance
-        b = self.body.motion_bound(self.node_q[j] - self.node_q[i])
-        chord = (c[i] + c[j] - b) / 2
-        suspect = np.flatnonzero(chord < self.settings.padding + CHORD_ALLOWANCE)
-        bound = np.full(len(edges), np.inf)
-        for chunk in np.array_split(suspect, max(1, len(suspect) // EDGE_BATCH)):
-            if len(chunk):
-                bound[chunk] = self._edge_clearances(edges[chunk])
-        return bound
-
-    def _edge_clearances(self, edges):
-        """The smallest clearance each edge's decoded samples guarantee, the stretch
-        between samples included (collision.py's bound)."""
-        graph = self.served.graph
-        za, zb = graph.nodes[graph.edges[edges, 0]], graph.nodes[graph.edges[edges, 1]]
-        pieces = segment_pieces(za, zb, graph.step, cap=EDGE_CHECK_PIECES)
-        edge = np.repeat(np.arange(len(edges)), pieces + 1)
-        first = np.repeat(np.cumsum(pieces + 1) - (pieces + 1), pieces + 1)
-        t = (np.arange(len(edge)) - first) / pieces[edge]
-        q = self.decode(za[edge] + t[:, None] * (zb[edge] - za[edge]))
-        clearance, _, _ = self.checker.clearance(q)
-        step = self.body.motion_bound(np.diff(q, axis=0))
-        between = np.minimum((clearance[:-1] + clearance[1:] - step) / 2, clearance[:-1])
-        same = edge[1:] == edge[:-1]
-        bound = np.full(len(edges), np.inf)
-        np.minimum.at(bound, edge[1:][same], between[same])
-        np.minimum.at(bound, edge, clearance)
-        return bound
 
     def request(self, q_start, q_goal, margin):
         return RequestWorld(self, q_start, q_goal, margin)

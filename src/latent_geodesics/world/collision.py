@@ -29,6 +29,7 @@ SPHERE_BLOCK = 1 << 22
 # cdist's matrix-product shortcut loses ~0.3 mm to cancellation in float32
 EXACT = "donot_use_mm_for_euclid_dist"
 MAX_PIECES = 64   # a failing step is cut into at most this many pieces per round
+REFINEMENTS = 40  # rounds of cutting (each at least halves a failing step)
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,7 @@ class CollisionChecker:
         bound = self.body.motion_bound(delta)
         margin = np.broadcast_to(np.asarray(margin, dtype=float), len(positions))
         t, found = rows, self.clearance(positions)
-        while True:
+        for _ in range(REFINEMENTS):   # a step still failing after them fails (sound)
             segment = np.minimum(t[:-1].astype(int), len(delta) - 1)
             step = bound[segment] * np.diff(t)
             c = found[0]
