@@ -429,12 +429,14 @@ PLACEMENTS = {
                          "(a cluttered workspace: some ways are blocked)"}
 
 
-def anywhere(rng, body, name, ends):
-    """(object, extent) centred anywhere in WORKSPACE, clear of every queried end."""
-    while True:
+def anywhere(rng, body, name, ends, tries=1000):
+    """(object, extent) centred anywhere in WORKSPACE, clear of every queried end, or
+    None."""
+    for _ in range(tries):
         obj, extent = primitive(rng, name, rng.uniform(*WORKSPACE))
         if ends_clearance(body, obj, ends) >= FREE:
             return obj, extent
+    return None
 
 
 def latency(queries=30, scenes=4, objects=10, log=print):
