@@ -215,6 +215,10 @@ DETOUR_KNOTS, DETOUR_ITERATIONS = 32, 100
 # A way left by the objects this many times longer than the way without them takes other
 # demonstrations: the way without them is bent around the objects instead, where it can be
 LOCAL_DETOUR = 1.25
+# rad: a bent way this near the recorded poses is served before a longer way left along
+# other demonstrations; farther, the nearer of the two (a bend that takes the arm far
+# from anything demonstrated is not what a user asked for either)
+NEAR_DATA = 0.3
 
 
 def detour(served, zs, zg, world, why):
@@ -238,9 +242,10 @@ def around_objects(served, settings, path, ends, scaling, world):
     (serving/detour.py, roadmap.py), where the way the scene leaves is more than
     LOCAL_DETOUR times longer: it then takes other demonstrations, far from the
     blocked one, where a user expects the blocked motion to go around the object.
-    None where the way left is not much longer, or the bent way cannot be served.
-    Both ways are measured without the objects' barrier (which prices nearness,
-    not length)."""
+    The bent way is served where it stays within NEAR_DATA of the recorded poses, or
+    nearer them than the way left; None where the way left is not much longer, or
+    is the better (the caller plans it). Both ways are measured without the
+    objects' barrier (which prices nearness, not length)."""
     graph = served.graph
     zs, zg = path.points[0], path.points[-1]
     # the node path bounds its shortened way from above: a stricter test, and cheap
@@ -248,9 +253,16 @@ def around_objects(served, settings, path, ends, scaling, world):
             zs, zg, shorten=False).length:
         return None
     try:
-        return plan(served, settings, graph.shortest_path(zs, zg), *ends, scaling, world)
+        bent = plan(served, settings, graph.shortest_path(zs, zg), *ends, scaling, world)
     except RequestError:
         return None
+    if bent.stats.data_distance <= NEAR_DATA:
+        return bent
+    try:
+        left = plan(served, settings, path, *ends, scaling, world)
+    except RequestError:
+        return bent
+    return bent if bent.stats.data_distance < left.stats.data_distance else left
 
 
 @torch.no_grad()
