@@ -141,13 +141,7 @@ class GraphSearch:
         start_end = marks.of_end(source, start, n)
         goal_end = marks.of_end(target, goal, n)
         rows = marks.active(start_end, goal_end)[:ACTIVE]
-        mask = self._open
-        if blocked is not None and np.asarray(blocked).dtype == bool \
-                and np.shape(blocked) == (len(m.data),):
-            mask = blocked
-        elif blocked is not None:
-            mask = np.zeros(len(m.data), bool)
-            mask[_positions(blocked, len(m.data))] = True
+        mask = self._open if blocked is None else _mask(blocked, len(m.data))
         nodes, reach, last_hop, expanded = alt_astar(
             m.indptr, m.indices, m.data, mask,
             np.array([v for v, _ in start], np.int64), np.array([w for _, w in start], float),
@@ -213,21 +207,21 @@ class GraphSearch:
         return None
 
 
-def _positions(blocked, size):
-    """blocked as an index array (a boolean mask over the CSR's data accepted)."""
-    if blocked is None:
-        return None
+def _mask(blocked, size):
+    """blocked (a boolean mask over the CSR's data, or positions in it) as the mask."""
     blocked = np.asarray(blocked)
     if blocked.dtype == bool:
         if blocked.shape != (size,):
             raise ValueError("blocked: a boolean mask must have one entry per CSR position "
                              "(%d), not shape %s" % (size, blocked.shape))
-        return np.flatnonzero(blocked)
+        return blocked
     blocked = blocked.astype(np.int64).ravel()
     if len(blocked) and not 0 <= blocked.min() <= blocked.max() < size:
         raise ValueError("blocked: positions must lie in the graph's CSR data (0 to %d); "
                          "GraphSearch.positions turns node pairs into positions" % (size - 1))
-    return blocked
+    mask = np.zeros(size, bool)
+    mask[blocked] = True
+    return mask
 
 
 class _Lazy(dict):
