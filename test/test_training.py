@@ -95,6 +95,29 @@ def test_cli_refuses_bad_data_before_training(tmp_path, capsys):
     assert "--noise-floor: 1.5 is not in [0, 1)" in capsys.readouterr().err
 
 
+def test_the_automatic_noise_floor_follows_the_data_noise_within_its_bounds():
+    from latent_geodesics.model.training import (
+        MAX_NOISE_FLOOR,
+        MIN_NOISE_FLOOR_RAD,
+        auto_noise_floor,
+        parse_args,
+    )
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0, 3, 300)   # neighbourhoods wider than the noise: local PCA sees it
+    curve = np.c_[np.sin(t), np.cos(t), 0.3 * t]   # a 1-D motion, widest spread ~0.7 rad
+
+    def floor(noise):
+        data = curve + noise * rng.normal(size=curve.shape)
+        return auto_noise_floor(data, 1) * data.std(0).max()   # in rad
+
+    assert floor(0.03) == pytest.approx(0.03, rel=0.25)      # the data's own noise
+    assert floor(0.001) == pytest.approx(MIN_NOISE_FLOOR_RAD, rel=1e-3)
+    wide = curve + 0.3 * rng.normal(size=curve.shape)
+    assert auto_noise_floor(wide, 1) == MAX_NOISE_FLOOR
+    assert parse_args(["--data", "d.csv", "--out", "m", "--noise-floor", "auto"]).noise_floor \
+        == "auto"
+
+
 def test_a_model_that_learned_nothing_is_reported(arm, arm_model):
     from latent_geodesics.model.iwae import IWAE
     from latent_geodesics.model.training import collapse_warning, diagnose
@@ -190,6 +213,7 @@ def test_noise_floor_keeps_the_latent_code_for_the_joint_that_carries_the_task()
 
     assert max(skill_error(0.0, seed) for seed in (0, 2)) > 0.3    # the failure it prevents
     assert all(skill_error(0.05, seed) < 0.15 for seed in (0, 2))
+    assert all(skill_error("auto", seed) < 0.15 for seed in (0, 2))   # set from the noise
     with pytest.raises(ValueError, match="noise_floor"):
         train_iwae(data, None, epochs=1, noise_floor=1.0, progress=False)
 
