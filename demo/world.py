@@ -111,6 +111,7 @@ def remove_box(publisher, frame):
     from latent_geodesics.srv import GetScene
     publisher.publish(box_message(None, frame, CollisionObject.REMOVE))
     wait_for_scene(rospy.ServiceProxy(SERVER + "/scene", GetScene), 0)
+    publisher.unregister()   # latched: a server started later would get the REMOVE too
 
 
 def world_figure(world, out):

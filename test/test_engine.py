@@ -200,6 +200,19 @@ def test_refused_configurations(engine, poses):
     assert np.abs(res.positions[:, 0]).max() <= 0.01      # interior points clipped
 
 
+def test_joint_name_mistakes_name_the_field_and_the_joint(engine, poses):
+    names = list(engine.served.joint_names)
+    start = configuration(names, poses[0])
+    cases = [((names[:-1] + ["gripper"], list(poses[1]), []),
+              r"goal: unknown joint names \['gripper'\]"),
+             ((names[:-1] + [names[0]], list(poses[1]), []),
+              r"goal: joint names repeat: \['%s'\]; name each joint once" % names[0]),
+             ((names, list(poses[1][:-1]), []), "goal: 6 positions for 7 joint names")]
+    for goal, message in cases:
+        with pytest.raises(RequestError, match=message):
+            engine.graph_geodesic(start, goal)
+
+
 def test_auto_endpoint_offset_refuses_poses_the_model_cannot_reproduce(engine, poses):
     p99 = engine.served.model.meta["report"]["held_out"]["pose_error_p99"]
     assert engine.served.endpoint_limit == pytest.approx(max(0.05, 1.5 * p99))

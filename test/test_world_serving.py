@@ -13,6 +13,7 @@ from latent_geodesics.geometry.metric import LatentMetric
 from latent_geodesics.serving import world as serving_world
 from latent_geodesics.serving.detour import bend, fit_rows
 from latent_geodesics.serving.engine import Engine, RequestError, Settings
+from latent_geodesics.serving.parsing import run_model
 from latent_geodesics.serving.roadmap import around
 from latent_geodesics.serving.trajectory import spline_peaks, time_parametrize
 from latent_geodesics.world.collision import CollisionChecker
@@ -87,6 +88,22 @@ def test_served_motions_go_around_an_object_on_the_demonstrated_way(engine, pair
             assert result.stats.clearance_object == "ball"
             assert result.stats.clearance_link.startswith("panda_link")
             np.testing.assert_allclose(result.positions[[0, -1]], free.positions[[0, -1]])
+    finally:
+        clear_scene(engine)
+
+
+def test_a_straight_latent_line_through_an_object_is_measured_with_its_barrier(engine, pair):
+    """Through an object the straight line is no candidate; the response's
+    straight_line_length is still the path's measure, barrier included."""
+    ends, free, _ = pair
+    middle = run_model(engine.served, "decode", free.latent[[0, -1]].mean(0)[None])
+    body = engine.served.body
+    hand = body.sphere_centres(middle)[0].detach().numpy()[body.sphere_links == 7][0]
+    engine.world.update(lambda scene: scene.add(ball("ball", hand)))
+    try:
+        blocked = engine.graph_geodesic(*ends)
+        assert blocked.stats.clearance_object == "ball"
+        assert blocked.straight_line_length > 1.05 * free.straight_line_length
     finally:
         clear_scene(engine)
 

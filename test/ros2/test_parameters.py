@@ -23,3 +23,12 @@ def test_a_node_refuses_to_start_with_a_parameter_out_of_range(fixture_dir, star
     assert started.proc.poll() == 1, out[-3000:]
     assert "cannot start" in out and "Parameter %s out of range" % name in out, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
+
+
+def test_a_missing_parameter_file_is_one_line_naming_it(capsys):
+    from latent_geodesics.ros2.__main__ import main
+    with pytest.raises(SystemExit):
+        main(["learner", "--params-file", "config/no_such_file.yaml"])
+    err = capsys.readouterr().err
+    assert "--params-file config/no_such_file.yaml: no such file" in err
+    assert "full path" in err and "Traceback" not in err

@@ -146,7 +146,7 @@ class ActiveLearner:
         metrics = self.evaluate(new_dir) if self.evaluate is not None else None
         self.store.set_status(rnd, "done", new_dir,
                               {} if metrics is None else asdict(metrics))
-        self.log("round %d done: %s" % (rnd, metrics))
+        self.log("round %d done%s" % (rnd, "" if metrics is None else ": " + metrics.summary()))
         if self.on_round is not None:
             self.on_round(rnd, metrics)
 

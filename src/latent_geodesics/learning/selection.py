@@ -70,6 +70,13 @@ class ModelQuality:
     max_log_mf: float      # the largest log magnification factor along them
     held_out_rmse: float   # rad
 
+    def summary(self):
+        """One log line's worth."""
+        return ("smoothness %.3f (worst pair %.3f), largest step %.4f rad, largest log MF "
+                "%.2f, held-out RMSE %.4f rad" % (self.smoothness, self.max_jump,
+                                                   self.max_step, self.max_log_mf,
+                                                   self.held_out_rmse))
+
     @classmethod
     def from_dict(cls, doc):
         """From the store's record; rounds stored before max_step existed have none (0)."""

@@ -188,12 +188,9 @@ def train_iwae(data, joint_names=None, latent_dim=2, samples=10, epochs=100, bat
     `noise_floor` bounds the decoder's std below (see IWAE; "auto": auto_noise_floor);
     a fine-tuned model keeps its own.
     """
-    if noise_floor != "auto" and not 0.0 <= noise_floor < 1.0:
-        raise ConfigError("noise_floor must be \"auto\" or in [0, 1), not %r" % (noise_floor,))
     data = validate(data, list(joint_names) if joint_names else None)
     spread = local_spread(data)
-    if noise_floor == "auto":
-        noise_floor = auto_noise_floor(data, latent_dim, spread)
+    noise_floor = chosen_noise_floor(noise_floor, data, latent_dim, spread)
     joint_names = list(joint_names or default_names(data.shape[1]))
     device = resolve_device(device)
     rng = np.random.default_rng(seed)
@@ -359,6 +356,15 @@ def auto_noise_floor(data, dim, spread=None):
     noise = float(np.median(spread[:, dim])) if dim < spread.shape[1] else 0.0
     widest = float(np.asarray(data, dtype=np.float64).std(0).max())
     return float(min(MAX_NOISE_FLOOR, max(noise, MIN_NOISE_FLOOR_RAD) / max(widest, 1e-12)))
+
+
+def chosen_noise_floor(noise_floor, data, dim, spread):
+    """train_iwae's noise_floor checked, "auto" set from the data."""
+    if noise_floor == "auto":
+        return auto_noise_floor(data, dim, spread)
+    if not 0.0 <= noise_floor < 1.0:
+        raise ConfigError("noise_floor must be \"auto\" or in [0, 1), not %r" % (noise_floor,))
+    return noise_floor
 
 
 def verdict(report, latent_dim):

@@ -6,6 +6,7 @@ file or one of the package's ROS 1 ones (config/geodesic_server.yaml): the same
 values either way."""
 import argparse
 import importlib
+import os
 import sys
 
 from latent_geodesics.ros2.parameters import params_file_args
@@ -25,6 +26,10 @@ def main(argv=None):
     parser.add_argument("node", choices=sorted(NODES))
     parser.add_argument("--params-file", help="parameters (ROS 2 or the ROS 1 YAML form)")
     args = parser.parse_args(own)
+    if args.params_file and not os.path.isfile(args.params_file):
+        parser.error("--params-file %s: no such file (from %s); give the file's full path, "
+                     "e.g. the repository's config/active_learner.yaml"
+                     % (args.params_file, os.getcwd()))
     if args.params_file:   # first: the command line's own -p settings come after it and win
         ros_args = ["--ros-args", *params_file_args(args.params_file), *ros_args[1:]]
     module, cls = NODES[args.node]

@@ -59,20 +59,29 @@ def scaling_factors(velocity, acceleration):
     return tuple(out)
 
 
-def configurations(served, joint_names, positions, max_rows=None):
-    """Named positions (any joint order) -> (N, Nx) in the model's order."""
+def configurations(served, joint_names, positions, max_rows=None, what=""):
+    """Named positions (any joint order) -> (N, Nx) in the model's order. what: the
+    request's field these came from (start, goal), named in every refusal."""
+    field = what + ": " if what else ""
     names = list(joint_names) or list(served.joint_names)
-    order = {n: i for i, n in enumerate(names)}
-    if len(order) != len(names):
-        raise RequestError("joint names repeat: %s" % names)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise RequestError("%sjoint names repeat: %s; name each joint once"
+                           % (field, repeated))
     unknown = [n for n in names if n not in served.joint_names]
     if unknown:
-        raise RequestError("unknown joint names %s; the model's joints are %s"
-                           % (unknown, list(served.joint_names)))
-    missing = [n for n in served.joint_names if n not in order]
+        raise RequestError("%sunknown joint names %s; the model's joints are %s"
+                           % (field, unknown, list(served.joint_names)))
+    missing = [n for n in served.joint_names if n not in names]
     if missing:
-        raise RequestError("joint names missing: %s" % missing)
-    q = rows(positions, len(names), "positions", max_rows)
+        raise RequestError("%sjoint names missing: %s; give a position for each of the "
+                           "model's joints" % (field, missing))
+    if len(positions) % len(names):
+        raise RequestError("%s%d positions for %d joint names: give one position per "
+                           "joint name (per configuration)" % (field, len(positions),
+                                                                len(names)))
+    q = rows(positions, len(names), field + "positions", max_rows)
+    order = {n: i for i, n in enumerate(names)}
     return q[:, [order[n] for n in served.joint_names]]
 
 
@@ -111,7 +120,7 @@ def endpoint(served, settings, joint_names, positions, latent, what):
     if has_latent:
         z = latent_points(served, latent, what + " latent")
     else:
-        q = configurations(served, joint_names, positions)
+        q = configurations(served, joint_names, positions, what=what)
         if len(q) != 1:
             raise RequestError("%s: one configuration expected, got %d" % (what, len(q)))
         check_configurations(served, settings, q, lambda r: what)

@@ -132,8 +132,10 @@ def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0), 
                                              (q_start is not None, q_goal is not None))
     method = path.method + ("+" + bent if bent else "")
     straight = path.stats.straight_length   # measured by the path's own search
-    if not np.isfinite(straight):
-        straight = served.graph.measure(np.stack([path.points[0], path.points[-1]]))
+    if not np.isfinite(straight):   # not a candidate (it met an object): the same measure
+        ends = np.stack([path.points[0], path.points[-1]])
+        straight = served.graph.measure(ends) if world is None else \
+            world.metric.polyline_length(ends, served.graph.step)
     summary = GeodesicSummary.of(
         method, path.stats, len(z), (off_s, off_g), clipped,
         np.abs(np.diff(timing.positions, axis=0)).max(), timing.duration,
