@@ -58,7 +58,8 @@ class TestEncodeDecode(unittest.TestCase):
                                positions=[0.0] * 7), "unknown joint"),
             (self.encode, dict(joint_names=list(self.names[:6]), positions=[0.0] * 6),
              "missing"),
-            (self.encode, dict(joint_names=self.names, positions=[0.0] * 6), "multiple"),
+            (self.encode, dict(joint_names=self.names, positions=[0.0] * 6),
+             "6 positions for 7 joint names"),
             (self.encode, dict(joint_names=self.names, positions=[float("inf")] * 7), "NaN"),
         ]
         for call, kwargs, fragment in bad:
