@@ -150,7 +150,7 @@ def main(argv=None):
 
 def serve(ros, args, model, model_dir, pairs, demos, carry, step):
     """The geodesic server: the pairs' queries (recorded by rosbag), the box on
-    pair 1's way, rviz's picture. Returns (services, results, world, screenshot)."""
+    the last pair's way, rviz's picture. Returns (services, results, world, screenshot)."""
     urdf = panda_urdf()
     server = ros.launch("latent_geodesics", "geodesic_server.launch",
                         model_dir=os.path.abspath(model_dir), urdf=urdf)

@@ -27,9 +27,10 @@ def main(argv=None):
     parser.add_argument("--params-file", help="parameters (ROS 2 or the ROS 1 YAML form)")
     args = parser.parse_args(own)
     if args.params_file and not os.path.isfile(args.params_file):
-        parser.error("--params-file %s: no such file (from %s); give the file's full path, "
-                     "e.g. the repository's config/active_learner.yaml"
-                     % (args.params_file, os.getcwd()))
+        relative = not os.path.isabs(args.params_file)
+        parser.error("--params-file %s: no such file%s" % (args.params_file, (
+            " in %s; give the file's full path (the repository's config/ holds "
+            "geodesic_server.yaml and active_learner.yaml)" % os.getcwd()) if relative else ""))
     if args.params_file:   # first: the command line's own -p settings come after it and win
         ros_args = ["--ros-args", *params_file_args(args.params_file), *ros_args[1:]]
     module, cls = NODES[args.node]

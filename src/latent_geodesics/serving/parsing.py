@@ -77,9 +77,10 @@ def configurations(served, joint_names, positions, max_rows=None, what=""):
         raise RequestError("%sjoint names missing: %s; give a position for each of the "
                            "model's joints" % (field, missing))
     if len(positions) % len(names):
-        raise RequestError("%s%d positions for %d joint names: give one position per "
-                           "joint name (per configuration)" % (field, len(positions),
-                                                                len(names)))
+        named = "%d joint names" % len(names) if joint_names else \
+            "the model's %d joints (no joint_names given)" % len(names)
+        raise RequestError("%s%d positions for %s: give one position per joint (per "
+                           "configuration)" % (field, len(positions), named))
     q = rows(positions, len(names), field + "positions", max_rows)
     order = {n: i for i, n in enumerate(names)}
     return q[:, [order[n] for n in served.joint_names]]
