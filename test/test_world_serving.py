@@ -13,7 +13,8 @@ from latent_geodesics.geometry.metric import LatentMetric
 from latent_geodesics.serving import world as serving_world
 from latent_geodesics.serving.detour import bend, fit_rows
 from latent_geodesics.serving.engine import Engine, RequestError, Settings
-from latent_geodesics.serving.parsing import run_model
+from latent_geodesics.serving.parsing import endpoints, run_model
+from latent_geodesics.serving.planning import plan
 from latent_geodesics.serving.roadmap import around
 from latent_geodesics.serving.trajectory import spline_peaks, time_parametrize
 from latent_geodesics.world.collision import CollisionChecker
@@ -104,6 +105,17 @@ def test_a_straight_latent_line_through_an_object_is_measured_with_its_barrier(e
         blocked = engine.graph_geodesic(*ends)
         assert blocked.stats.clearance_object == "ball"
         assert blocked.straight_line_length > 1.05 * free.straight_line_length
+        # plan's own measure where the search left the straight line out (NaN)
+        served = engine.served
+        (zs, qs), (zg, qg) = endpoints(served, engine.settings, *ends)
+        world = engine.world_for(served, (zs, qs), (zg, qg))
+        path = engine.graph_path(served, zs, zg, world)
+        path.stats.straight_length = float("nan")
+        planned = plan(served, engine.settings, path, qs, qg, (1.0, 1.0), world)
+        line = np.stack([zs, zg])
+        assert planned.straight_line_length == pytest.approx(
+            world.metric.polyline_length(line, served.graph.step))
+        assert planned.straight_line_length > 1.05 * served.graph.measure(line)
     finally:
         clear_scene(engine)
 
