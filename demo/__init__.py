@@ -8,6 +8,7 @@ learning with the demo's own teacher, and writes a report with figures into the
 output directory.
 """
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -24,6 +25,7 @@ from demo.task import RouteTeacher, carry_dataset, showcase_pairs
 from demo.world import PAIR as WORLD_PAIR
 from demo.world import remove_box, run_world_step, world_figure
 from latent_geodesics.data.loaders import data_hash
+from latent_geodesics.model import iwae, training
 from latent_geodesics.data.recordings import to_ros2_bag
 from latent_geodesics.files import atomic_write
 from latent_geodesics.model.iwae import load_model, save_model
@@ -57,9 +59,19 @@ def world_line(world):
                 after["clearance"], after["data_distance"]))
 
 
+def training_code():
+    """A digest of the code that trains the model: a kept model of other code (an
+    updated clone's) is trained again."""
+    digest = hashlib.sha256()
+    for module in (iwae, training):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
 def default_model(out, epochs):
-    """Train the demo's model unless one of these data and epochs is already there;
-    also keep its data. Returns (model, model directory, data path, carry data)."""
+    """Train the demo's model unless one of these data, epochs and training code is
+    already there; also keep its data. Returns (model, model directory, data path,
+    carry data)."""
     model_dir = os.path.join(out, "model")
     data_path = os.path.join(out, "carry_data.npz")
     carry = carry_dataset(seed=0)
@@ -68,7 +80,8 @@ def default_model(out, epochs):
     try:
         model = load_model(model_dir, "cpu")
         if model.meta["training"]["epochs"] == epochs and model.data is not None \
-                and model.meta.get("data_sha256") == data_hash(carry.data):
+                and model.meta.get("data_sha256") == data_hash(carry.data) \
+                and model.meta.get("training_code_sha256") == training_code():
             return model, model_dir, data_path, carry
     except Exception:
         pass
@@ -76,7 +89,7 @@ def default_model(out, epochs):
           "%d)..." % (epochs, LATENT_DIM))
     model, _ = train_iwae(carry.data, carry.joint_names, latent_dim=LATENT_DIM,
                           epochs=epochs, seed=0, progress=False)
-    save_model(model, model_dir, model.meta)
+    save_model(model, model_dir, dict(model.meta, training_code_sha256=training_code()))
     return load_model(model_dir, "cpu"), model_dir, data_path, carry
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tests that need the ROS environment. Usage: test/run_rostests.sh CATKIN_WS
 #  1. pytest checks of node start-up failures, a relaunch, the README's commands, the
-#     main job (the demo in its quick mode) and the README's robot section as written;
+#     main job (the demo in its quick mode) and the README's robot and active-learning
+#     blocks as written;
 #  2. every rostest, the standard way: `catkin_make run_tests` (each starts its own
 #     roscore; CMake trains their fixture models first), then catkin_test_results.
 set -eo pipefail
@@ -12,7 +13,7 @@ echo "== start-up failures, the README's commands, the demo (pytest, ROS environ
 python -m pytest -q "$here/ros/test_node_startup.py" "$here/ros/test_relaunch.py" \
   "$here/ros/test_readme_commands.py" "$here/ros/test_demo.py" "$here/ros/test_readme_robot.py" \
   "$here/ros/test_teacher_timeout.py" "$here/ros/test_reload_limits.py" \
-  "$here/ros/test_vendored_msgs.py" \
+  "$here/ros/test_vendored_msgs.py" "$here/ros/test_readme_learner.py" \
   || status=1
 # A process of its own: rospy.init_node binds a process to one node name and master.
 python -m pytest -q "$here/ros/test_viewer.py" || status=1

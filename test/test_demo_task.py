@@ -132,3 +132,20 @@ def test_served_motions_must_beat_the_straight_line_by_a_wide_margin():
     barely = {c.title: c.ok for c in serving_checks(
         [served(0.06, 0.5), served(0.1, 0.1 / (WIDE_MARGIN * 1.1))], services)}
     assert not barely[ratio]
+
+
+def test_the_demo_keeps_its_model_only_for_the_same_training_code(tmp_path, monkeypatch,
+                                                                   capsys):
+    """default_model trains once, keeps that model for the next run, and trains again
+    when the training code has changed (an updated clone keeps out/)."""
+    import demo
+    monkeypatch.setattr(demo, "carry_dataset", lambda seed: carry_dataset(n_demos=4, seed=seed))
+    first = demo.default_model(str(tmp_path), epochs=1)[0]
+    assert "training the demo's model" in capsys.readouterr().out
+    kept = demo.default_model(str(tmp_path), epochs=1)[0]
+    assert "training the demo's model" not in capsys.readouterr().out
+    assert kept.meta["training_code_sha256"] == first.meta["training_code_sha256"]
+    monkeypatch.setattr(demo, "training_code", lambda: "other code")
+    again = demo.default_model(str(tmp_path), epochs=1)[0]
+    assert "training the demo's model" in capsys.readouterr().out
+    assert again.meta["training_code_sha256"] == "other code"

@@ -73,8 +73,9 @@ def check(command):
     tool = words[0]
     if tool in ("make", "source"):
         return "set-up, run by make test itself"
-    if tool in ("mkdir", "cd", "until", "wait"):
-        return "shell: the robot section's blocks run as written in test_readme_robot.py"
+    if tool in ("mkdir", "cd", "until", "wait", "kill"):
+        return ("shell: the robot and active-learning sections' blocks run as written in "
+                "test_readme_robot.py and test_readme_learner.py")
     if tool == "rosrun":
         done = run("rosrun %s %s --help" % (words[1], words[2]))
         assert done.returncode == 0, done.stderr
