@@ -25,9 +25,9 @@ from demo.task import RouteTeacher, carry_dataset, showcase_pairs
 from demo.world import PAIR as WORLD_PAIR
 from demo.world import remove_box, run_world_step, world_figure
 from latent_geodesics.data.loaders import data_hash
-from latent_geodesics.model import iwae, training
 from latent_geodesics.data.recordings import to_ros2_bag
 from latent_geodesics.files import atomic_write
+from latent_geodesics.model import iwae, training
 from latent_geodesics.model.iwae import load_model, save_model
 from latent_geodesics.model.loading import model_graph
 from latent_geodesics.model.training import DEFAULTS, train_iwae
