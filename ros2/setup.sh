@@ -53,7 +53,7 @@ make_venv() {
 
 # Upstream's message packages that no Jazzy wheel provides (third_party/README.md),
 # unchanged, in dependency order. Each is generated once, and again when its files change.
-VENDORED=(octomap_msgs object_recognition_msgs moveit_msgs control_msgs)
+VENDORED=(octomap_msgs object_recognition_msgs moveit_msgs control_msgs tf2_msgs)
 
 cmake_install() {  # SRC BUILD_DIR LOG: one ament package, generated and installed into the venv
   (cd "$2" && PATH=$venv/bin:$PATH cmake "$1" -DCMAKE_INSTALL_PREFIX="$venv" \

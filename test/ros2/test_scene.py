@@ -3,7 +3,9 @@ collision_object turns the very next ~/graph_geodesic from one through it (by th
 independent dense check of the URDF's geometry) into a collision-free one; ~/scene
 reports what the server holds (the `scene` file's objects from the start);
 ~/scene_markers draws it; an object in a frame the server cannot use is refused with a
-warning naming it; a whole PlanningScene replaces the world; move_group's world,
+warning naming it, one in a frame that /tf and /tf_static join to the robot's root
+is placed where those transforms put it; a whole PlanningScene replaces the world;
+move_group's world,
 asked for at start (get_planning_scene), is known before the first request."""
 import threading
 
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from geometry_msgs.msg import Pose
+from geometry_msgs.msg import Pose, TransformStamped
 from moveit_msgs.msg import CollisionObject, PlanningScene, PlanningSceneComponents
 from moveit_msgs.srv import GetPlanningScene
 from rclpy.executors import SingleThreadedExecutor
@@ -19,12 +21,13 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from shape_msgs.msg import SolidPrimitive
 from std_msgs.msg import String
+from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from latent_geodesics.msg import Endpoint
 from latent_geodesics.srv import GetScene, GraphGeodesic
 from latent_geodesics.world.body import build_chain
-from latent_geodesics.world.scene import Scene, Shape, WorldObject
+from latent_geodesics.world.scene import Scene, Shape, WorldObject, pose_matrix
 from latent_geodesics.world.verification import dense_collisions
 
 from .conftest import ROOT
@@ -34,6 +37,8 @@ ROOT_FRAME = "panda_link0"
 URDF = (ROOT / "urdf" / "panda.urdf").read_text()
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 SCENE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED_TF = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # Two poses of the fixture data whose hand positions lie 0.88 m apart (y from -0.44 to
 # 0.44): the motion between them sweeps the forearm and hand across the workspace.
 START, GOAL = 399, 974
@@ -152,10 +157,46 @@ def test_an_object_in_an_unknown_frame_is_refused_naming_it(server, client):
                   sphere_object("ghost", (0.5, 0.0, 0.5), frame="camera_link"))
     client.spin_for(30, until=lambda: "ghost" in server.output())
     log = [line for line in server.output().splitlines() if "ghost" in line]
-    assert log and "refused" in log[0] and "camera_link" in log[0] and ROOT_FRAME in log[0], log
+    assert log and "refused" in log[0] and "camera_link" in log[0] and " tf" in log[0], log
     report = client.call(GetScene, S + "scene")
     assert "ghost" not in report.object_ids and report.version == version
     client.node.destroy_publisher(pub)
+
+
+def transform(parent, child, xyz, quaternion):
+    t = TransformStamped(child_frame_id=child)
+    t.header.frame_id = parent
+    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = xyz
+    r = t.transform.rotation
+    r.x, r.y, r.z, r.w = quaternion
+    return t
+
+
+def test_an_object_in_a_frame_on_tf_is_placed_through_it(server, client):
+    """The root -> mount on /tf_static (latched, as static_transform_publisher sends
+    it), mount -> shelf on /tf: a ball 0.1 m along the shelf frame's x axis, which
+    is the root's y axis after the mount's quarter turn about z."""
+    half = np.sqrt(0.5)
+    static = client.node.create_publisher(TFMessage, "/tf_static", LATCHED_TF)
+    static.publish(TFMessage(transforms=[transform(ROOT_FRAME, "mount", (0.3, 0.0, 0.2),
+                                                   (0.0, 0.0, half, half))]))
+    moving = client.node.create_publisher(TFMessage, "/tf", SCENE_QOS)
+    client.spin_for(30, until=lambda: moving.get_subscription_count() > 0)
+    moving.publish(TFMessage(transforms=[transform("mount", "shelf", (0.0, 0.0, 0.1),
+                                                   (0.0, 0.0, 0.0, 1.0))]))
+    client.spin_for(1.0)
+    version = client.call(GetScene, S + "scene").version
+    pub = publish(client, CollisionObject, "/world_test/collision_object",
+                  sphere_object("jar", (0.1, 0.0, 0.0), frame="shelf"))
+    report = scene_after(client, version)
+    assert "jar" in report.object_ids, server.output()[-3000:]
+    jar = [o for o in yaml.safe_load(report.objects_yaml)["objects"] if o["id"] == "jar"][0]
+    frame = pose_matrix(jar["pose"]["position"], jar["pose"]["orientation"])
+    ball = frame @ pose_matrix(jar["shapes"][0]["position"], jar["shapes"][0]["orientation"])
+    assert np.allclose(frame[:3, 3], (0.3, 0.0, 0.3), atol=1e-9), jar   # the shelf frame
+    assert np.allclose(ball[:3, 3], (0.3, 0.1, 0.3), atol=1e-9), jar
+    for publisher in (pub, static, moving):
+        client.node.destroy_publisher(publisher)
 
 
 def test_a_whole_planning_scene_replaces_the_world(server, client, arm_data):

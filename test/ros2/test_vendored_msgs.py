@@ -1,5 +1,5 @@
-"""The planning-scene messages and FollowJointTrajectory that ros2/setup.sh generates
-from third_party/ros2/ (no Jazzy wheel has them) are upstream's: the fields are the
+"""The planning-scene messages, FollowJointTrajectory and TFMessage that ros2/setup.sh
+generates from third_party/ros2/ (no Jazzy wheel has them) are upstream's: the fields are the
 vendored definitions', and the type hashes, which DDS discovery compares between two
 ends (RIHS01), are those that upstream's own builds publish."""
 from pathlib import Path
@@ -17,6 +17,7 @@ from moveit_msgs.msg import (
 from moveit_msgs.srv import ApplyPlanningScene, GetPlanningScene
 from rosidl_adapter.msg import MSG_TYPE_TO_IDL
 from rosidl_adapter.parser import parse_message_string
+from tf2_msgs.msg import TFMessage
 
 VENDORED = Path(__file__).resolve().parents[2] / "third_party" / "ros2"
 
@@ -26,7 +27,10 @@ VENDORED = Path(__file__).resolve().parents[2] / "third_party" / "ros2"
 #    moveit_msgs/{msg,srv}/detail/*__description.c. A hash covers every type the message
 #    holds, so these also vouch for octomap_msgs, object_recognition_msgs and shape_msgs;
 #  control_msgs: github.com/saahu27/aprs (commit 4013b14), aprs_ws/build/control_msgs/
-#    rosidl_generator_c/control_msgs/action/detail/follow_joint_trajectory__description.c.
+#    rosidl_generator_c/control_msgs/action/detail/follow_joint_trajectory__description.c;
+#  tf2_msgs: tf2_msgs/msg/detail/tf_message__struct.h (TYPE_HASH) as a Jazzy build of
+#    geometry2 generates it, and the EXPECTED_HASH two packages built against it embed
+#    (in their *__description.c for messages holding a TFMessage): all three agree.
 UPSTREAM_HASH = {
     CollisionObject:
         "RIHS01_74b0acd6d56be032bf4f764b2c2633f50588b5fb2bd71e97206c59052747cf7e",
@@ -50,6 +54,8 @@ UPSTREAM_HASH = {
         "RIHS01_3fd0aaecf71725121ae1ff7f01098a5e0da581e672be18a6b2c286cb43d96b49",
     FollowJointTrajectory.Impl.FeedbackMessage:
         "RIHS01_80398fcb9674a79081a9906e2ccf0c804dd7cb15e22e362e606ee87186beab71",
+    TFMessage:
+        "RIHS01_e369d0f05a23ae52508854b66f6aa0437f3449d652e8cbf22d5abe85d020f087",
 }
 
 

@@ -21,7 +21,6 @@ from latent_geodesics.geometry.curves import (
     best_candidate,
     check_point,
     relax,
-    shortcut,
     shortcut_segments,
     shortest_chain,
     to_numpy,
@@ -125,8 +124,11 @@ class LatentGraph(KnnGraph):
             stats.time = time.perf_counter() - t0
             return Geodesic(points, float(sum(hops)), "graph", stats)
         candidates = shortening_candidates(self, points, hops, stats, world)
-        metric = self.metric if world is None else world.metric
-        name, best, length, lengths = best_candidate(metric, candidates, self.step)
+        if world is None:
+            name, best, length, lengths = best_candidate(self.metric, candidates, self.step)
+        else:
+            name, best, length, lengths = shortest_clear(world, world.metric, candidates,
+                                                         self.step)
         stats.candidate, stats.straight_length = name, lengths.get("straight", float("nan"))
         stats.time = time.perf_counter() - t0
         return Geodesic(best, length, "graph", stats)
@@ -244,55 +246,70 @@ class LatentGraph(KnnGraph):
 
 # --- shortening a found path (module functions: LatentGraph stays one screenful) ---
 def shortening_candidates(graph, points, hops, stats, world=None):
-    """[(name, points, known segment lengths or None)]: the node path, its shortcut,
-    the straight line and (relax_iterations > 0) the relaxed shortcut.
+    """[(name, points, known segment lengths)]: the node path, its shortcut, the
+    straight line and (relax_iterations > 0) the relaxed shortcut, measured with the
+    graph's metric, or the world's (with its obstacle barrier) where there is one.
 
-    Without a world, what the graph has measured already is not measured again: the
-    path's nodes' embeddings (node_x) serve as the shortcut's segment ends, jumps
-    between nodes that share an edge are not tried (the search found no shorter way
-    through that edge), and the hops' edge weights are the graph candidate's lengths
-    where they were measured at the full resolution. The shortcut's jumps are first
-    measured coarsely (SHORTCUT_PIECES); the jumps of the chain found are then
-    measured at the full resolution, in one embedding with the straight line and the
-    hops not measured at it, and the chain is chosen again over the hops and those
-    jumps alone: every candidate arrives measured, and the shortcut is never longer
-    than the node path (a coarse measure often misjudges a jump)."""
+    What the graph has measured already is not measured again: the path's nodes'
+    embeddings (node_x; in a world with the barrier the scene measured at the nodes)
+    serve as the shortcut's segment ends, jumps between nodes that share an edge are
+    not tried (the search found no shorter way through that edge), and without a
+    world the hops' edge weights are the graph candidate's lengths where they were
+    measured at the full resolution (a world's search weighs its edges otherwise:
+    its hops are measured). The shortcut's jumps are first measured coarsely
+    (SHORTCUT_PIECES); the jumps of the chain found are then measured at the full
+    resolution, in one embedding with the straight line and the hops not measured at
+    it, and the chain is chosen again over the hops and those jumps alone: every
+    candidate arrives measured, and the shortcut is never longer than the node path
+    (a coarse measure often misjudges a jump)."""
     zs, zg = points[0], points[-1]
-    if world is not None:
-        short, known, short_known = shortcut(world.metric, points, hops, graph.step), None, None
-        straight = None
+    ids = np.asarray(stats.query_path)
+    metric = graph.metric if world is None else world.metric
+    x = path_embedding(graph, points, ids)
+    if world is None:
+        hop_known = exact_hops(graph, points, ids)
     else:
-        ids = np.asarray(stats.query_path)
-        x = path_embedding(graph, points, ids)
-        keep, coarse = shortcut_segments(
-            graph.metric, points, hops, graph.step, SHORTCUT_WINDOW, embedded=x,
-            skip=lambda i, j: node_edges(graph, ids[i], ids[j]), pieces=SHORTCUT_PIECES)
-        known, keep, short_known, straight = measured_chain(graph, points, hops, x, keep,
-                                                            coarse, exact_hops(graph, points, ids))
-        short = points[keep]
+        x, hop_known = world.path_embedding(x, ids), np.zeros(len(hops), dtype=bool)
+    keep, coarse = shortcut_segments(
+        metric, points, hops, graph.step, SHORTCUT_WINDOW, embedded=x,
+        skip=lambda i, j: node_edges(graph, ids[i], ids[j]), pieces=SHORTCUT_PIECES)
+    known, keep, short_known, straight = measured_chain(graph, metric, points, hops, x, keep,
+                                                        coarse, hop_known)
+    short = points[keep]
     candidates = [("graph", points, known), ("shortcut", short, short_known),
                   ("straight", np.stack([zs, zg]), straight)]
     if graph.relax_iterations > 0 and len(short) > 2:
-        relaxed, _ = relax(graph.metric if world is None else world.metric, short, graph.step,
-                           knots=16, iterations=graph.relax_iterations)
+        relaxed, _ = relax(metric, short, graph.step, knots=16,
+                           iterations=graph.relax_iterations)
         candidates.append(("relaxed", relaxed, None))
-    if world is not None:   # the graph path's edges are clear; the others are checked
-        candidates = [c for c in candidates if c[0] == "graph" or world.polyline_clear(c[1])]
     return candidates
 
 
-def measured_chain(graph, points, hops, x, keep, coarse, hop_known):
+def shortest_clear(world, metric, candidates, step):
+    """best_candidate's answer among the candidates that keep the world's margin,
+    checked in order of length (the graph path's edges are clear already): the
+    shortest mostly is, and a longer one then needs no check. Every candidate's
+    length is returned, the straight line's too (under the world's metric)."""
+    _, _, _, lengths = best_candidate(metric, candidates, step)
+    by_name = {name: pts for name, pts, *_ in candidates}
+    for name in sorted(lengths, key=lambda n: (lengths[n], n != "graph")):
+        if name == "graph" or world.polyline_clear(by_name[name]):
+            return name, by_name[name], lengths[name], lengths
+    raise AssertionError("the graph candidate is always clear")
+
+
+def measured_chain(graph, metric, points, hops, x, keep, coarse, hop_known):
     """(the hops' lengths, the shortcut's kept points and segment lengths, the straight
-    line's length as a one-segment list), all at the full resolution: the hops not
-    measured at it (hop_known False), the jumps of the coarse chain (keep, coarse:
-    shortcut_segments') and the straight line in one embedding (x: the points'
-    embeddings), then the chain chosen again over the hops and those jumps."""
+    line's length as a one-segment list), all at the full resolution under metric:
+    the hops not measured at it (hop_known False), the jumps of the coarse chain
+    (keep, coarse: shortcut_segments') and the straight line in one embedding (x: the
+    points' embeddings), then the chain chosen again over the hops and those jumps."""
     jumps = np.flatnonzero(np.diff(keep) > 1)
     jump = coarse[jumps]   # NaN where the coarse measure was not the full one
     loose, fine = np.flatnonzero(~hop_known), jumps[np.isnan(jump)]
     ends = (np.r_[loose, keep[fine], 0], np.r_[loose + 1, keep[fine + 1], len(points) - 1])
-    lengths = graph.metric.segment_lengths(points[ends[0]], points[ends[1]], graph.step,
-                                           MAX_MEASURE_POINTS, x[ends[0]], x[ends[1]])
+    lengths = metric.segment_lengths(points[ends[0]], points[ends[1]], graph.step,
+                                     MAX_MEASURE_POINTS, x[ends[0]], x[ends[1]])
     known = np.asarray(hops, dtype=np.float64).copy()
     known[loose] = lengths[:len(loose)]
     jump[np.isnan(jump)] = lengths[len(loose):-1]

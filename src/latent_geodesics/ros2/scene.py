@@ -6,12 +6,15 @@ within move_group_wait (MoveIt's own scene monitors do this), loads a static sce
 the `scene` parameter's YAML file at start, answers ~/scene (what it holds) and draws
 the objects on ~/scene_markers (transient local, as ROS 1 latches). The same rules as
 ros/scene.py, through the same core (serving/service.py applies the changes,
-world/moveit.py reads the messages), except frames: no tf2_ros (nor tf2_msgs) wheel
-exists for the pip-installed ROS 2, so objects must be given in the robot's root frame
-(the scene's frame); any other frame is refused with a warning naming the object and
-the frame.
+world/moveit.py reads the messages). Frames other than the robot's root are looked up
+in what /tf and /tf_static carry (tf2_ros's topics and QoS; world/frames.py chains them,
+as no tf2_ros wheel exists for the pip-installed ROS 2), waiting up to 0.2 s for one
+that has not arrived, as ROS 1's scene does; an object whose frame stays unknown is
+refused with a warning naming the object and the frame.
 """
 import dataclasses
+import threading
+import time
 
 import numpy as np
 import rclpy
@@ -19,18 +22,58 @@ from moveit_msgs.msg import CollisionObject, PlanningScene, PlanningSceneCompone
 from moveit_msgs.srv import GetPlanningScene
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
 from latent_geodesics.ros2.parameters import declare_settings
 from latent_geodesics.settings import setting
 from latent_geodesics.srv import GetScene
 from latent_geodesics.world.display import marker_specs
+from latent_geodesics.world.frames import FrameTree
+from latent_geodesics.world.scene import pose_matrix
 
 # MoveIt publishes scene updates in bursts (a whole shelf of objects at once): keep
 # them all, reliably, in order.
 SCENE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 MARKERS_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 MOVE_GROUP_ANSWER = 5.0   # s for move_group to answer, once found (twice: see read_move_group)
+# tf2_ros's listener QoS (tf2_ros/qos.py): /tf reliable and deep, /tf_static latched.
+TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+TF_STATIC_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
+TF_WAIT = 0.2   # s an object's frame may take to arrive (ros/scene.py's TF_TIMEOUT)
+
+
+class TfFrames:
+    """/tf and /tf_static into a FrameTree, read on a callback group of their own so
+    that a scene update waiting for its frame does not hold them up."""
+
+    def __init__(self, node):
+        self.tree, self.changed = FrameTree(), threading.Condition()
+        group = MutuallyExclusiveCallbackGroup()
+        for topic, qos in (("/tf", TF_QOS), ("/tf_static", TF_STATIC_QOS)):
+            node.create_subscription(TFMessage, topic, self.on_tf, qos, callback_group=group)
+
+    def on_tf(self, msg):
+        with self.changed:
+            for t in msg.transforms:
+                x, r = t.transform.translation, t.transform.rotation
+                try:
+                    pose = pose_matrix([x.x, x.y, x.z], [r.x, r.y, r.z, r.w])
+                except ValueError:   # a zero or non-finite quaternion: tf2 drops it too
+                    continue
+                self.tree.set(t.header.frame_id, t.child_frame_id, pose)
+            self.changed.notify_all()
+
+    def lookup(self, target, source, wait=TF_WAIT):
+        """The pose of frame source in frame target (4x4), or None after `wait` s."""
+        deadline = time.monotonic() + wait
+        with self.changed:
+            while True:
+                pose, left = self.tree.lookup(target, source), deadline - time.monotonic()
+                if pose is not None or left <= 0:
+                    return pose
+                self.changed.wait(left)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +92,7 @@ class SceneTopics:
         """Before the node's other services exist: reading move_group's scene spins the
         node, which must not serve a request before the world is known."""
         self.node, self.service = node, service
-        self.unknown_frames = []   # frames the latest update named that cannot be used
+        self.frames = TfFrames(node)
         self.markers = node.create_publisher(MarkerArray, "~/scene_markers", MARKERS_QOS)
         settings = declare_settings(node, SceneSettings())
         self.read_move_group(settings.move_group_wait)
@@ -66,19 +109,16 @@ class SceneTopics:
                                  SCENE_QOS, callback_group=updates)
 
     def transform(self, frame_id):
-        """The frame's pose in the robot's root frame: the identity for the root frame
-        itself (or no frame), else None (unknown: world/moveit.py refuses the object)."""
-        if frame_id in ("", self.service.current_scene().frame):
+        """The frame's pose in the robot's root frame (4x4), or None when unknown."""
+        root = self.service.current_scene().frame
+        if frame_id in ("", root):
             return np.eye(4)
-        self.unknown_frames.append(frame_id)
-        return None
+        return self.frames.lookup(root, frame_id)
 
     def on_collision_object(self, msg):
-        self.unknown_frames = []
         self.report(self.service.collision_object(msg, self.transform), "collision object")
 
     def on_planning_scene(self, msg, what="planning scene"):
-        self.unknown_frames = []
         self.report(self.service.planning_scene(msg, self.transform), what)
 
     def read_move_group(self, wait):
@@ -112,11 +152,7 @@ class SceneTopics:
             log.info(reply.message)
             self.publish_markers()
             return
-        hint = ""
-        if self.unknown_frames:   # the core's remedy names tf, which this server lacks
-            hint = ("; this ROS 2 server reads no tf (no tf2_ros): give objects in the robot's "
-                    "root frame '%s'" % self.service.current_scene().frame)
-        log.warning("%s refused: %s%s" % (what, reply.message, hint))
+        log.warning("%s refused: %s" % (what, reply.message))
 
     def handle_scene(self, req, res):
         reply = self.service.scene_report(req)

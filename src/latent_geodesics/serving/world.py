@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.interpolate import BPoly
+from scipy.spatial import cKDTree
 
 from latent_geodesics.errors import RequestError
 from latent_geodesics.geometry.metric import split, subdivide
+from latent_geodesics.model.uncertainty import _wrapped
 from latent_geodesics.serving.detour import EXTRA as EXTRA_CLEARANCE
 from latent_geodesics.serving.detour import bend, bend_every_row
 from latent_geodesics.serving.parsing import run_model
@@ -46,24 +48,54 @@ class WorldSettings:
     resolution: float       # m a body point may move between checked configurations
 
 
+class KnownClearances:
+    """Lower bounds on the clearance of any configuration from configurations whose
+    clearance is known (the graph's nodes, checked once per scene): no body point
+    moves farther than the body's motion bound between two configurations, so
+    clearance(q) >= clearance(q_n) - motion_bound(q - q_n), taken at q's nearest
+    node in joint space weighted by the lever arms (a k-d tree: a fraction of the
+    forward kinematics and distances it spares)."""
+
+    def __init__(self, body, q, clearance):
+        self.body, self.q, self.clearance = body, q, clearance
+        self.arms = np.asarray(body.lever_arms(), dtype=np.float64)
+        self.tree = cKDTree(q * self.arms)
+
+    def lower(self, q):
+        """(B,) a lower bound on the clearance of each row of q (B, J)."""
+        _, nearest = self.tree.query(q * self.arms)
+        return self.clearance[nearest] - self.body.motion_bound(q - self.q[nearest])
+
+
 class ObstacleBarrier(torch.nn.Module):
     """q (B, J) -> (B, 1): cost * relu(1 - clearance / influence)^2, the ambient
     coordinate the metric appends (LatentMetric.with_ambient): zero away from
     objects, rising smoothly toward them, so a path pays twice the barrier's rise to
-    approach an object and come back."""
+    approach an object and come back. Rows whose known lower bound (KnownClearances)
+    is already beyond the influence are zero without being measured: most of what a
+    path's measure embeds is far from every object."""
 
     def __init__(self, checker, influence, cost):
         super().__init__()
         self.checker = checker
         self.influence, self.cost = float(influence), float(cost)
+        self.known = None   # the scene's KnownClearances, once the nodes' are measured
 
     def forward(self, q):
         body = self.checker.body
-        if not self.checker.object_ids:
-            return q.new_zeros(len(q), 1)
+        out = q.new_zeros(len(q), 1)
+        if not self.checker.object_ids or len(q) == 0:
+            return out
+        rows = None
+        if self.known is not None and not _wrapped(q):
+            near = self.known.lower(q.detach().double().cpu().numpy()) < self.influence
+            if not near.any():
+                return out
+            rows = torch.as_tensor(np.flatnonzero(near), device=q.device)
+            q = q.index_select(0, rows)
         clearance = self.checker.clearance_within(q.to(body.dtype), self.influence)
-        rise = torch.relu(1.0 - clearance / self.influence)
-        return (self.cost * rise ** 2)[:, None].to(q.dtype)
+        rise = (self.cost * torch.relu(1.0 - clearance / self.influence) ** 2)[:, None]
+        return rise.to(out.dtype) if rows is None else out.index_put((rows,), rise.to(out.dtype))
 
     def of_clearance(self, clearance):
         return self.cost * np.maximum(0.0, 1.0 - np.asarray(clearance) / self.influence) ** 2
@@ -142,6 +174,7 @@ class PathWorld:
         self.node_q = graph.node_x[:, :self.columns].double().cpu().numpy()
         self.node_clearance, _, _ = self.checker.clearance(self.node_q)
         self.node_barrier = self.barrier.of_clearance(self.node_clearance)
+        self.barrier.known = KnownClearances(body, self.node_q, self.node_clearance)
         self.edges = SceneEdges(self, CHORD_ALLOWANCE)   # the lazy edge index
         self._cache = {}   # the scene's search, built on first use
         self._lock = threading.Lock()
@@ -207,6 +240,21 @@ class PathWorld:
 
     def request(self, q_start, q_goal, margin):
         return RequestWorld(self, q_start, q_goal, margin)
+
+    def path_embedding(self, x, ids):
+        """The world metric's embedding of a found path's points from the graph's (x:
+        node_x at nodes, the query ends decoded; ids: the search's path, query ends n
+        and n + 1): the barrier appended, as measured at the nodes for this scene,
+        and measured now at the query ends."""
+        n = len(self.node_barrier)
+        inside = ids < n
+        h = np.empty(len(ids))
+        h[inside] = self.node_barrier[ids[inside]]
+        if not inside.all():
+            ends = torch.as_tensor(np.flatnonzero(~inside), device=x.device)
+            with torch.no_grad():
+                h[~inside] = self.barrier(x[ends, :self.columns])[:, 0].double().cpu().numpy()
+        return torch.cat([x, torch.as_tensor(h, dtype=x.dtype, device=x.device)[:, None]], 1)
 
     def decode(self, z):
         """Joint positions of latent points: the decoder mean (without the metric's
@@ -292,6 +340,9 @@ class RequestWorld:
 
     def search(self):
         return self.world.search()
+
+    def path_embedding(self, x, ids):
+        return self.world.path_embedding(x, ids)
 
     def blocked(self):
         """The edges this request leaves out, as a mask over the scene search's CSR
