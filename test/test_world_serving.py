@@ -225,6 +225,31 @@ def test_the_barrier_makes_paths_near_objects_longer():
                                                          rel=1e-9)
 
 
+def test_the_barrier_skips_only_what_a_node_bounds_beyond_its_reach(engine, pair, arm):
+    """KnownClearances: the clearance a graph node has, less how far the body can move
+    from it, never exceeds the clearance measured; the barrier that skips the rows so
+    bounded beyond its reach equals the one that measures every row (and skips some)."""
+    _, _, hand = pair
+    engine.world.update(lambda scene: scene.add(ball("skip", hand)))
+    try:
+        world = engine.world.view(engine.served)
+        known = world.barrier.known
+        rng = np.random.default_rng(5)
+        q = arm.data[rng.choice(len(arm.data), 400, replace=False)] \
+            + rng.normal(0.0, 0.05, (400, arm.data.shape[1]))
+        exact = world.checker.clearance(q)[0]
+        lower = known.lower(q)
+        assert (lower <= exact + 1e-6).all() and (lower > world.barrier.influence).any()
+        rows = torch.as_tensor(q, dtype=torch.float32)
+        skipping = world.barrier(rows)
+        world.barrier.known = None
+        measuring = world.barrier(rows)
+        world.barrier.known = known
+        assert torch.allclose(skipping, measuring, atol=1e-6) and (measuring > 0).any()
+    finally:
+        clear_scene(engine)
+
+
 def test_a_bend_clears_an_object_and_keeps_the_ends(engine):
     body = engine.served.body
     q0 = np.array([0.0, -0.5, 0.0, -2.0, 0.0, 1.6, 0.8])

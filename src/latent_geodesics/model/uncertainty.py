@@ -41,7 +41,7 @@ CELL = 1.0              # side of the grid's cells, in units of the data spacing
 GRID_MAX_DIM = 4        # beyond, no grid (3^dim cells around each centre): the tree alone
 
 
-def _wrapped(z):
+def under_func_transform(z):
     """Whether z is a torch.func transform's tensor (its values cannot be read)."""
     check = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
     if check is not None:
@@ -176,7 +176,7 @@ class RBFPrecision(torch.nn.Module):
         kernel is negligible there (far_d2, judged from the true nearest only).
         Each kernel is lowered by the farthest one's, so a centre enters or leaves
         the sum at zero weight: beta stays continuous."""
-        if _wrapped(z):   # inside vmap/jacfwd: no numbers to look up
+        if under_func_transform(z):   # inside vmap/jacfwd: no numbers to look up
             return self._dense_precision(z)
         points = z.detach().cpu().numpy()
         workers = -1 if len(points) > 4096 else 1

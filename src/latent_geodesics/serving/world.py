@@ -18,7 +18,7 @@ from scipy.spatial import cKDTree
 
 from latent_geodesics.errors import RequestError
 from latent_geodesics.geometry.metric import split, subdivide
-from latent_geodesics.model.uncertainty import _wrapped
+from latent_geodesics.model.uncertainty import under_func_transform
 from latent_geodesics.serving.detour import EXTRA as EXTRA_CLEARANCE
 from latent_geodesics.serving.detour import bend, bend_every_row
 from latent_geodesics.serving.parsing import run_model
@@ -87,7 +87,7 @@ class ObstacleBarrier(torch.nn.Module):
         if not self.checker.object_ids or len(q) == 0:
             return out
         rows = None
-        if self.known is not None and not _wrapped(q):
+        if self.known is not None and not under_func_transform(q):
             near = self.known.lower(q.detach().double().cpu().numpy()) < self.influence
             if not near.any():
                 return out
