@@ -24,10 +24,12 @@ from demo.report import write_report
 from demo.task import RouteTeacher, carry_dataset, showcase_pairs
 from demo.world import PAIR as WORLD_PAIR
 from demo.world import remove_box, run_world_step, world_figure
+from latent_geodesics.data import loaders, recordings
 from latent_geodesics.data.loaders import data_hash
 from latent_geodesics.data.recordings import to_ros2_bag
 from latent_geodesics.files import atomic_write
 from latent_geodesics.model import iwae, training
+from latent_geodesics.model import report as training_report
 from latent_geodesics.model.iwae import load_model, save_model
 from latent_geodesics.model.loading import model_graph
 from latent_geodesics.model.training import DEFAULTS, train_iwae
@@ -63,7 +65,7 @@ def training_code():
     """A digest of the code that trains the model: a kept model of other code (an
     updated clone's) is trained again."""
     digest = hashlib.sha256()
-    for module in (iwae, training):
+    for module in (iwae, training, training_report, loaders, recordings):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 

@@ -94,8 +94,8 @@ def test_served_motions_go_around_an_object_on_the_demonstrated_way(engine, pair
 
 
 def test_a_straight_latent_line_through_an_object_is_measured_with_its_barrier(engine, pair):
-    """Through an object the straight line is no candidate; the response's
-    straight_line_length is still the path's measure, barrier included."""
+    """Through an object the straight line is measured with the barrier, as the path
+    is: by the search's candidates, or by plan where a search left it unmeasured."""
     ends, free, _ = pair
     middle = run_model(engine.served, "decode", free.latent[[0, -1]].mean(0)[None])
     body = engine.served.body

@@ -32,8 +32,10 @@ def section_blocks():
 @pytest.fixture(scope="module")
 def after_demo(tmp_path_factory):
     """A directory as `make demo` leaves the repository for these blocks: the demo's
-    carries and a model of them (fewer epochs than the demo's: seconds)."""
+    carries and a model of them, of the demo's latent dimension (fewer epochs than the
+    demo's: seconds)."""
     sys.path.insert(0, ROOT)
+    from demo import LATENT_DIM
     from demo.task import carry_dataset
     from latent_geodesics.model.iwae import save_model
     from latent_geodesics.model.training import train_iwae
@@ -45,8 +47,8 @@ def after_demo(tmp_path_factory):
     carry = carry_dataset(seed=0)
     np.savez(str(out / "carry_data.npz"), data=carry.data,
              joint_names=np.array(carry.joint_names))
-    model, _ = train_iwae(carry.data, carry.joint_names, epochs=40, seed=0, device="cpu",
-                          progress=False)
+    model, _ = train_iwae(carry.data, carry.joint_names, latent_dim=LATENT_DIM, epochs=40,
+                          seed=0, device="cpu", progress=False)
     save_model(model, str(out / "model"), model.meta)
     return root
 

@@ -227,7 +227,8 @@ def table_object():
 
 class FakeMoveGroup(Node):
     """move_group's get_planning_scene, as MoveIt answers it: the whole world (is_diff
-    false), here a table; it records the components each request asked for."""
+    false), here a table in the robot's root frame and a tray in MoveIt's "world"
+    frame; it records the components each request asked for."""
 
     def __init__(self, name):
         super().__init__("fake_move_group")
@@ -237,7 +238,10 @@ class FakeMoveGroup(Node):
     def answer(self, req, res):
         self.asked.append(req.components.components)
         res.scene.is_diff = False
-        res.scene.world.collision_objects = [table_object()]
+        tray = table_object()
+        tray.id, tray.header.frame_id = "tray", "world"   # MoveIt's planning frame
+        tray.pose.position.z = 0.2
+        res.scene.world.collision_objects = [table_object(), tray]
         return res
 
 
@@ -250,6 +254,10 @@ def test_move_groups_world_is_read_at_start_before_any_request(fixture_dir, star
     urdf_pub = client.node.create_publisher(String, "/move_group_test/robot_description",
                                             LATCHED)
     urdf_pub.publish(String(data=URDF))
+    # The robot stands 0.5 m up in MoveIt's "world" frame (an SRDF virtual joint).
+    static = client.node.create_publisher(TFMessage, "/tf_static", LATCHED_TF)
+    static.publish(TFMessage(transforms=[transform("world", ROOT_FRAME, (0.0, 0.0, 0.5),
+                                                   (0.0, 0.0, 0.0, 1.0))]))
     node = start_node("server", "--ros-args", "-r", "__node:=mg_server",
                       "-r", "robot_description:=/move_group_test/robot_description",
                       "-r", "get_planning_scene:=/move_group_test/get_planning_scene",
@@ -259,7 +267,10 @@ def test_move_groups_world_is_read_at_start_before_any_request(fixture_dir, star
     try:
         # The very first answer already holds move_group's world: no waiting for it.
         report = client.call(GetScene, "/mg_server/scene")
-        assert list(report.object_ids) == ["table"], node.output()[-3000:]
+        assert sorted(report.object_ids) == ["table", "tray"], node.output()[-3000:]
+        tray = [o for o in yaml.safe_load(report.objects_yaml)["objects"]
+                if o["id"] == "tray"][0]   # placed through /tf_static at start
+        assert np.allclose(tray["pose"]["position"], (-0.9, 0.0, -0.3), atol=1e-9), tray
         assert move_group.asked and set(move_group.asked) == {
             PlanningSceneComponents.WORLD_OBJECT_GEOMETRY}
     finally:
@@ -267,3 +278,4 @@ def test_move_groups_world_is_read_at_start_before_any_request(fixture_dir, star
         spinner.shutdown()
         move_group.destroy_node()
         client.node.destroy_publisher(urdf_pub)
+        client.node.destroy_publisher(static)

@@ -253,7 +253,9 @@ def shortening_candidates(graph, points, hops, stats, world=None):
     What the graph has measured already is not measured again: the path's nodes'
     embeddings (node_x; in a world with the barrier the scene measured at the nodes)
     serve as the shortcut's segment ends, jumps between nodes that share an edge are
-    not tried (the search found no shorter way through that edge), and without a
+    not tried (the search found no shorter way through that edge; in a world, under
+    its search's weights: a pruning that may miss a shortcut, never serve a longer
+    path, as the chain is chosen again on measured lengths), and without a
     world the hops' edge weights are the graph candidate's lengths where they were
     measured at the full resolution (a world's search weighs its edges otherwise:
     its hops are measured). The shortcut's jumps are first measured coarsely
@@ -292,8 +294,11 @@ def shortest_clear(world, metric, candidates, step):
     length is returned, the straight line's too (under the world's metric)."""
     _, _, _, lengths = best_candidate(metric, candidates, step)
     by_name = {name: pts for name, pts, *_ in candidates}
-    for name in sorted(lengths, key=lambda n: (lengths[n], n != "graph")):
-        if name == "graph" or world.polyline_clear(by_name[name]):
+    # By length, the graph path first of equals; an unmeasurable (NaN) one is not served.
+    ranked = sorted((lengths[n] if np.isfinite(lengths[n]) else np.inf, n != "graph", n)
+                    for n in lengths)
+    for length, _, name in ranked:
+        if name == "graph" or (np.isfinite(length) and world.polyline_clear(by_name[name])):
             return name, by_name[name], lengths[name], lengths
     raise AssertionError("the graph candidate is always clear")
 

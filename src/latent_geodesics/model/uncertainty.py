@@ -104,9 +104,10 @@ class CentreGrid:
     @classmethod
     def of(cls, centres, tree, spacing):
         """The grid of the centres, or None where it would hold too many cells."""
-        dim = centres.shape[1]
-        span = np.ptp(centres, axis=0) / (CELL * spacing) + 3
-        if dim > GRID_MAX_DIM or np.prod(span) > 2.0 ** 62:
+        if centres.shape[1] > GRID_MAX_DIM:
+            return None
+        cells = np.floor(centres / (CELL * spacing))
+        if np.prod(cells.max(0) - cells.min(0) + 3) > 2.0 ** 62:   # the grid's shape
             return None
         return cls(centres, tree, CELL * spacing)
 

@@ -46,10 +46,14 @@ TF_WAIT = 0.2   # s an object's frame may take to arrive (ros/scene.py's TF_TIME
 
 class TfFrames:
     """/tf and /tf_static into a FrameTree, read on a callback group of their own so
-    that a scene update waiting for its frame does not hold them up."""
+    that a scene update waiting for its frame does not hold them up. A transform is
+    kept as it came and turned into a matrix when a lookup needs it: /tf carries tens
+    of frames many times a second, objects arrive seldom."""
 
     def __init__(self, node):
-        self.tree, self.changed = FrameTree(), threading.Condition()
+        self.node = node
+        self.tree, self.changed, self.arrived = FrameTree(), threading.Condition(), {}
+        self.executor_runs = False   # before: read_move_group spins the node itself
         group = MutuallyExclusiveCallbackGroup()
         for topic, qos in (("/tf", TF_QOS), ("/tf_static", TF_STATIC_QOS)):
             node.create_subscription(TFMessage, topic, self.on_tf, qos, callback_group=group)
@@ -58,22 +62,32 @@ class TfFrames:
         with self.changed:
             for t in msg.transforms:
                 x, r = t.transform.translation, t.transform.rotation
-                try:
-                    pose = pose_matrix([x.x, x.y, x.z], [r.x, r.y, r.z, r.w])
-                except ValueError:   # a zero or non-finite quaternion: tf2 drops it too
-                    continue
-                self.tree.set(t.header.frame_id, t.child_frame_id, pose)
+                self.arrived[t.child_frame_id] = (t.header.frame_id, (x.x, x.y, x.z),
+                                                  (r.x, r.y, r.z, r.w))
             self.changed.notify_all()
 
+    def _lookup(self, target, source):
+        for child, (parent, position, orientation) in self.arrived.items():
+            try:
+                self.tree.set(parent, child, pose_matrix(position, orientation))
+            except ValueError:   # a zero or non-finite quaternion: tf2 drops it too
+                continue
+        self.arrived = {}
+        return self.tree.lookup(target, source)
+
     def lookup(self, target, source, wait=TF_WAIT):
-        """The pose of frame source in frame target (4x4), or None after `wait` s."""
+        """The pose of frame source in frame target (4x4), or None after `wait` s. Before
+        the executor runs (move_group's scene at start), the wait spins the node."""
         deadline = time.monotonic() + wait
-        with self.changed:
-            while True:
-                pose, left = self.tree.lookup(target, source), deadline - time.monotonic()
+        while True:
+            with self.changed:
+                pose, left = self._lookup(target, source), deadline - time.monotonic()
                 if pose is not None or left <= 0:
                     return pose
-                self.changed.wait(left)
+                if self.executor_runs:
+                    self.changed.wait(left)
+                    continue
+            rclpy.spin_once(self.node, timeout_sec=min(left, 0.02))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +110,7 @@ class SceneTopics:
         self.markers = node.create_publisher(MarkerArray, "~/scene_markers", MARKERS_QOS)
         settings = declare_settings(node, SceneSettings())
         self.read_move_group(settings.move_group_wait)
+        self.frames.executor_runs = True   # the node's next spin is the executor's
         if settings.scene:
             self.report(service.load_scene(settings.scene), "scene file %s" % settings.scene)
         node.create_service(GetScene, "~/scene", self.handle_scene, qos_profile=service_qos,

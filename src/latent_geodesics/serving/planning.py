@@ -132,7 +132,7 @@ def plan(served, settings, path, q_start=None, q_goal=None, scaling=(1.0, 1.0), 
                                              (q_start is not None, q_goal is not None))
     method = path.method + ("+" + bent if bent else "")
     straight = path.stats.straight_length   # measured by the path's own search
-    if not np.isfinite(straight):   # not a candidate (it met an object): the same measure
+    if not np.isfinite(straight):   # a search that did not measure it: the same measure
         ends = np.stack([path.points[0], path.points[-1]])
         straight = served.graph.measure(ends) if world is None else \
             world.metric.polyline_length(ends, served.graph.step)

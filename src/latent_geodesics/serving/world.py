@@ -88,7 +88,7 @@ class ObstacleBarrier(torch.nn.Module):
             return out
         rows = None
         if self.known is not None and not under_func_transform(q):
-            near = self.known.lower(q.detach().double().cpu().numpy()) < self.influence
+            near = ~(self.known.lower(q.detach().double().cpu().numpy()) >= self.influence)
             if not near.any():
                 return out
             rows = torch.as_tensor(np.flatnonzero(near), device=q.device)
@@ -174,7 +174,8 @@ class PathWorld:
         self.node_q = graph.node_x[:, :self.columns].double().cpu().numpy()
         self.node_clearance, _, _ = self.checker.clearance(self.node_q)
         self.node_barrier = self.barrier.of_clearance(self.node_clearance)
-        self.barrier.known = KnownClearances(body, self.node_q, self.node_clearance)
+        if np.isfinite(body.lever_arms()).all():   # else no bound: every row measured
+            self.barrier.known = KnownClearances(body, self.node_q, self.node_clearance)
         self.edges = SceneEdges(self, CHORD_ALLOWANCE)   # the lazy edge index
         self._cache = {}   # the scene's search, built on first use
         self._lock = threading.Lock()
