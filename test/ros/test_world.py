@@ -62,9 +62,17 @@ class TestWorld(unittest.TestCase):
         self.scenes.publish(msg)
         return self.world.wait_scene(lambda a: a.version > version)
 
-    def markers(self):
-        """The latched ~scene_markers as a new subscriber gets them."""
-        return rospy.wait_for_message(NODE + "/scene_markers", MarkerArray, timeout=10)
+    def markers(self, expected=()):
+        """The latched ~scene_markers as a new subscriber gets them, once they draw the
+        objects expected, no more and no fewer (else the latest after 10 s): the server
+        republishes them just after its scene changed, so a scene answer can come first."""
+        deadline = rospy.get_time() + 10
+        while True:
+            got = rospy.wait_for_message(NODE + "/scene_markers", MarkerArray, timeout=10)
+            drawn = {m.ns for m in got.markers if m.action == Marker.ADD}
+            if drawn == set(expected) or rospy.get_time() > deadline:
+                return got
+            rospy.sleep(0.05)
 
     def test_1_the_scene_file_is_loaded_at_start(self):
         answer = self.world.scene()
@@ -76,7 +84,7 @@ class TestWorld(unittest.TestCase):
         shelf = Scene.from_yaml(yaml.safe_load(answer.objects_yaml), ROOT).objects["shelf"]
         np.testing.assert_allclose(shelf.pose[:3, 3], SHELF[0])
         np.testing.assert_allclose([s.pose[:3, 3] for s in shelf.shapes], SHELF[1])
-        drawn = [m for m in self.markers().markers if m.ns == "shelf"]
+        drawn = [m for m in self.markers(["shelf"]).markers if m.ns == "shelf"]
         self.assertEqual(len(drawn), 2)
         self.assertEqual({m.type for m in drawn}, {Marker.CUBE})
         self.assertAlmostEqual(max(m.pose.position.z for m in drawn), 0.7)
@@ -99,7 +107,8 @@ class TestWorld(unittest.TestCase):
         objects = Scene.from_yaml(yaml.safe_load(answer.objects_yaml), ROOT).objects
         np.testing.assert_allclose(objects["crate"].pose[:3, 3], [0.0, -0.9, 0.5])
         np.testing.assert_allclose(objects["bin"].shapes[0].dimensions, [0.3, 0.3, 0.2])
-        drawn = {m.ns: m for m in self.markers().markers if m.action == Marker.ADD}
+        drawn = {m.ns: m for m in self.markers(["bin", "crate"]).markers
+                 if m.action == Marker.ADD}
         self.assertEqual(sorted(drawn), ["bin", "crate"])
         self.assertAlmostEqual(drawn["crate"].pose.position.z, 0.5)
         answer = self.publish_scene(PlanningScene(is_diff=False))
@@ -117,7 +126,8 @@ class TestWorld(unittest.TestCase):
         self.assertEqual(back.objects["ball_a"].shapes[0].kind, "sphere")
         np.testing.assert_allclose(back.objects["ball_a"].shapes[0].dimensions, [0.05])
         np.testing.assert_allclose(back.objects["box_b"].pose[:3, 3], [-0.2, -0.8, 0.1])
-        drawn = {m.ns: m for m in self.markers().markers if m.action == Marker.ADD}
+        drawn = {m.ns: m for m in self.markers(["ball_a", "box_b"]).markers
+                 if m.action == Marker.ADD}
         self.assertEqual(drawn["ball_a"].type, Marker.SPHERE)
         self.assertAlmostEqual(drawn["ball_a"].scale.x, 0.1)
         self.assertEqual(drawn["box_b"].header.frame_id, ROOT)
