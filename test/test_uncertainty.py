@@ -100,29 +100,3 @@ def test_square_distances_are_the_broadcast_sum(dim):
     got = square_distances(z, centres)
     grad, = torch.autograd.grad(got.sum(), z)
     assert torch.allclose(grad, 2 * (z[:, :, None] - centres).sum(-1).detach(), rtol=1e-5)
-
-
-@pytest.mark.parametrize("dim", [2, 3])
-def test_the_grid_finds_a_centre_near_every_point_near_the_data(dim):
-    """CentreGrid: a point within a spacing (a cell) of the data gets a centre at most
-    a cell's diagonal farther than its nearest (so precision's candidate test passes there); a point
-    far from the data gets none (-1: the tree's nearest decides)."""
-    latents, variance = arc(3000, dim, 0.02, seed=dim)
-    rbf = RBFPrecision(latents, variance)
-    assert rbf.grid is not None
-    near = queries(rbf, latents, seed=6, per_distance=500)[:1500]   # within a spacing
-    found = rbf.grid.lookup(near)
-    assert (found >= 0).all()
-    nearest = rbf.tree.query(near)[0]
-    given = np.linalg.norm(near - rbf.tree.data[found], axis=1)
-    assert (given <= nearest + rbf.grid.side * np.sqrt(dim) + 1e-12).all()
-    far = latents[:100] + 100.0
-    assert (rbf.grid.lookup(far) == -1).all()
-
-
-def test_no_grid_in_many_dimensions():
-    latents, variance = arc(500, 6, 0.02, seed=7)
-    rbf = RBFPrecision(latents, variance)
-    z = torch.as_tensor(queries(rbf, latents, seed=8, per_distance=100), dtype=torch.float64)
-    assert rbf.grid is None
-    assert torch.allclose(rbf.precision(z), rbf._dense_precision(z), rtol=AGREEMENT, atol=0)

@@ -21,8 +21,6 @@ few spacings away from the demonstrations pays for the climb out and back, and a
 path along them does not. Used by the metric every stage measures with (loading.
 metric_decoder) and by the active learner's uncertainty score.
 """
-import itertools
-
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
@@ -37,8 +35,6 @@ NEAREST = 16            # centres summed per point (a k-nearest kernel sum) ...
 CANDIDATES = 48         # ... found among this many nearest of its nearest centre
 CHUNK = 8192            # query points per dense distance block (bounded memory)
 FAR_FLOOR = 1e-12       # kernels below this x zeta in all: any centres give the floor
-CELL = 1.0              # side of the grid's cells, in units of the data spacing h
-GRID_MAX_DIM = 4        # beyond, no grid (3^dim cells around each centre): the tree alone
 
 
 def under_func_transform(z):
@@ -77,49 +73,6 @@ def square_distances(z, centres):
     for d in range(1, z.shape[1]):
         out += (centres[:, d] - z[:, d:d + 1]).square_()
     return out
-
-
-class CentreGrid:
-    """A nearby centre for each point by one lookup in a grid of cells around the
-    centres (each cell holds the centre nearest its middle): 5x faster than the k-d
-    tree's 1-NN query it stands in for, which scipy offers no faster way to answer
-    (measured on the points a served 2-D arm model measured, 60,000 against 4,096
-    centres: 3.6 ms against 19.6). Its centre is within |point - nearest| + 2 * half the cell's
-    diagonal of the point, near enough for precision's candidate test to pass almost
-    everywhere near the data; that test still decides, so a farther centre costs a
-    lookup, never a wrong sum. Points outside the cells (away from the data): -1."""
-
-    def __init__(self, centres, tree, side):
-        dim = centres.shape[1]
-        self.side = side
-        cells = np.floor(centres / side).astype(np.int64)
-        self.low = cells.min(0) - 1
-        self.shape = cells.max(0) + 2 - self.low
-        offsets = np.array(list(itertools.product((-1, 0, 1), repeat=dim)))
-        around = (cells[:, None, :] + offsets).reshape(-1, dim) - self.low
-        self.keys = np.unique(np.ravel_multi_index(around.T, self.shape))
-        middles = (np.stack(np.unravel_index(self.keys, self.shape), 1) + self.low + 0.5) * side
-        self.centre = np.reshape(tree.query(middles, 1)[1], -1)
-
-    @classmethod
-    def of(cls, centres, tree, spacing):
-        """The grid of the centres, or None where it would hold too many cells."""
-        if centres.shape[1] > GRID_MAX_DIM:
-            return None
-        cells = np.floor(centres / (CELL * spacing))
-        if np.prod(cells.max(0) - cells.min(0) + 3) > 2.0 ** 62:   # the grid's shape
-            return None
-        return cls(centres, tree, CELL * spacing)
-
-    def lookup(self, points):
-        cells = np.floor(points / self.side).astype(np.int64) - self.low
-        inside = np.flatnonzero(np.all((cells >= 0) & (cells < self.shape), axis=1))
-        keys = np.ravel_multi_index(cells[inside].T, self.shape)
-        slot = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        found = self.keys[slot] == keys
-        out = np.full(len(points), -1, dtype=np.int64)
-        out[inside[found]] = self.centre[slot[found]]
-        return out
 
 
 class RBFPrecision(torch.nn.Module):
@@ -163,31 +116,29 @@ class RBFPrecision(torch.nn.Module):
         self.reach = np.reshape(reach, (len(centres), -1))[:, -1] if count < len(centres) \
             else np.full(len(centres), np.inf)
         self.far_d2 = np.log(NEAREST * float(height.max()) / (FAR_FLOOR * self.zeta)) / lam
-        self.grid = CentreGrid.of(centres, tree, spacing)
 
     def precision(self, z):
         """beta(z) from each point's NEAREST centres (differentiable in z), as the dense
         path computes it. They are taken from the CANDIDATES nearest centres of its
-        one nearby centre c (CentreGrid's, else the k-d tree's nearest, on the
-        detached points: a fraction of a k-NN lookup) where that provably holds
-        them: they lie within d + D of c (d = |z - c|, D the NEAREST-th
-        candidate's distance, at least the true one), so inside c's candidate ball
-        while d + D < reach. Elsewhere (just
+        one nearest centre c (a k-d tree 1-NN lookup on the detached points, a
+        fraction of a k-NN one) where that provably holds them: they lie within
+        d + D of c (d = |z - c|, D the NEAREST-th candidate's distance, at least the
+        true one), so inside c's candidate ball while d + D < reach. Elsewhere (just
         off a wide cloud of data) a k-NN lookup of the point's own, unless every
-        kernel is negligible there (far_d2, judged from the true nearest only).
+        kernel is negligible there (far_d2).
         Each kernel is lowered by the farthest one's, so a centre enters or leaves
         the sum at zero weight: beta stays continuous."""
         if under_func_transform(z):   # inside vmap/jacfwd: no numbers to look up
             return self._dense_precision(z)
         points = z.detach().cpu().numpy()
         workers = -1 if len(points) > 4096 else 1
-        distance, nearest, exact = self._near_centres(points, workers)
+        distance, nearest = self.tree.query(points, 1, workers=workers)
         rows = torch.as_tensor(nearest, device=z.device)
         d2 = square_distances(z, self.candidate_centres.to(z.dtype).index_select(0, rows))
         beta, kth = self._masked_sum(d2, self.candidate_height.to(z.dtype).index_select(0, rows))
         farthest = kth.detach().sqrt().cpu().double().numpy()
         unsure = ((distance + farthest) * (1 + 1e-6) >= self.reach[nearest]) \
-            & ((distance ** 2 < self.far_d2) | ~exact)   # 1e-6: float32's rounding
+            & (distance ** 2 < self.far_d2)   # 1e-6: the distances' rounding (float32)
         if unsure.any():
             rows = torch.as_tensor(np.flatnonzero(unsure), device=z.device)
             _, own = self.tree.query(points[unsure], min(NEAREST, len(self.centres)),
@@ -198,17 +149,6 @@ class RBFPrecision(torch.nn.Module):
                 self.height.to(z.dtype)[own])
             beta = beta.index_put((rows,), own_beta)
         return beta
-
-    def _near_centres(self, points, workers):
-        """(distance, centre, whether it is the nearest) per point: the grid's centre,
-        else the tree's nearest (only the nearest may judge a point far from all)."""
-        nearest = np.full(len(points), -1) if self.grid is None else self.grid.lookup(points)
-        exact = nearest < 0
-        distance = np.empty(len(points))
-        if exact.any():
-            distance[exact], nearest[exact] = self.tree.query(points[exact], 1, workers=workers)
-        distance[~exact] = np.linalg.norm(points[~exact] - self.tree.data[nearest[~exact]], axis=1)
-        return distance, nearest, exact
 
     def _masked_sum(self, d2, height):
         """(beta, the NEAREST-th smallest d2) from squared distances d2 (B, C) to C
