@@ -59,10 +59,12 @@ class KnownClearances:
     def __init__(self, body, q, clearance):
         self.body, self.q, self.clearance = body, q, clearance
         self.arms = np.asarray(body.lever_arms(), dtype=np.float64)
-        self.tree = cKDTree(q * self.arms)
+        self.tree = None   # built on first use: execution's stop check never needs it
 
     def lower(self, q):
         """(B,) a lower bound on the clearance of each row of q (B, J)."""
+        if self.tree is None:
+            self.tree = cKDTree(self.q * self.arms)
         _, nearest = self.tree.query(q * self.arms)
         return self.clearance[nearest] - self.body.motion_bound(q - self.q[nearest])
 
