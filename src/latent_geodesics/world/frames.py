@@ -49,6 +49,3 @@ class FrameTree:
             if ancestor in up_from_target:
                 return np.linalg.inv(up_from_target[ancestor]) @ source_in_ancestor
         return None
-
-    def frames(self):
-        return sorted(set(self._parent) | {p for p, _ in self._parent.values()})
